@@ -1,0 +1,34 @@
+/* l_common.h: what every binding file shares: the tensor userdata, error
+ * raising from core status, option-table checking. Bindings are thin: check
+ * arguments, call the core, wrap results (DESIGN.md). */
+#ifndef L_COMMON_H
+#define L_COMMON_H
+
+#include <lua.h>
+#include <lauxlib.h>
+#include "tensor.h"
+
+#define L_TENSOR_MT "repro.Tensor"
+
+/* The tensor at idx; raises "FN: bad argument #idx (tensor expected, got X)"
+ * or "tensor used after close" errors. */
+rp_tensor *l_checktensor(lua_State *L, int idx);
+/* The tensor at idx or NULL if the value is not a tensor (no error). */
+rp_tensor *l_totensor(lua_State *L, int idx);
+/* Push t as a new userdata; takes ownership of the reference. If t is NULL,
+ * raises the core's error message prefixed by nothing (core messages already
+ * name the op). */
+void l_pushtensor(lua_State *L, rp_tensor *t);
+/* Raise the core error (after the caller freed its temporaries). */
+int l_corerror(lua_State *L);
+/* Read an integer shape from varargs starting at idx or from a table at idx.
+ * Returns ndim; raises a Lua error naming `fn` on bad input. */
+int l_checkshape(lua_State *L, int idx, const char *fn, int64_t *shape);
+/* Raise an error if the table at idx has a key not in `valid` (NULL-ended). */
+void l_checkoptions(lua_State *L, int idx, const char *fn, const char *const *valid);
+
+/* Module openers (one per binding file), preloaded by main.c. */
+int luaopen_repro_core(lua_State *L);
+int l_open_tensor(lua_State *L);   /* fields of repro.core.tensor */
+
+#endif

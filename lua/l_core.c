@@ -1,0 +1,19 @@
+/* l_core.c: repro.core, the table of all C bindings. Each binding file
+ * contributes one field, so binding files never edit each other. */
+#include "l_common.h"
+
+typedef struct { const char *name; lua_CFunction open; } core_part;
+
+static const core_part parts[] = {
+    {"tensor", l_open_tensor},
+};
+
+int luaopen_repro_core(lua_State *L)
+{
+    lua_newtable(L);
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        parts[i].open(L);
+        lua_setfield(L, -2, parts[i].name);
+    }
+    return 1;
+}

@@ -1,0 +1,5 @@
+-- repro.tensor: tensor creation and methods (C core plus Lua conveniences).
+local core = require "repro.core"
+local T = {}
+for k, v in pairs(core.tensor) do T[k] = v end
+return T
