@@ -27,8 +27,21 @@ int l_checkshape(lua_State *L, int idx, const char *fn, int64_t *shape);
 /* Raise an error if the table at idx has a key not in `valid` (NULL-ended). */
 void l_checkoptions(lua_State *L, int idx, const char *fn, const char *const *valid);
 
-/* Module openers (one per binding file), preloaded by main.c. */
+/* Add methods to the tensor metatable's method table (shared by every
+ * binding file that adds tensor methods; the table lives in the registry
+ * under L_TENSOR_METHODS and __index consults it). */
+#define L_TENSOR_METHODS "repro.Tensor.methods"
+void l_add_methods(lua_State *L, const luaL_Reg *methods);
+
+/* Module openers, one per binding file; l_core.c assembles them into
+ * repro.core in this order (tensor first: it creates the metatable). Each
+ * pushes one table: its field of repro.core. */
 int luaopen_repro_core(lua_State *L);
-int l_open_tensor(lua_State *L);   /* fields of repro.core.tensor */
+int l_open_tensor(lua_State *L);   /* repro.core.tensor: tensor API (l_tensor.c) */
+int l_open_nnops(lua_State *L);    /* repro.core.nnops: matmul, softmax, attention ... (l_nnops.c) */
+int l_open_fp8(lua_State *L);      /* repro.core.fp8 (l_fp8.c) */
+int l_open_linalg(lua_State *L);   /* repro.core.linalg (l_linalg.c) */
+int l_open_optim(lua_State *L);    /* repro.core.optim (l_optim.c) */
+int l_open_sys(lua_State *L);      /* repro.core.sys: threads, version, BLAS info (l_sys.c) */
 
 #endif

@@ -6,6 +6,11 @@ typedef struct { const char *name; lua_CFunction open; } core_part;
 
 static const core_part parts[] = {
     {"tensor", l_open_tensor},
+    {"nnops", l_open_nnops},
+    {"fp8", l_open_fp8},
+    {"linalg", l_open_linalg},
+    {"optim", l_open_optim},
+    {"sys", l_open_sys},
 };
 
 int luaopen_repro_core(lua_State *L)

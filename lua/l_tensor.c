@@ -166,10 +166,19 @@ static const luaL_Reg tensor_functions[] = {
     {NULL, NULL},
 };
 
+void l_add_methods(lua_State *L, const luaL_Reg *methods)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, L_TENSOR_METHODS);
+    luaL_setfuncs(L, methods, 0);
+    lua_pop(L, 1);
+}
+
 int l_open_tensor(lua_State *L)
 {
     luaL_newmetatable(L, L_TENSOR_MT);
     luaL_newlib(L, tensor_methods);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, L_TENSOR_METHODS);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, t_gc);
     lua_setfield(L, -2, "__gc");
