@@ -6,7 +6,19 @@ local repro = {
   core = core,
 }
 
+-- System functions (threads, BLAS info) live in repro.core.sys.
+for k, v in pairs(core.sys) do repro[k] = v end
+
 repro.tensor = require "repro.tensor"
-repro.manual_seed = core.tensor.manual_seed
+repro.manual_seed = repro.tensor.manual_seed
+repro.Generator = repro.tensor.Generator
+repro.fp8 = require "repro.fp8"
+repro.linalg = require "repro.linalg"
+repro.optim = require "repro.optim"
+repro.nn = require "repro.nn"
+repro.data = require "repro.data"
+repro.train = require "repro.train"
+repro.plot = require "repro.plot"
+repro.experiment = require "repro.experiment"
 
 return repro

@@ -1,0 +1,2 @@
+-- repro.data (placeholder until its module lands)
+return {}

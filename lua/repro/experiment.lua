@@ -1,0 +1,2 @@
+-- repro.experiment (placeholder until its module lands)
+return {}

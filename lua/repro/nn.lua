@@ -1,0 +1,2 @@
+-- repro.nn (placeholder until its module lands)
+return {}

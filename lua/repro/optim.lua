@@ -1,0 +1,2 @@
+-- repro.optim (placeholder until its module lands)
+return {}

@@ -1,0 +1,2 @@
+-- repro.plot (placeholder until its module lands)
+return {}

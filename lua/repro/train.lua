@@ -1,0 +1,2 @@
+-- repro.train (placeholder until its module lands)
+return {}
