@@ -255,6 +255,8 @@ int rp_backward(rp_tensor *root, const rp_tensor *grad, bool retain_graph)
     if (rc != 0) { rp_tensor_release(seed); free(order.v); return rc; }
     for (size_t i = 0; i < order.n; i++) rp_node_retain(order.v[i]);
     root->grad_fn->pending = seed;
+    /* backward functions use ops; they must not record a graph of their own */
+    bool prev_mode = rp_set_grad_enabled(false);
 
     for (size_t k = order.n; k-- > 0 && rc == 0;) {
         rp_node *n = order.v[k];
@@ -290,6 +292,7 @@ int rp_backward(rp_tensor *root, const rp_tensor *grad, bool retain_graph)
             n->released = true;
         }
     }
+    rp_set_grad_enabled(prev_mode);
     for (size_t i = 0; i < order.n; i++) {
         rp_tensor_release(order.v[i]->pending);
         order.v[i]->pending = NULL;

@@ -1,4 +1,5 @@
 /* tensor.c: storage, views, the error channel, strided copies. */
+#define _POSIX_C_SOURCE 200809L
 #include "tensor.h"
 #include "autograd.h"
 
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
+#include <unistd.h>
 
 /* ---- errors ---- */
 
@@ -52,21 +54,94 @@ static atomic_size_t live_bytes;
 
 size_t rp_live_bytes(void) { return atomic_load(&live_bytes); }
 
-static rp_storage *storage_new(size_t nbytes)
+/* Refuse requests beyond the machine's physical memory up front: the
+ * allocator (and ASan's) may otherwise overcommit and die on first touch. */
+static size_t phys_bytes(void)
 {
+    static size_t cached;
+    if (!cached) {
+        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+        cached = pages > 0 && psize > 0 ? (size_t)pages * (size_t)psize : ((size_t)1 << 40);
+    }
+    return cached;
+}
+
+/* A small cache of large freed buffers: fresh pages from the OS cost a page
+ * fault each, which for a 64 MB temporary takes longer than the kernel that
+ * writes it. Exact-size reuse only; bounded in count and bytes. */
+#define CACHE_SLOTS 8
+#define CACHE_MIN ((size_t)1 << 20)
+#define CACHE_MAX_BYTES ((size_t)1 << 30)
+static struct { void *p; size_t alloc; } cache[CACHE_SLOTS];
+static size_t cache_bytes;
+static atomic_flag cache_lock = ATOMIC_FLAG_INIT;
+
+static void lock(void) { while (atomic_flag_test_and_set(&cache_lock)) {} }
+static void unlock(void) { atomic_flag_clear(&cache_lock); }
+
+static void *cache_take(size_t alloc)
+{
+    void *p = NULL;
+    lock();
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (cache[i].p && cache[i].alloc == alloc) {
+            p = cache[i].p;
+            cache[i].p = NULL;
+            cache_bytes -= alloc;
+            break;
+        }
+    unlock();
+    return p;
+}
+
+/* Keep p for reuse if there is room; else free it. */
+static void cache_put(void *p, size_t alloc)
+{
+    if (alloc >= CACHE_MIN) {
+        lock();
+        for (int i = 0; i < CACHE_SLOTS && p; i++)
+            if (!cache[i].p && cache_bytes + alloc <= CACHE_MAX_BYTES) {
+                cache[i].p = p;
+                cache[i].alloc = alloc;
+                cache_bytes += alloc;
+                p = NULL;
+            }
+        unlock();
+    }
+    free(p);
+}
+
+static rp_storage *storage_new(size_t nbytes, bool zero)
+{
+    if (nbytes > phys_bytes()) {
+        rp_seterr("out of memory: %zu bytes requested, the machine has %zu", nbytes, phys_bytes());
+        return NULL;
+    }
     rp_storage *s = malloc(sizeof *s);
     if (!s) { rp_seterr("out of memory allocating a storage header"); return NULL; }
     /* 64-byte alignment for vector kernels; calloc semantics so that empty
      * tensors never expose stale memory. */
     size_t alloc = (nbytes + 63) & ~(size_t)63;
     if (alloc == 0) alloc = 64;
-    s->data = aligned_alloc(64, alloc);
+    s->data = alloc >= CACHE_MIN ? cache_take(alloc) : NULL;
+    if (!s->data) s->data = aligned_alloc(64, alloc);
+    if (!s->data && alloc >= CACHE_MIN) { /* memory is tight: drop the cache and retry */
+        void *p;
+        for (int i = 0; i < CACHE_SLOTS; i++) {
+            lock();
+            p = cache[i].p;
+            if (p) { cache[i].p = NULL; cache_bytes -= cache[i].alloc; }
+            unlock();
+            free(p);
+        }
+        s->data = aligned_alloc(64, alloc);
+    }
     if (!s->data) {
         free(s);
         rp_seterr("out of memory allocating %zu bytes", nbytes);
         return NULL;
     }
-    memset(s->data, 0, alloc);
+    if (zero) memset(s->data, 0, alloc);
     s->nbytes = nbytes;
     s->refcount = 1;
     atomic_fetch_add(&live_bytes, nbytes);
@@ -77,7 +152,8 @@ static void storage_release(rp_storage *s)
 {
     if (!s || --s->refcount > 0) return;
     atomic_fetch_sub(&live_bytes, s->nbytes);
-    free(s->data);
+    size_t alloc = (s->nbytes + 63) & ~(size_t)63;
+    cache_put(s->data, alloc ? alloc : 64);
     free(s);
 }
 
@@ -145,7 +221,7 @@ static rp_tensor *header_new(void)
     return t;
 }
 
-rp_tensor *rp_empty(rp_dtype dtype, int ndim, const int64_t *shape)
+static rp_tensor *empty_impl(rp_dtype dtype, int ndim, const int64_t *shape, bool zero)
 {
     if (ndim < 0 || ndim > RP_MAXDIM) {
         rp_seterr("tensor: %d dimensions (at most %d)", ndim, RP_MAXDIM);
@@ -165,12 +241,22 @@ rp_tensor *rp_empty(rp_dtype dtype, int ndim, const int64_t *shape)
         rp_seterr("tensor: size overflows (too many elements)");
         return NULL;
     }
-    t->storage = storage_new((size_t)n * esize);
+    t->storage = storage_new((size_t)n * esize, zero);
     if (!t->storage) { free(t); return NULL; }
     t->ndim = ndim;
-    memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    if (ndim > 0) memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
     t->dtype = dtype;
     return t;
+}
+
+rp_tensor *rp_empty(rp_dtype dtype, int ndim, const int64_t *shape)
+{
+    return empty_impl(dtype, ndim, shape, true);
+}
+
+rp_tensor *rp_empty_uninit(rp_dtype dtype, int ndim, const int64_t *shape)
+{
+    return empty_impl(dtype, ndim, shape, false);
 }
 
 rp_tensor *rp_zeros(rp_dtype dtype, int ndim, const int64_t *shape)
@@ -218,8 +304,10 @@ rp_tensor *rp_alias(const rp_tensor *t, int ndim, const int64_t *shape,
     v->storage->refcount++;
     v->offset = offset;
     v->ndim = ndim;
-    memcpy(v->shape, shape, sizeof(int64_t) * (size_t)ndim);
-    memcpy(v->stride, stride, sizeof(int64_t) * (size_t)ndim);
+    if (ndim > 0) {
+        memcpy(v->shape, shape, sizeof(int64_t) * (size_t)ndim);
+        memcpy(v->stride, stride, sizeof(int64_t) * (size_t)ndim);
+    }
     v->dtype = t->dtype;
     return v;
 }
@@ -293,13 +381,26 @@ double rp_get_flat(const rp_tensor *t, int64_t i)
     }
 }
 
+/* Saturating conversions: a float-to-int cast out of range is undefined in C. */
+static int32_t to_i32(double v)
+{
+    if (!(v == v)) return 0;
+    return v <= -2147483648.0 ? INT32_MIN : v >= 2147483647.0 ? INT32_MAX : (int32_t)v;
+}
+
+static uint8_t to_u8(double v)
+{
+    if (!(v == v)) return 0;
+    return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)v;
+}
+
 void rp_set_flat(rp_tensor *t, int64_t i, double v)
 {
     int64_t off = flat_to_offset(t->ndim, t->shape, t->stride, i);
     switch (t->dtype) {
     case RP_F32: RP_F32P(t)[off] = (float)v; break;
-    case RP_I32: RP_I32P(t)[off] = (int32_t)v; break;
-    case RP_U8: RP_U8P(t)[off] = (uint8_t)v; break;
+    case RP_I32: RP_I32P(t)[off] = to_i32(v); break;
+    case RP_U8: RP_U8P(t)[off] = to_u8(v); break;
     default: break;
     }
 }
@@ -355,11 +456,12 @@ int rp_fill(rp_tensor *t, double v)
     int64_t n = rp_numel(t);
     if (rp_is_contiguous(t)) {
         if (t->dtype == RP_F32) { float *p = RP_F32P(t); float f = (float)v; for (int64_t i = 0; i < n; i++) p[i] = f; }
-        else if (t->dtype == RP_I32) { int32_t *p = RP_I32P(t); for (int64_t i = 0; i < n; i++) p[i] = (int32_t)v; }
-        else memset(rp_data(t), (uint8_t)v, (size_t)n);
+        else if (t->dtype == RP_I32) { int32_t *p = RP_I32P(t); int32_t x = to_i32(v); for (int64_t i = 0; i < n; i++) p[i] = x; }
+        else memset(rp_data(t), to_u8(v), (size_t)n);
         return 0;
     }
     for (int64_t i = 0; i < n; i++) rp_set_flat(t, i, v);
+    rp_bump_version(t);
     return 0;
 }
 

@@ -70,6 +70,9 @@ size_t rp_live_bytes(void);
  * negatives and overflow; NULL + error on failure (including out of memory). */
 rp_tensor *rp_empty(rp_dtype dtype, int ndim, const int64_t *shape);
 rp_tensor *rp_zeros(rp_dtype dtype, int ndim, const int64_t *shape);
+/* Like rp_empty but without the zeroing pass: only for kernel outputs whose
+ * every element the caller writes before anyone reads it. */
+rp_tensor *rp_empty_uninit(rp_dtype dtype, int ndim, const int64_t *shape);
 /* A 0-d (scalar) f32 tensor. */
 rp_tensor *rp_scalar(float v);
 /* New view header sharing t's storage with the given geometry (no bounds check

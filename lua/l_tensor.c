@@ -1,12 +1,19 @@
 /* l_tensor.c: the tensor userdata and repro.core.tensor (creation, views,
- * ops, autograd entry points). */
+ * ops, autograd entry points, RNG generators, safetensors I/O).
+ * 1-based dims and indices become 0-based here and nowhere else; negative
+ * dims and indices count from the end (-1 is the last). */
 #include "l_common.h"
 #include "autograd.h"
+#include "io.h"
+#include "ops.h"
 #include "rng.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct { rp_tensor *t; } l_tensor;
+#define L_GEN_MT "repro.Generator"
 
 /* Lua's GC sees only the small userdata; step it in proportion to the tensor
  * memory allocated so big temporaries are collected promptly (house rule 8). */
@@ -55,7 +62,7 @@ int l_checkshape(lua_State *L, int idx, const char *fn, int64_t *shape)
             int isnum;
             lua_Integer v = lua_tointegerx(L, -1, &isnum);
             if (!isnum) luaL_error(L, "%s: shape entry %d is not an integer", fn, i);
-            if (v < 0) luaL_error(L, "%s: negative size %d in dimension %d", fn, (int)v, i);
+            if (v < 0) luaL_error(L, "%s: negative size %I in dimension %d", fn, v, i);
             shape[ndim++] = v;
             lua_pop(L, 1);
         }
@@ -67,7 +74,7 @@ int l_checkshape(lua_State *L, int idx, const char *fn, int64_t *shape)
         int isnum;
         lua_Integer v = lua_tointegerx(L, i, &isnum);
         if (!isnum) luaL_error(L, "%s: size %s is not an integer", fn, lua_tostring(L, i));
-        if (v < 0) luaL_error(L, "%s: negative size %d in dimension %d", fn, (int)v, ndim + 1);
+        if (v < 0) luaL_error(L, "%s: negative size %I in dimension %d", fn, v, ndim + 1);
         shape[ndim++] = v;
     }
     return ndim;
@@ -99,7 +106,375 @@ void l_checkoptions(lua_State *L, int idx, const char *fn, const char *const *va
     }
 }
 
-/* ---- metamethods ---- */
+void l_add_methods(lua_State *L, const luaL_Reg *methods)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, L_TENSOR_METHODS);
+    luaL_setfuncs(L, methods, 0);
+    lua_pop(L, 1);
+}
+
+/* ---- argument helpers ---- */
+
+#define CHK(L, i) l_checktensor(L, i)
+
+/* Push the result, or raise the core's error (callers free temporaries first). */
+static int push1(lua_State *L, rp_tensor *r) { l_pushtensor(L, r); return 1; }
+
+static int64_t check_int(lua_State *L, int idx, const char *fn, const char *what)
+{
+    int ok;
+    lua_Integer v = lua_tointegerx(L, idx, &ok);
+    if (!ok) {
+        if (lua_type(L, idx) == LUA_TNUMBER)
+            luaL_error(L, "%s: %s %s is not an integer", fn, what, lua_tostring(L, idx));
+        luaL_error(L, "%s: %s must be an integer (got %s)", fn, what, luaL_typename(L, idx));
+    }
+    return (int64_t)v;
+}
+
+/* 1-based (or negative) dim at idx -> 0-based in [0, ndim + extra). */
+static int check_dim(lua_State *L, int idx, int ndim, int extra, const char *fn)
+{
+    int64_t d = check_int(L, idx, fn, "dimension");
+    int n = ndim + extra;
+    if (d < 0) d += n + 1;
+    if (d < 1 || d > n)
+        luaL_error(L, "%s: dimension %I out of range for a tensor of %d dimensions", fn,
+                   (lua_Integer)check_int(L, idx, fn, "dimension"), ndim);
+    return (int)d - 1;
+}
+
+static int opt_dim(lua_State *L, int idx, int ndim, int def, const char *fn)
+{
+    return lua_isnoneornil(L, idx) ? def : check_dim(L, idx, ndim, 0, fn);
+}
+
+/* 1-based (or negative) index into a size -> 0-based. */
+static int64_t check_index(lua_State *L, int idx, int64_t size, const char *fn)
+{
+    int64_t i = check_int(L, idx, fn, "index"), i0 = i;
+    if (i < 0) i += size + 1;
+    if (i < 1 || i > size) luaL_error(L, "%s: index %I out of range 1..%I", fn, (lua_Integer)i0, (lua_Integer)size);
+    return i - 1;
+}
+
+/* A shape from a table at idx or from the numbers starting at idx; -1
+ * allowed when allow_infer. *next gets the first argument after the shape. */
+static int shape_args(lua_State *L, int idx, const char *fn, int64_t *shape, bool allow_infer, int *next)
+{
+    int nd = 0;
+    if (lua_type(L, idx) == LUA_TTABLE && !l_totensor(L, idx)) {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+        if (n > RP_MAXDIM) luaL_error(L, "%s: %I dimensions (at most %d)", fn, n, RP_MAXDIM);
+        for (int i = 1; i <= n; i++) {
+            lua_rawgeti(L, idx, i);
+            shape[nd++] = check_int(L, -1, fn, "size");
+            lua_pop(L, 1);
+        }
+        *next = idx + 1;
+    } else {
+        int top = lua_gettop(L), i;
+        for (i = idx; i <= top && lua_type(L, i) == LUA_TNUMBER; i++) {
+            if (nd == RP_MAXDIM) luaL_error(L, "%s: more than %d dimensions", fn, RP_MAXDIM);
+            shape[nd++] = check_int(L, i, fn, "size");
+        }
+        *next = i;
+    }
+    for (int d = 0; d < nd; d++)
+        if (shape[d] < (allow_infer ? -1 : 0))
+            luaL_error(L, "%s: negative size %I in dimension %d", fn, (lua_Integer)shape[d], d + 1);
+    return nd;
+}
+
+typedef struct { int dtype; bool requires_grad; rp_generator *gen; } create_opts;
+
+static create_opts read_opts(lua_State *L, int idx, const char *fn, int def_dtype)
+{
+    static const char *const valid[] = {"dtype", "requires_grad", "generator", NULL};
+    create_opts o = {def_dtype, false, rp_default_generator()};
+    if (lua_isnoneornil(L, idx)) return o;
+    if (!lua_istable(L, idx) || l_totensor(L, idx))
+        luaL_error(L, "%s: bad argument #%d (options table expected, got %s)", fn, idx, luaL_typename(L, idx));
+    l_checkoptions(L, idx, fn, valid);
+    lua_getfield(L, idx, "dtype");
+    if (!lua_isnil(L, -1)) {
+        const char *s = lua_tostring(L, -1);
+        o.dtype = s && lua_type(L, -1) == LUA_TSTRING ? rp_dtype_from_name(s) : -1;
+        if (o.dtype < 0) luaL_error(L, "%s: unknown dtype '%s' (f32, i32, u8)", fn, luaL_tolstring(L, -1, NULL));
+    }
+    lua_getfield(L, idx, "requires_grad");
+    o.requires_grad = lua_toboolean(L, -1);
+    lua_getfield(L, idx, "generator");
+    if (!lua_isnil(L, -1)) {
+        o.gen = luaL_testudata(L, -1, L_GEN_MT);
+        if (!o.gen) luaL_error(L, "%s: option 'generator' must be a Generator (got %s)", fn, luaL_typename(L, -1));
+    }
+    lua_pop(L, 3);
+    if (o.requires_grad && o.dtype != RP_F32)
+        luaL_error(L, "%s: only f32 tensors can require grad (dtype %s)", fn, rp_dtype_info[o.dtype].name);
+    return o;
+}
+
+static int push_created(lua_State *L, rp_tensor *t, const create_opts *o)
+{
+    if (t) t->requires_grad = o->requires_grad;
+    return push1(L, t);
+}
+
+/* ---- creation ---- */
+
+static int creator(lua_State *L, const char *fn, double fill, int kind)
+{
+    int64_t shape[RP_MAXDIM];
+    int next;
+    int nd = shape_args(L, 1, fn, shape, false, &next);
+    if (!lua_isnoneornil(L, next + 1)) luaL_error(L, "%s: unexpected argument #%d", fn, next + 1);
+    create_opts o = read_opts(L, next, fn, kind == 3 ? RP_F32 : RP_F32);
+    rp_tensor *t = rp_empty(o.dtype, nd, shape);
+    if (!t) return l_corerror(L);
+    int rc = 0;
+    if (kind == 1) rc = rp_fill(t, fill);
+    else if (kind == 2) rc = o.dtype == RP_F32 ? rp_fill_uniform(t, o.gen, 0, 1) : rp_seterr("rand: dtype must be f32");
+    else if (kind == 3) rc = o.dtype == RP_F32 ? rp_fill_normal(t, o.gen, 0, 1) : rp_seterr("randn: dtype must be f32");
+    if (rc) { rp_tensor_release(t); return l_corerror(L); }
+    return push_created(L, t, &o);
+}
+
+static int t_zeros(lua_State *L) { return creator(L, "zeros", 0, 0); }
+static int t_empty(lua_State *L) { return creator(L, "empty", 0, 0); }
+static int t_ones(lua_State *L) { return creator(L, "ones", 1, 1); }
+static int t_rand(lua_State *L) { return creator(L, "rand", 0, 2); }
+static int t_randn(lua_State *L) { return creator(L, "randn", 0, 3); }
+
+static int t_full(lua_State *L)
+{
+    int64_t shape[RP_MAXDIM];
+    int next;
+    int nd = shape_args(L, 1, "full", shape, false, &next);
+    double v = luaL_checknumber(L, next);
+    create_opts o = read_opts(L, next + 1, "full", RP_F32);
+    rp_tensor *t = rp_empty(o.dtype, nd, shape);
+    if (t) rp_fill(t, v);
+    return push_created(L, t, &o);
+}
+
+static int like(lua_State *L, double v, int kind)
+{
+    rp_tensor *x = CHK(L, 1);
+    create_opts o = read_opts(L, 2, "like", x->dtype);
+    rp_tensor *t = rp_empty(o.dtype, x->ndim, x->shape);
+    if (!t) return l_corerror(L);
+    int rc = kind == 1 ? rp_fill(t, v) : kind == 2 ? rp_fill_uniform(t, o.gen, 0, 1)
+           : kind == 3 ? rp_fill_normal(t, o.gen, 0, 1) : 0;
+    if (rc) { rp_tensor_release(t); return l_corerror(L); }
+    return push_created(L, t, &o);
+}
+static int t_zeros_like(lua_State *L) { return like(L, 0, 0); }
+static int t_ones_like(lua_State *L) { return like(L, 1, 1); }
+static int t_rand_like(lua_State *L) { return like(L, 0, 2); }
+static int t_randn_like(lua_State *L) { return like(L, 0, 3); }
+
+static int t_randint(lua_State *L)
+{
+    int64_t lo = 0, hi, shape[RP_MAXDIM];
+    int sidx = 2;
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        lo = check_int(L, 1, "randint", "low");
+        hi = check_int(L, 2, "randint", "high");
+        sidx = 3;
+    } else {
+        hi = check_int(L, 1, "randint", "high");
+    }
+    if (!lua_istable(L, sidx)) luaL_error(L, "randint: shape must be a table (randint([low,] high, shape [, options]))");
+    int next;
+    int nd = shape_args(L, sidx, "randint", shape, false, &next);
+    create_opts o = read_opts(L, next, "randint", RP_I32);
+    if (hi <= lo) luaL_error(L, "randint: empty range [%I, %I)", (lua_Integer)lo, (lua_Integer)hi);
+    rp_tensor *t = rp_empty(o.dtype, nd, shape);
+    if (!t) return l_corerror(L);
+    if (rp_fill_randint(t, o.gen, lo, hi)) { rp_tensor_release(t); return l_corerror(L); }
+    return push_created(L, t, &o);
+}
+
+static int t_arange(lua_State *L)
+{
+    int nnum = 0;
+    while (nnum < 3 && lua_type(L, nnum + 1) == LUA_TNUMBER) nnum++;
+    if (nnum == 0) luaL_error(L, "arange: expected arange(stop), arange(start, stop [, step])");
+    double a = 0, b, s = 1;
+    if (nnum == 1) b = lua_tonumber(L, 1);
+    else { a = lua_tonumber(L, 1); b = lua_tonumber(L, 2); if (nnum == 3) s = lua_tonumber(L, 3); }
+    create_opts o = read_opts(L, nnum + 1, "arange", RP_F32);
+    if (!isfinite(a) || !isfinite(b) || !isfinite(s) || s == 0)
+        luaL_error(L, "arange: start %f, stop %f, step %f (need finite values and step ~= 0)", a, b, s);
+    double cnt = ceil((b - a) / s);
+    if (cnt < 0) cnt = 0;
+    if (cnt > 1e15) luaL_error(L, "arange: %f elements is too many", cnt);
+    int64_t n = (int64_t)cnt;
+    rp_tensor *t = rp_empty(o.dtype, 1, &n);
+    if (t) for (int64_t i = 0; i < n; i++) rp_set_flat(t, i, a + (double)i * s);
+    return push_created(L, t, &o);
+}
+
+static int t_linspace(lua_State *L)
+{
+    double a = luaL_checknumber(L, 1), b = luaL_checknumber(L, 2);
+    int64_t n = check_int(L, 3, "linspace", "steps");
+    create_opts o = read_opts(L, 4, "linspace", RP_F32);
+    if (n < 0) luaL_error(L, "linspace: negative steps %I", (lua_Integer)n);
+    rp_tensor *t = rp_empty(o.dtype, 1, &n);
+    if (t) for (int64_t i = 0; i < n; i++) rp_set_flat(t, i, n == 1 ? a : a + (b - a) * (double)i / (double)(n - 1));
+    return push_created(L, t, &o);
+}
+
+static int t_eye(lua_State *L)
+{
+    int64_t n = check_int(L, 1, "eye", "n"), m = n;
+    int oi = 2;
+    if (lua_type(L, 2) == LUA_TNUMBER) { m = check_int(L, 2, "eye", "m"); oi = 3; }
+    create_opts o = read_opts(L, oi, "eye", RP_F32);
+    int64_t shape[2] = {n, m};
+    rp_tensor *t = rp_empty(o.dtype, 2, shape);
+    if (t) for (int64_t i = 0; i < n && i < m; i++) rp_set_flat(t, i * m + i, 1);
+    return push_created(L, t, &o);
+}
+
+/* T.tensor: infer the shape from the first elements, then check every row. */
+static void nested_shape(lua_State *L, int idx, int depth, int64_t *shape, int *nd)
+{
+    if (lua_type(L, idx) == LUA_TNUMBER) { *nd = depth; return; }
+    if (lua_type(L, idx) != LUA_TTABLE || l_totensor(L, idx))
+        luaL_error(L, "tensor: element is a %s (numbers or nested tables expected)", luaL_typename(L, idx));
+    if (depth == RP_MAXDIM) luaL_error(L, "tensor: more than %d levels of nesting", RP_MAXDIM);
+    shape[depth] = (int64_t)lua_rawlen(L, idx);
+    if (shape[depth] == 0) { *nd = depth + 1; return; }
+    lua_rawgeti(L, idx, 1);
+    nested_shape(L, lua_gettop(L), depth + 1, shape, nd);
+    lua_pop(L, 1);
+}
+
+static void nested_fill(lua_State *L, int idx, int depth, const int64_t *shape, int nd,
+                        rp_tensor *t, int64_t *pos, int64_t *bad)
+{
+    if (depth == nd) {
+        int isnum;
+        lua_Number v = lua_tonumberx(L, idx, &isnum);
+        if (!isnum || lua_type(L, idx) != LUA_TNUMBER) { *bad = 1; return; }
+        if (t->dtype != RP_F32 && (v != floor(v) || v < (t->dtype == RP_U8 ? 0 : -2147483648.0) ||
+                                   v > (t->dtype == RP_U8 ? 255 : 2147483647.0))) { *bad = 2; return; }
+        rp_set_flat(t, (*pos)++, v);
+        return;
+    }
+    if (lua_type(L, idx) != LUA_TTABLE || (int64_t)lua_rawlen(L, idx) != shape[depth] || l_totensor(L, idx)) {
+        *bad = 3; return;
+    }
+    for (int64_t i = 1; i <= shape[depth] && !*bad; i++) {
+        lua_rawgeti(L, idx, (lua_Integer)i);
+        nested_fill(L, lua_gettop(L), depth + 1, shape, nd, t, pos, bad);
+        if (*bad && !bad[1]) bad[1] = i, bad[2] = depth;
+        lua_pop(L, 1);
+    }
+}
+
+static int t_tensor(lua_State *L)
+{
+    int64_t shape[RP_MAXDIM];
+    int nd = 0;
+    luaL_checkany(L, 1);
+    nested_shape(L, 1, 0, shape, &nd);
+    create_opts o = read_opts(L, 2, "tensor", RP_F32);
+    rp_tensor *t = rp_empty(o.dtype, nd, shape);
+    if (!t) return l_corerror(L);
+    int64_t pos = 0, bad[3] = {0, 0, 0};
+    nested_fill(L, 1, 0, shape, nd, t, &pos, bad);
+    if (bad[0]) {
+        rp_tensor_release(t);
+        static const char *const why[] = {"", "is not a number", "does not fit the integer dtype",
+                                          "is ragged (rows of different lengths) or not a table"};
+        luaL_error(L, "tensor: element %I at nesting level %I %s", (lua_Integer)bad[1],
+                   (lua_Integer)bad[2] + 1, why[bad[0]]);
+    }
+    return push_created(L, t, &o);
+}
+
+static int t_from_bytes(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    const char *dn = luaL_checkstring(L, 2);
+    int dt = rp_dtype_from_name(dn);
+    if (dt < 0) luaL_error(L, "from_bytes: unknown dtype '%s'", dn);
+    int64_t shape[RP_MAXDIM];
+    int next;
+    if (!lua_istable(L, 3)) luaL_error(L, "from_bytes: shape must be a table");
+    int nd = shape_args(L, 3, "from_bytes", shape, false, &next);
+    int64_t n = rp_contiguous_strides(nd, shape, NULL);
+    size_t es = rp_dtype_info[dt].size;
+    if (n < 0 || (uint64_t)n > SIZE_MAX / es || (size_t)n * es != len)
+        luaL_error(L, "from_bytes: %d bytes do not make %I %s elements", (int)len, (lua_Integer)n, dn);
+    rp_tensor *t = rp_empty_uninit(dt, nd, shape);
+    if (t) memcpy(rp_data(t), s, len);
+    return push1(L, t);
+}
+
+/* ---- RNG ---- */
+
+static int t_manual_seed(lua_State *L)
+{
+    rp_generator_seed(rp_default_generator(), (uint64_t)check_int(L, 1, "manual_seed", "seed"));
+    return 0;
+}
+
+static rp_generator *check_gen(lua_State *L, int idx) { return luaL_checkudata(L, idx, L_GEN_MT); }
+
+static int push_state(lua_State *L, const rp_generator *g)
+{
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, (lua_Integer)g->seed);
+    lua_setfield(L, -2, "seed");
+    lua_pushinteger(L, (lua_Integer)g->offset);
+    lua_setfield(L, -2, "offset");
+    return 1;
+}
+
+static void read_state(lua_State *L, int idx, rp_generator *g, const char *fn)
+{
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_getfield(L, idx, "seed");
+    lua_getfield(L, idx, "offset");
+    int64_t s = check_int(L, -2, fn, "state.seed"), o = check_int(L, -1, fn, "state.offset");
+    lua_pop(L, 2);
+    g->seed = (uint64_t)s;
+    g->offset = (uint64_t)o;
+}
+
+static int t_Generator(lua_State *L)
+{
+    uint64_t seed = lua_isnoneornil(L, 1) ? 0x5eed : (uint64_t)check_int(L, 1, "Generator", "seed");
+    rp_generator *g = lua_newuserdatauv(L, sizeof *g, 0);
+    rp_generator_seed(g, seed);
+    luaL_setmetatable(L, L_GEN_MT);
+    return 1;
+}
+static int g_manual_seed(lua_State *L)
+{
+    rp_generator_seed(check_gen(L, 1), (uint64_t)check_int(L, 2, "manual_seed", "seed"));
+    lua_settop(L, 1);
+    return 1;
+}
+static int g_get_state(lua_State *L) { return push_state(L, check_gen(L, 1)); }
+static int g_set_state(lua_State *L) { read_state(L, 2, check_gen(L, 1), "set_state"); return 0; }
+static int g_initial_seed(lua_State *L) { lua_pushinteger(L, (lua_Integer)check_gen(L, 1)->seed); return 1; }
+static int g_tostring(lua_State *L)
+{
+    rp_generator *g = check_gen(L, 1);
+    lua_pushfstring(L, "Generator(seed=%I, offset=%I)", (lua_Integer)g->seed, (lua_Integer)g->offset);
+    return 1;
+}
+static int t_get_rng_state(lua_State *L) { return push_state(L, rp_default_generator()); }
+static int t_set_rng_state(lua_State *L) { read_state(L, 1, rp_default_generator(), "set_rng_state"); return 0; }
+
+/* ---- metamethods and fields ---- */
 
 static int t_gc(lua_State *L)
 {
@@ -109,18 +484,125 @@ static int t_gc(lua_State *L)
     return 0;
 }
 
-static int t_tostring_brief(lua_State *L)
+static int t_is_closed(lua_State *L)
 {
-    rp_tensor *t = l_checktensor(L, 1);
-    char s[RP_SHAPE_STRLEN];
-    lua_pushfstring(L, "tensor(shape=%s, dtype=%s)", rp_shape_str(t, s, sizeof s),
-                    rp_dtype_info[t->dtype].name);
+    l_tensor *u = luaL_checkudata(L, 1, L_TENSOR_MT);
+    lua_pushboolean(L, u->t == NULL);
     return 1;
 }
 
+static int t_tostring_brief(lua_State *L)
+{
+    l_tensor *u = luaL_checkudata(L, 1, L_TENSOR_MT);
+    if (!u->t) { lua_pushliteral(L, "tensor(closed)"); return 1; }
+    char s[RP_SHAPE_STRLEN];
+    lua_pushfstring(L, "tensor(shape=%s, dtype=%s)", rp_shape_str(u->t, s, sizeof s),
+                    rp_dtype_info[u->t->dtype].name);
+    return 1;
+}
+
+static void push_number_of(lua_State *L, const rp_tensor *t, int64_t flat)
+{
+    double v = rp_get_flat(t, flat);
+    if (t->dtype == RP_F32) lua_pushnumber(L, v);
+    else lua_pushinteger(L, (lua_Integer)v);
+}
+
+static void check_inplace(lua_State *L, const rp_tensor *t, const char *fn)
+{
+    if (t->requires_grad && rp_grad_enabled())
+        luaL_error(L, "%s: in-place write to a tensor that requires grad (use T.no_grad or detach)", fn);
+}
+
+static int t_index(lua_State *L)
+{
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1; /* a method */
+    lua_pop(L, 1);
+    rp_tensor *t = CHK(L, 1);
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        if (t->ndim == 0) luaL_error(L, "index: cannot index a 0-d tensor");
+        int64_t i = check_index(L, 2, t->shape[0], "index");
+        if (t->ndim == 1) { push_number_of(L, t, i); return 1; }
+        return push1(L, rp_select(t, 0, i));
+    }
+    const char *k = lua_tostring(L, 2);
+    if (!k || lua_type(L, 2) != LUA_TSTRING) return 0;
+    if (strcmp(k, "grad") == 0) {
+        if (!t->grad) return 0;
+        rp_tensor_retain(t->grad);
+        return push1(L, t->grad);
+    }
+    if (strcmp(k, "requires_grad") == 0) { lua_pushboolean(L, t->requires_grad); return 1; }
+    if (strcmp(k, "is_leaf") == 0) { lua_pushboolean(L, t->grad_fn == NULL); return 1; }
+    if (strcmp(k, "grad_fn") == 0) {
+        if (!t->grad_fn) return 0;
+        lua_pushstring(L, t->grad_fn->name);
+        return 1;
+    }
+    return 0;
+}
+
+static void set_requires_grad(lua_State *L, rp_tensor *t, bool on, const char *fn)
+{
+    if (on && t->dtype != RP_F32) luaL_error(L, "%s: only f32 tensors can require grad (dtype %s)", fn, rp_dtype_info[t->dtype].name);
+    if (!on && t->grad_fn) luaL_error(L, "%s: cannot turn off requires_grad on a non-leaf (use detach)", fn);
+    t->requires_grad = on;
+}
+
+static int t_newindex(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        if (t->ndim == 0) luaL_error(L, "index: cannot index a 0-d tensor");
+        int64_t i = check_index(L, 2, t->shape[0], "index");
+        check_inplace(L, t, "index assignment");
+        rp_tensor *src = NULL;
+        if (luaL_testudata(L, 3, L_TENSOR_MT)) src = CHK(L, 3);
+        else if (lua_type(L, 3) != LUA_TNUMBER)
+            luaL_error(L, "index assignment: value must be a number or a tensor (got %s)", luaL_typename(L, 3));
+        rp_tensor *row = rp_select(t, 0, i);
+        int rc = !row ? -1 : src ? rp_assign(row, src) : rp_fill(row, lua_tonumber(L, 3));
+        if (rc == 0) rp_bump_version(t);
+        rp_tensor_release(row);
+        if (rc) return l_corerror(L);
+        return 0;
+    }
+    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+    if (k && strcmp(k, "requires_grad") == 0) {
+        set_requires_grad(L, t, lua_toboolean(L, 3), "requires_grad");
+        return 0;
+    }
+    if (k && strcmp(k, "grad") == 0) {
+        if (lua_isnil(L, 3)) { rp_tensor_release(t->grad); t->grad = NULL; return 0; }
+        rp_tensor *g = CHK(L, 3);
+        if (!rp_same_shape(g, t) || g->dtype != RP_F32) {
+            char a[RP_SHAPE_STRLEN], b[RP_SHAPE_STRLEN];
+            luaL_error(L, "grad: a %s gradient of shape %s for a tensor of shape %s", rp_dtype_info[g->dtype].name,
+                       rp_shape_str(g, a, sizeof a), rp_shape_str(t, b, sizeof b));
+        }
+        rp_tensor *d = rp_detach(g);
+        if (!d) return l_corerror(L);
+        rp_tensor_release(t->grad);
+        t->grad = d;
+        return 0;
+    }
+    return luaL_error(L, "tensor: cannot set field '%s'", k ? k : luaL_typename(L, 2));
+}
+
+static int t_len(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    if (t->ndim == 0) luaL_error(L, "len: a 0-d tensor has no length");
+    lua_pushinteger(L, t->shape[0]);
+    return 1;
+}
+
+/* ---- info ---- */
+
 static int t_shape(lua_State *L)
 {
-    rp_tensor *t = l_checktensor(L, 1);
+    rp_tensor *t = CHK(L, 1);
     lua_createtable(L, t->ndim, 0);
     for (int d = 0; d < t->ndim; d++) {
         lua_pushinteger(L, t->shape[d]);
@@ -129,64 +611,749 @@ static int t_shape(lua_State *L)
     return 1;
 }
 
-static int t_zeros(lua_State *L)
+static int t_stride(lua_State *L)
 {
-    int64_t shape[RP_MAXDIM];
-    int nd = l_checkshape(L, 1, "zeros", shape);
-    l_pushtensor(L, rp_zeros(RP_F32, nd, shape));
+    rp_tensor *t = CHK(L, 1);
+    lua_createtable(L, t->ndim, 0);
+    for (int d = 0; d < t->ndim; d++) {
+        lua_pushinteger(L, t->stride[d]);
+        lua_rawseti(L, -2, d + 1);
+    }
     return 1;
 }
 
-static int t_randn(lua_State *L)
+static int t_size(lua_State *L)
 {
-    int64_t shape[RP_MAXDIM];
-    int nd = l_checkshape(L, 1, "randn", shape);
-    rp_tensor *t = rp_empty(RP_F32, nd, shape);
-    if (!t) return l_corerror(L);
-    rp_fill_normal(t, rp_default_generator(), 0, 1);
-    l_pushtensor(L, t);
+    rp_tensor *t = CHK(L, 1);
+    if (lua_isnoneornil(L, 2)) return t_shape(L);
+    lua_pushinteger(L, t->shape[check_dim(L, 2, t->ndim, 0, "size")]);
+    return 1;
+}
+static int t_numel(lua_State *L) { lua_pushinteger(L, rp_numel(CHK(L, 1))); return 1; }
+static int t_dim(lua_State *L) { lua_pushinteger(L, CHK(L, 1)->ndim); return 1; }
+static int t_dtype(lua_State *L) { lua_pushstring(L, rp_dtype_info[CHK(L, 1)->dtype].name); return 1; }
+static int t_is_contiguous(lua_State *L) { lua_pushboolean(L, rp_is_contiguous(CHK(L, 1))); return 1; }
+static int t_is_tensor(lua_State *L) { lua_pushboolean(L, luaL_testudata(L, 1, L_TENSOR_MT) != NULL); return 1; }
+
+static int t_item(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    if (rp_numel(t) != 1) {
+        char s[RP_SHAPE_STRLEN];
+        luaL_error(L, "item: the tensor has shape %s (%I elements), not one", rp_shape_str(t, s, sizeof s), (lua_Integer)rp_numel(t));
+    }
+    push_number_of(L, t, 0);
     return 1;
 }
 
-static int l_manual_seed(lua_State *L)
+static void totable_rec(lua_State *L, const rp_tensor *c, int d, int64_t *pos)
 {
-    rp_generator_seed(rp_default_generator(), (uint64_t)luaL_checkinteger(L, 1));
+    if (d == c->ndim) {
+        switch (c->dtype) {
+        case RP_F32: lua_pushnumber(L, RP_F32P(c)[(*pos)++]); break;
+        case RP_I32: lua_pushinteger(L, RP_I32P(c)[(*pos)++]); break;
+        default: lua_pushinteger(L, RP_U8P(c)[(*pos)++]); break;
+        }
+        return;
+    }
+    luaL_checkstack(L, 4, "totable");
+    lua_createtable(L, (int)(c->shape[d] < (1 << 24) ? c->shape[d] : 0), 0);
+    for (int64_t i = 0; i < c->shape[d]; i++) {
+        totable_rec(L, c, d + 1, pos);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
+static int t_totable(lua_State *L)
+{
+    rp_tensor *c = rp_copy_contiguous(CHK(L, 1));
+    if (!c) return l_corerror(L);
+    int64_t pos = 0;
+    totable_rec(L, c, 0, &pos);
+    rp_tensor_release(c);
+    return 1;
+}
+
+static int t_bytes(lua_State *L)
+{
+    rp_tensor *c = rp_copy_contiguous(CHK(L, 1));
+    if (!c) return l_corerror(L);
+    luaL_Buffer b;
+    size_t n = (size_t)rp_numel(c) * rp_dtype_info[c->dtype].size;
+    char *p = luaL_buffinitsize(L, &b, n);
+    memcpy(p, rp_data(c), n);
+    rp_tensor_release(c);
+    luaL_pushresultsize(&b, n);
+    return 1;
+}
+
+static int t_getflat(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    push_number_of(L, t, check_index(L, 2, rp_numel(t), "_getflat"));
+    return 1;
+}
+
+static int t_setflat(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    int64_t i = check_index(L, 2, rp_numel(t), "_setflat");
+    rp_set_flat(t, i, luaL_checknumber(L, 3));
+    rp_bump_version(t);
     return 0;
 }
 
+static int t_close(lua_State *L) { return t_gc(L); }
+
+
+/* ---- math ---- */
+
+/* A tensor operand at idx: the tensor itself, or a number as a 0-d tensor. */
+static rp_tensor *operand(lua_State *L, int idx, const char *fn)
+{
+    if (lua_type(L, idx) == LUA_TNUMBER) return NULL;
+    if (!luaL_testudata(L, idx, L_TENSOR_MT))
+        luaL_error(L, "%s: bad argument #%d (tensor or number expected, got %s)", fn, idx, luaL_typename(L, idx));
+    return CHK(L, idx);
+}
+
+static const char *const binop_lua[RP_NBINARY] = {
+    [RP_ADD] = "add", [RP_SUB] = "sub", [RP_MUL] = "mul", [RP_DIV] = "div", [RP_POW] = "pow",
+    [RP_MAXIMUM] = "maximum", [RP_MINIMUM] = "minimum", [RP_LT] = "lt", [RP_LE] = "le",
+    [RP_GT] = "gt", [RP_GE] = "ge", [RP_EQ] = "eq", [RP_NE] = "ne",
+};
+
+static int l_binary(lua_State *L)
+{
+    rp_binop op = (rp_binop)lua_tointeger(L, lua_upvalueindex(1));
+    const char *fn = binop_lua[op];
+    rp_tensor *a = operand(L, 1, fn), *b = operand(L, 2, fn);
+    if (!a && !b) luaL_error(L, "%s: needs at least one tensor", fn);
+    if (a && b) return push1(L, rp_binary(op, a, b));
+    if (a) {
+        double s = lua_tonumber(L, 2);
+        if (op == RP_POW) return push1(L, rp_pow_scalar(a, s));
+        return push1(L, rp_binary_scalar(op, a, s));
+    }
+    return push1(L, rp_scalar_binary(op, lua_tonumber(L, 1), b));
+}
+
+static int l_unary(lua_State *L)
+{
+    rp_unop op = (rp_unop)lua_tointeger(L, lua_upvalueindex(1));
+    return push1(L, rp_unary(op, CHK(L, 1)));
+}
+
+static int t_unm(lua_State *L) { return push1(L, rp_unary(RP_NEG, CHK(L, 1))); }
+
+static int t_clamp(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    double lo = luaL_optnumber(L, 2, -INFINITY), hi = luaL_optnumber(L, 3, INFINITY);
+    if (isnan(lo) || isnan(hi)) luaL_error(L, "clamp: bounds must not be NaN");
+    return push1(L, rp_clamp(t, lo, hi));
+}
+
+static int t_isnan(lua_State *L) { return push1(L, rp_isnan(CHK(L, 1))); }
+static int t_isinf(lua_State *L) { return push1(L, rp_isinf(CHK(L, 1))); }
+static int t_all(lua_State *L) { return push1(L, rp_all(CHK(L, 1))); }
+static int t_any(lua_State *L) { return push1(L, rp_any(CHK(L, 1))); }
+
+/* where(cond, a, b): a and b may be numbers */
+static int where_impl(lua_State *L, int ci, int ai, int bi)
+{
+    rp_tensor *c = CHK(L, ci), *a = operand(L, ai, "where"), *b = operand(L, bi, "where");
+    rp_tensor *ta = a ? NULL : rp_scalar((float)lua_tonumber(L, ai));
+    rp_tensor *tb = b ? NULL : rp_scalar((float)lua_tonumber(L, bi));
+    rp_tensor *r = (a || ta) && (b || tb) ? rp_where(c, a ? a : ta, b ? b : tb) : NULL;
+    rp_tensor_release(ta);
+    rp_tensor_release(tb);
+    return push1(L, r);
+}
+static int t_where(lua_State *L) { return where_impl(L, 1, 2, 3); }
+static int t_where_method(lua_State *L) { return where_impl(L, 2, 1, 3); } /* x:where(cond, y) */
+
+static int to_dtype(lua_State *L, rp_dtype d) { return push1(L, rp_to_dtype(CHK(L, 1), d)); }
+static int t_float(lua_State *L) { return to_dtype(L, RP_F32); }
+static int t_int(lua_State *L) { return to_dtype(L, RP_I32); }
+static int t_byte(lua_State *L) { return to_dtype(L, RP_U8); }
+static int t_to(lua_State *L)
+{
+    CHK(L, 1);
+    const char *n = luaL_checkstring(L, 2);
+    int d = rp_dtype_from_name(n);
+    if (d < 0) luaL_error(L, "to: unknown dtype '%s' (f32, i32, u8)", n);
+    return to_dtype(L, (rp_dtype)d);
+}
+
+/* ---- reductions ---- */
+
+static bool opt_bool(lua_State *L, int idx) { return lua_toboolean(L, idx); }
+
+static int t_sum(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    if (lua_isnoneornil(L, 2)) return push1(L, rp_sum_all(t));
+    int d = check_dim(L, 2, t->ndim, 0, "sum");
+    return push1(L, rp_sum_dim(t, d, opt_bool(L, 3)));
+}
+
+static int t_mean(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    if (lua_isnoneornil(L, 2)) return push1(L, rp_mean_all(t));
+    int d = check_dim(L, 2, t->ndim, 0, "mean");
+    return push1(L, rp_mean_dim(t, d, opt_bool(L, 3)));
+}
+
+/* 0-based i32 indices -> 1-based, pushed */
+static void push_index_result(lua_State *L, rp_tensor *idx)
+{
+    rp_tensor *one = idx ? rp_add_scalar(idx, 1) : NULL;
+    rp_tensor_release(idx);
+    push1(L, one);
+}
+
+static int extreme(lua_State *L, bool is_max, bool with_idx, const char *fn)
+{
+    rp_tensor *t = CHK(L, 1);
+    int d = lua_isnoneornil(L, 2) ? -1 : check_dim(L, 2, t->ndim, 0, fn);
+    bool keep = opt_bool(L, 3);
+    rp_tensor *idx = NULL;
+    rp_tensor *v = is_max ? rp_max_dim(t, d, keep, &idx) : rp_min_dim(t, d, keep, &idx);
+    if (!v) return l_corerror(L);
+    push1(L, v);
+    if (!with_idx || d < 0) { rp_tensor_release(idx); return 1; }
+    push_index_result(L, idx);
+    return 2;
+}
+static int t_max(lua_State *L) { return extreme(L, true, true, "max"); }
+static int t_min(lua_State *L) { return extreme(L, false, true, "min"); }
+static int t_amax(lua_State *L) { return extreme(L, true, false, "amax"); }
+static int t_amin(lua_State *L) { return extreme(L, false, false, "amin"); }
+
+static int argext(lua_State *L, bool is_max)
+{
+    rp_tensor *t = CHK(L, 1);
+    int d = lua_isnoneornil(L, 2) ? -1 : check_dim(L, 2, t->ndim, 0, is_max ? "argmax" : "argmin");
+    rp_tensor *i = is_max ? rp_argmax(t, d, opt_bool(L, 3)) : rp_argmin(t, d, opt_bool(L, 3));
+    if (!i) return l_corerror(L);
+    push_index_result(L, i);
+    return 1;
+}
+static int t_argmax(lua_State *L) { return argext(L, true); }
+static int t_argmin(lua_State *L) { return argext(L, false); }
+
+static int t_var(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    int d = lua_isnoneornil(L, 2) ? -1 : check_dim(L, 2, t->ndim, 0, "var");
+    int64_t corr = lua_isnoneornil(L, 4) ? 1 : check_int(L, 4, "var", "correction");
+    if (corr < 0 || corr > 1000000) luaL_error(L, "var: correction %I out of range", (lua_Integer)corr);
+    return push1(L, rp_var(t, d, opt_bool(L, 3), (int)corr));
+}
+
+static int t_norm(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    double p = luaL_optnumber(L, 2, 2.0);
+    int d = lua_isnoneornil(L, 3) ? -1 : check_dim(L, 3, t->ndim, 0, "norm");
+    return push1(L, rp_norm(t, p, d, opt_bool(L, 4)));
+}
+
+static int t_cumsum(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    return push1(L, rp_cumsum(t, check_dim(L, 2, t->ndim, 0, "cumsum")));
+}
+
+/* ---- views and shape ---- */
+
+static int t_view_or_reshape(lua_State *L, bool view)
+{
+    rp_tensor *t = CHK(L, 1);
+    int64_t shape[RP_MAXDIM];
+    int next;
+    int nd = shape_args(L, 2, view ? "view" : "reshape", shape, true, &next);
+    return push1(L, view ? rp_view(t, nd, shape) : rp_reshape(t, nd, shape));
+}
+static int t_view(lua_State *L) { return t_view_or_reshape(L, true); }
+static int t_reshape(lua_State *L) { return t_view_or_reshape(L, false); }
+
+static int t_narrow(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    int d = check_dim(L, 2, t->ndim, 0, "narrow");
+    int64_t start = check_int(L, 3, "narrow", "start"), len = check_int(L, 4, "narrow", "length");
+    if (start < 0) start += t->shape[d] + 1;
+    if (start < 1 || start > t->shape[d] + 1 || len < 0 || len > t->shape[d] - start + 1)
+        luaL_error(L, "narrow: start %I, length %I out of range for size %I of dimension %d",
+                   (lua_Integer)check_int(L, 3, "narrow", "start"), (lua_Integer)len, (lua_Integer)t->shape[d], d + 1);
+    return push1(L, rp_narrow(t, d, start - 1, len));
+}
+
+static int t_select(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    int d = check_dim(L, 2, t->ndim, 0, "select");
+    return push1(L, rp_select(t, d, check_index(L, 3, t->shape[d], "select")));
+}
+
+static int t_transpose(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    if (t->ndim < 2 && lua_isnoneornil(L, 2)) return push1(L, rp_reshape(t, t->ndim, t->shape));
+    int a = lua_isnoneornil(L, 2) ? t->ndim - 2 : check_dim(L, 2, t->ndim, 0, "transpose");
+    int b = lua_isnoneornil(L, 3) ? t->ndim - 1 : check_dim(L, 3, t->ndim, 0, "transpose");
+    return push1(L, rp_transpose(t, a, b));
+}
+
+static int t_t(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    if (t->ndim > 2) luaL_error(L, "t: expects a tensor of at most 2 dimensions (got %d; use transpose)", t->ndim);
+    if (t->ndim < 2) return push1(L, rp_reshape(t, t->ndim, t->shape));
+    return push1(L, rp_transpose(t, 0, 1));
+}
+
+static int t_permute(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    int perm[RP_MAXDIM];
+    bool tab = lua_istable(L, 2);
+    int n = tab ? (int)lua_rawlen(L, 2) : lua_gettop(L) - 1;
+    if (n != t->ndim) luaL_error(L, "permute: %d entries for a tensor of %d dimensions", n, t->ndim);
+    for (int i = 0; i < n; i++) {
+        if (tab) lua_rawgeti(L, 2, i + 1); else lua_pushvalue(L, i + 2);
+        perm[i] = check_dim(L, -1, t->ndim, 0, "permute");
+        lua_pop(L, 1);
+    }
+    return push1(L, rp_permute(t, perm));
+}
+
+static int t_unsqueeze(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    return push1(L, rp_unsqueeze(t, check_dim(L, 2, t->ndim, 1, "unsqueeze")));
+}
+
+static int t_squeeze(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    return push1(L, rp_squeeze(t, lua_isnoneornil(L, 2) ? -1 : check_dim(L, 2, t->ndim, 0, "squeeze")));
+}
+
+static int t_expand(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    int64_t shape[RP_MAXDIM];
+    int next;
+    int nd;
+    rp_tensor *o = l_totensor(L, 2);
+    if (o) { nd = o->ndim; memcpy(shape, o->shape, sizeof shape); }
+    else nd = shape_args(L, 2, "expand", shape, true, &next);
+    return push1(L, rp_expand(t, nd, shape));
+}
+
+static int t_contiguous(lua_State *L) { return push1(L, rp_contiguous(CHK(L, 1))); }
+static int t_clone(lua_State *L) { return push1(L, rp_clone(CHK(L, 1))); }
+
+/* A Lua array of tensors at idx -> malloc'd array (borrowed refs). */
+static rp_tensor **tensor_list(lua_State *L, int idx, const char *fn, int *n)
+{
+    if (!lua_istable(L, idx) || l_totensor(L, idx))
+        luaL_error(L, "%s: bad argument #%d (table of tensors expected, got %s)", fn, idx, luaL_typename(L, idx));
+    lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
+    if (len < 1 || len > 1000000) luaL_error(L, "%s: needs 1 to 1000000 tensors (got %I)", fn, len);
+    for (lua_Integer i = 1; i <= len; i++) {
+        lua_rawgeti(L, idx, i);
+        if (!luaL_testudata(L, -1, L_TENSOR_MT)) luaL_error(L, "%s: entry %I is a %s, not a tensor", fn, i, luaL_typename(L, -1));
+        if (!l_totensor(L, -1)) luaL_error(L, "%s: entry %I: tensor used after it was closed", fn, i);
+        lua_pop(L, 1);
+    }
+    rp_tensor **xs = lua_newuserdatauv(L, sizeof(rp_tensor *) * (size_t)len, 0); /* freed by the GC */
+    for (lua_Integer i = 1; i <= len; i++) {
+        lua_rawgeti(L, idx, i);
+        xs[i - 1] = l_totensor(L, -1);
+        lua_pop(L, 1);
+    }
+    *n = (int)len;
+    return xs;
+}
+
+static int t_cat(lua_State *L)
+{
+    int n;
+    lua_settop(L, 2);
+    rp_tensor **xs = tensor_list(L, 1, "cat", &n);
+    int d = opt_dim(L, 2, xs[0]->ndim, 0, "cat");
+    return push1(L, rp_cat(n, xs, d));
+}
+
+static int t_stack(lua_State *L)
+{
+    int n;
+    lua_settop(L, 2);
+    rp_tensor **xs = tensor_list(L, 1, "stack", &n);
+    int d = lua_isnoneornil(L, 2) ? 0 : check_dim(L, 2, xs[0]->ndim, 1, "stack");
+    return push1(L, rp_stack(n, xs, d));
+}
+
+/* split(size or {sizes}, dim) and chunk(n, dim): a table of narrow views */
+static int split_impl(lua_State *L, bool chunk)
+{
+    const char *fn = chunk ? "chunk" : "split";
+    rp_tensor *t = CHK(L, 1);
+    if (t->ndim == 0) luaL_error(L, "%s: cannot split a 0-d tensor", fn);
+    int d = opt_dim(L, 3, t->ndim, 0, fn);
+    int64_t size = t->shape[d];
+    lua_newtable(L);
+    int out = lua_gettop(L);
+    if (!chunk && lua_istable(L, 2)) {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+        int64_t total = 0, start = 0;
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, 2, i);
+            int64_t s = check_int(L, -1, fn, "size");
+            lua_pop(L, 1);
+            if (s < 0 || s > size - total) luaL_error(L, "split: sizes do not sum to %I (entry %I = %I)", (lua_Integer)size, i, (lua_Integer)s);
+            total += s;
+        }
+        if (total != size) luaL_error(L, "split: sizes sum to %I, dimension %d has size %I", (lua_Integer)total, d + 1, (lua_Integer)size);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, 2, i);
+            int64_t s = lua_tointeger(L, -1);
+            lua_pop(L, 1);
+            push1(L, rp_narrow(t, d, start, s));
+            lua_rawseti(L, out, i);
+            start += s;
+        }
+        return 1;
+    }
+    int64_t k = check_int(L, 2, fn, chunk ? "chunks" : "size");
+    if (k < 1) luaL_error(L, "%s: %s must be positive (got %I)", fn, chunk ? "chunks" : "size", (lua_Integer)k);
+    int64_t step = chunk ? (size + k - 1) / k : k;
+    if (step < 1) step = 1;
+    lua_Integer i = 1;
+    for (int64_t s = 0; s < size; s += step, i++) {
+        push1(L, rp_narrow(t, d, s, size - s < step ? size - s : step));
+        lua_rawseti(L, out, i);
+    }
+    return 1;
+}
+static int t_split(lua_State *L) { return split_impl(L, false); }
+static int t_chunk(lua_State *L) { return split_impl(L, true); }
+
+/* ---- indexing ---- */
+
+/* 1-based index operand (tensor or table of integers) -> 0-based tensor. */
+static rp_tensor *index_arg(lua_State *L, int idx, const char *fn)
+{
+    rp_tensor *src = NULL, *tmp = NULL;
+    if (luaL_testudata(L, idx, L_TENSOR_MT)) src = CHK(L, idx);
+    else if (lua_istable(L, idx)) {
+        lua_pushcfunction(L, t_tensor);
+        lua_pushvalue(L, idx);
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "i32");
+        lua_setfield(L, -2, "dtype");
+        lua_call(L, 2, 1);
+        src = CHK(L, -1);
+        tmp = src;
+    } else luaL_error(L, "%s: bad argument #%d (index tensor or table expected, got %s)", fn, idx, luaL_typename(L, idx));
+    (void)tmp;
+    bool prev = rp_set_grad_enabled(false);
+    rp_tensor *r = rp_binary_scalar(RP_SUB, src, 1);
+    rp_set_grad_enabled(prev);
+    if (!r) l_corerror(L);
+    return r;
+}
+
+static int t_index_select(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    int d = check_dim(L, 2, t->ndim, 0, "index_select");
+    rp_tensor *i = index_arg(L, 3, "index_select");
+    rp_tensor *r = rp_index_select(t, d, i);
+    rp_tensor_release(i);
+    return push1(L, r);
+}
+
+static int t_gather(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    int d = check_dim(L, 2, t->ndim, 0, "gather");
+    rp_tensor *i = index_arg(L, 3, "gather");
+    rp_tensor *r = rp_gather(t, d, i);
+    rp_tensor_release(i);
+    return push1(L, r);
+}
+
+static int t_scatter_add(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    int d = check_dim(L, 2, t->ndim, 0, "scatter_add");
+    rp_tensor *src = CHK(L, 4);
+    rp_tensor *i = index_arg(L, 3, "scatter_add");
+    rp_tensor *r = rp_scatter_add(t, d, i, src);
+    rp_tensor_release(i);
+    return push1(L, r);
+}
+
+static int t_sort(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    if (t->ndim == 0) luaL_error(L, "sort: cannot sort a 0-d tensor");
+    int d = opt_dim(L, 2, t->ndim, t->ndim - 1, "sort");
+    rp_tensor *idx = NULL, *v = rp_sort(t, d, opt_bool(L, 3), &idx);
+    if (!v) return l_corerror(L);
+    push1(L, v);
+    push_index_result(L, idx);
+    return 2;
+}
+
+static int t_topk(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    if (t->ndim == 0) luaL_error(L, "topk: needs at least one dimension");
+    int64_t k = check_int(L, 2, "topk", "k");
+    int d = opt_dim(L, 3, t->ndim, t->ndim - 1, "topk");
+    bool largest = lua_isnoneornil(L, 4) ? true : lua_toboolean(L, 4);
+    rp_tensor *idx = NULL, *v = rp_topk(t, k, d, largest, &idx);
+    if (!v) return l_corerror(L);
+    push1(L, v);
+    push_index_result(L, idx);
+    return 2;
+}
+
+/* ---- in place ---- */
+
+static int t_fill_(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    double v = luaL_checknumber(L, 2);
+    check_inplace(L, t, "fill_");
+    rp_fill(t, v);
+    rp_bump_version(t);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int t_zero_(lua_State *L) { lua_settop(L, 1); lua_pushinteger(L, 0); return t_fill_(L); }
+
+static int t_copy_(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1), *s = CHK(L, 2);
+    check_inplace(L, t, "copy_");
+    if (rp_assign(t, s)) return l_corerror(L);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* ---- autograd ---- */
+
+static int t_backward(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    rp_tensor *g = NULL;
+    int oi = 2;
+    if (luaL_testudata(L, 2, L_TENSOR_MT)) { g = CHK(L, 2); oi = 3; }
+    else if (lua_isnil(L, 2) && !lua_isnone(L, 3)) oi = 3;
+    static const char *const valid[] = {"retain_graph", NULL};
+    l_checkoptions(L, oi, "backward", valid);
+    bool retain = false;
+    if (lua_istable(L, oi)) { lua_getfield(L, oi, "retain_graph"); retain = lua_toboolean(L, -1); lua_pop(L, 1); }
+    if (rp_backward(t, g, retain)) return l_corerror(L);
+    return 0;
+}
+
+static int t_zero_grad(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    rp_tensor_release(t->grad);
+    t->grad = NULL;
+    return 0;
+}
+
+static int t_detach(lua_State *L) { return push1(L, rp_detach(CHK(L, 1))); }
+
+static int t_requires_grad_(lua_State *L)
+{
+    rp_tensor *t = CHK(L, 1);
+    set_requires_grad(L, t, lua_isnoneornil(L, 2) ? true : lua_toboolean(L, 2), "requires_grad_");
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int t_set_grad_enabled(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    lua_pushboolean(L, rp_set_grad_enabled(lua_toboolean(L, 1)));
+    return 1;
+}
+static int t_is_grad_enabled(lua_State *L) { lua_pushboolean(L, rp_grad_enabled()); return 1; }
+
+/* ---- safetensors ---- */
+
+static int t_save(lua_State *L)
+{
+    lua_settop(L, 3);
+    const char *path = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+    /* collect names in sorted order so files are byte-identical run to run */
+    lua_getglobal(L, "table");
+    lua_newtable(L);
+    int names = lua_gettop(L);
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "save: tensor names must be strings (got %s)", luaL_typename(L, -2));
+        if (!luaL_testudata(L, -1, L_TENSOR_MT)) luaL_error(L, "save: '%s' is a %s, not a tensor", lua_tostring(L, -2), luaL_typename(L, -1));
+        CHK(L, -1);
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, names, ++n);
+    }
+    lua_getfield(L, names - 1, "sort");
+    lua_pushvalue(L, names);
+    lua_call(L, 1, 0);
+    const char **nm = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
+    const rp_tensor **ts = lua_newuserdatauv(L, sizeof(rp_tensor *) * (size_t)(n + 1), 0);
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, names, i + 1);
+        nm[i] = lua_tostring(L, -1); /* anchored by the names table */
+        lua_gettable(L, 2);
+        ts[i] = l_totensor(L, -1);
+        lua_pop(L, 1);
+    }
+    int nmeta = 0;
+    const char **mk = NULL, **mv = NULL;
+    if (lua_istable(L, 3)) {
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+                luaL_error(L, "save: metadata must map strings to strings (got %s = %s)", luaL_typename(L, -2), luaL_typename(L, -1));
+            lua_pop(L, 1);
+            nmeta++;
+        }
+        mk = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nmeta + 1), 0);
+        mv = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nmeta + 1), 0);
+        int k = 0;
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            mk[k] = lua_tostring(L, -2);
+            mv[k++] = lua_tostring(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+    if (rp_save_safetensors(path, n, nm, ts, nmeta, mk, mv)) return l_corerror(L);
+    return 0;
+}
+
+static int t_load(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    rp_safetensors *s = rp_load_safetensors(path);
+    if (!s) return l_corerror(L);
+    lua_createtable(L, 0, s->n);
+    for (int i = 0; i < s->n; i++) {
+        rp_tensor_retain(s->tensors[i]);
+        l_pushtensor(L, s->tensors[i]);
+        lua_setfield(L, -2, s->names[i]);
+    }
+    lua_createtable(L, 0, s->nmeta);
+    for (int i = 0; i < s->nmeta; i++) {
+        lua_pushstring(L, s->meta_vals[i]);
+        lua_setfield(L, -2, s->meta_keys[i]);
+    }
+    rp_safetensors_free(s);
+    return 2;
+}
+
+/* ---- registration ---- */
+
 static const luaL_Reg tensor_methods[] = {
-    {"shape", t_shape},
+    {"shape", t_shape}, {"size", t_size}, {"stride", t_stride}, {"numel", t_numel}, {"dim", t_dim},
+    {"dtype", t_dtype}, {"item", t_item}, {"totable", t_totable}, {"bytes", t_bytes},
+    {"is_contiguous", t_is_contiguous}, {"is_closed", t_is_closed}, {"close", t_close},
+    {"_getflat", t_getflat}, {"_setflat", t_setflat},
+    {"float", t_float}, {"int", t_int}, {"byte", t_byte}, {"to", t_to},
+    {"clamp", t_clamp}, {"isnan", t_isnan}, {"isinf", t_isinf}, {"all", t_all}, {"any", t_any},
+    {"where", t_where_method},
+    {"sum", t_sum}, {"mean", t_mean}, {"max", t_max}, {"min", t_min}, {"amax", t_amax},
+    {"amin", t_amin}, {"argmax", t_argmax}, {"argmin", t_argmin}, {"var", t_var},
+    {"norm", t_norm}, {"cumsum", t_cumsum},
+    {"view", t_view}, {"reshape", t_reshape}, {"narrow", t_narrow}, {"select", t_select},
+    {"transpose", t_transpose}, {"t", t_t}, {"permute", t_permute}, {"unsqueeze", t_unsqueeze},
+    {"squeeze", t_squeeze}, {"expand", t_expand}, {"contiguous", t_contiguous}, {"clone", t_clone},
+    {"split", t_split}, {"chunk", t_chunk},
+    {"index_select", t_index_select}, {"gather", t_gather}, {"scatter_add", t_scatter_add},
+    {"sort", t_sort}, {"topk", t_topk},
+    {"fill_", t_fill_}, {"zero_", t_zero_}, {"copy_", t_copy_},
+    {"backward", t_backward}, {"zero_grad", t_zero_grad}, {"detach", t_detach},
+    {"requires_grad_", t_requires_grad_},
     {NULL, NULL},
 };
 
 static const luaL_Reg tensor_functions[] = {
-    {"zeros", t_zeros},
-    {"randn", t_randn},
-    {"manual_seed", l_manual_seed},
+    {"tensor", t_tensor}, {"zeros", t_zeros}, {"ones", t_ones}, {"full", t_full},
+    {"empty", t_empty}, {"arange", t_arange}, {"linspace", t_linspace}, {"eye", t_eye},
+    {"rand", t_rand}, {"randn", t_randn}, {"randint", t_randint}, {"from_bytes", t_from_bytes},
+    {"zeros_like", t_zeros_like}, {"ones_like", t_ones_like}, {"rand_like", t_rand_like},
+    {"randn_like", t_randn_like},
+    {"manual_seed", t_manual_seed}, {"Generator", t_Generator},
+    {"get_rng_state", t_get_rng_state}, {"set_rng_state", t_set_rng_state},
+    {"is_tensor", t_is_tensor}, {"cat", t_cat}, {"stack", t_stack}, {"where", t_where},
+    {"save", t_save}, {"load", t_load},
+    {"set_grad_enabled", t_set_grad_enabled}, {"is_grad_enabled", t_is_grad_enabled},
     {NULL, NULL},
 };
 
-void l_add_methods(lua_State *L, const luaL_Reg *methods)
+static const luaL_Reg gen_methods[] = {
+    {"manual_seed", g_manual_seed}, {"get_state", g_get_state}, {"set_state", g_set_state},
+    {"initial_seed", g_initial_seed}, {NULL, NULL},
+};
+
+static void set_op_closure(lua_State *L, int tbl, const char *name, int op, lua_CFunction f)
 {
-    lua_getfield(L, LUA_REGISTRYINDEX, L_TENSOR_METHODS);
-    luaL_setfuncs(L, methods, 0);
-    lua_pop(L, 1);
+    lua_pushinteger(L, op);
+    lua_pushcclosure(L, f, 1);
+    lua_setfield(L, tbl, name);
 }
 
 int l_open_tensor(lua_State *L)
 {
     luaL_newmetatable(L, L_TENSOR_MT);
+    int mt = lua_gettop(L);
     luaL_newlib(L, tensor_methods);
-    lua_pushvalue(L, -1);
+    int methods = lua_gettop(L);
+    for (int op = 0; op < RP_NBINARY; op++) set_op_closure(L, methods, binop_lua[op], op, l_binary);
+    for (int op = 0; op < RP_NUNARY; op++) set_op_closure(L, methods, rp_unop_names[op], op, l_unary);
+    lua_pushvalue(L, methods);
     lua_setfield(L, LUA_REGISTRYINDEX, L_TENSOR_METHODS);
+    lua_pushvalue(L, methods);
+    lua_pushcclosure(L, t_index, 1);
+    lua_setfield(L, mt, "__index");
+    static const struct { const char *mm; rp_binop op; } arith[] = {
+        {"__add", RP_ADD}, {"__sub", RP_SUB}, {"__mul", RP_MUL}, {"__div", RP_DIV}, {"__pow", RP_POW},
+    };
+    for (size_t i = 0; i < sizeof arith / sizeof arith[0]; i++) set_op_closure(L, mt, arith[i].mm, arith[i].op, l_binary);
+    static const luaL_Reg meta[] = {
+        {"__newindex", t_newindex}, {"__gc", t_gc}, {"__close", t_gc}, {"__tostring", t_tostring_brief},
+        {"__unm", t_unm}, {"__len", t_len}, {NULL, NULL},
+    };
+    lua_settop(L, mt);
+    luaL_setfuncs(L, meta, 0);
+    luaL_newmetatable(L, L_GEN_MT);
+    luaL_newlib(L, gen_methods);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, t_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, t_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, t_tostring_brief);
+    lua_pushcfunction(L, g_tostring);
     lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
+    lua_settop(L, mt);
     luaL_newlib(L, tensor_functions);
+    lua_pushvalue(L, mt);
+    lua_setfield(L, -2, "_metatable");
+    lua_remove(L, mt);
     return 1;
 }

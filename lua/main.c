@@ -1,5 +1,10 @@
-/* main.c: the repro executable (minimal runner; the REPL lands with the
- * foundation work). */
+/* main.c: the repro executable. Option handling and the `arg` table follow
+ * Lua's own lua.c so scripts behave as under the stock interpreter; the
+ * interactive loop is in repl.c. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,49 +13,327 @@
 #include <lualib.h>
 #include <lauxlib.h>
 #include "l_common.h"
+#include "repl.h"
 
-static int setup(lua_State *L)
+#define PROGNAME "repro"
+/* The source root, derived from the Lua directory CMake gives us. */
+#define SOURCE_ROOT REPRO_SOURCE_LUA_DIR "/.."
+
+static const char usage_text[] =
+    "usage: repro [options] [SCRIPT.lua [args...]]\n"
+    "       repro figures [args...] | repro bench [args...]\n"
+    "Options:\n"
+    "  -e CODE     run the Lua string CODE\n"
+    "  -l NAME     require library NAME into global NAME\n"
+    "  -i          interactive mode after running SCRIPT (or alone)\n"
+    "  -v, --version  show kit, Lua and BLAS versions and thread counts\n"
+    "  -h, --help  show this help\n"
+    "  --          stop handling options\n"
+    "  -           run standard input as a script\n"
+    "With no arguments: the interactive REPL if stdin is a terminal, otherwise\n"
+    "standard input runs as a script. In the REPL, repro, T (repro.tensor), nn,\n"
+    "optim, fp8 and plot are globals.\n"
+    "Environment: REPRO_THREADS=N sets kernel and BLAS threads (default: all\n"
+    "cores); REPRO_LUA_DIR overrides where lua/repro/*.lua are loaded from.\n"
+    "Script errors exit 1; a script that cannot be opened or bad usage exits 2.\n";
+
+static void print_version(void)
+{
+    char blas[512];
+    l_blas_info(blas, sizeof blas);
+    printf("repro %s\n%s\nBLAS: %s\nthreads: %d (REPRO_THREADS or repro.set_threads)\n",
+           REPRO_VERSION, LUA_RELEASE, blas, rp_get_threads());
+}
+
+static int usage_error(const char *what, const char *opt)
+{
+    fprintf(stderr, PROGNAME ": %s '%s'\n%s", what, opt, usage_text);
+    return 2;
+}
+
+/* Lua sources come from (in order) $REPRO_LUA_DIR, an installed tree beside
+ * the executable (PREFIX/bin/repro -> PREFIX/share/repro/lua), the source tree
+ * the executable was built from, then the configured install directory. */
+static const char *lua_dir(char *buf, size_t n)
+{
+    const char *env = getenv("REPRO_LUA_DIR");
+    if (env && *env) return env;
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(buf, n, "%s/../share/repro/lua", exe);
+            char probe[PATH_MAX + 64];
+            snprintf(probe, sizeof probe, "%s/repro/init.lua", buf);
+            if (access(probe, R_OK) == 0) return buf;
+        }
+    }
+    if (access(REPRO_SOURCE_LUA_DIR "/repro/init.lua", R_OK) == 0) return REPRO_SOURCE_LUA_DIR;
+    return REPRO_INSTALL_LUA_DIR;
+}
+
+static void setup_state(lua_State *L)
 {
     luaL_openlibs(L);
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, luaopen_repro_core);
     lua_setfield(L, -2, "repro.core");
     lua_pop(L, 1);
-    const char *dir = getenv("REPRO_LUA_DIR");
-    if (!dir) dir = access(REPRO_SOURCE_LUA_DIR "/repro/init.lua", R_OK) == 0
-                        ? REPRO_SOURCE_LUA_DIR : REPRO_INSTALL_LUA_DIR;
+    char buf[PATH_MAX + 32];
+    const char *dir = lua_dir(buf, sizeof buf);
     lua_getglobal(L, "package");
     lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", dir, dir);
     lua_getfield(L, -2, "path");
     lua_concat(L, 2);
     lua_setfield(L, -2, "path");
     lua_pop(L, 1);
+}
+
+/* REPRO_THREADS, else every online core. Returns -1 on a malformed value. */
+static int setup_threads(void)
+{
+    const char *env = getenv("REPRO_THREADS");
+    long n;
+    if (env && *env) {
+        char *end;
+        errno = 0;
+        n = strtol(env, &end, 10);
+        if (errno || *end || n < 1 || n > 1024) {
+            fprintf(stderr, PROGNAME ": REPRO_THREADS must be an integer from 1 to 1024, got '%s'\n", env);
+            return -1;
+        }
+    } else {
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+        if (n < 1) n = 1;
+    }
+    rp_set_threads((int)n);
     return 0;
 }
 
-static int traceback(lua_State *L)
+/* Global `arg` exactly as lua.c builds it: script at 0, its arguments at
+ * 1..n, the interpreter and options at negative indices. */
+static void create_arg_table(lua_State *L, char **argv, int argc, int script)
 {
-    const char *msg = lua_tostring(L, 1);
-    luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+    if (script == argc) script = 0;
+    lua_createtable(L, argc - (script + 1), script + 1);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i - script);
+    }
+    lua_setglobal(L, "arg");
+}
+
+static int dochunk(lua_State *L, int status)
+{
+    if (status == LUA_OK) status = l_docall(L, 0, 0);
+    return l_report(L, status);
+}
+
+/* Run the script at argv[script] (NULL name = stdin) with the script's
+ * arguments as varargs. Returns the process exit code. */
+static int run_script(lua_State *L, char **argv, int script)
+{
+    const char *fname = argv[script];
+    if (strcmp(fname, "-") == 0 && strcmp(argv[script - 1], "--") != 0) fname = NULL;
+    int status = luaL_loadfile(L, fname);
+    if (status == LUA_ERRFILE) {
+        /* Lua's message is "cannot open NAME: reason"; keep its wording. */
+        l_report(L, status);
+        return 2;
+    }
+    if (status != LUA_OK) { l_report(L, status); return 1; }
+    lua_getglobal(L, "arg");
+    int n = (int)luaL_len(L, -1);
+    luaL_checkstack(L, n + 3, "too many arguments to script");
+    for (int i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
+    lua_remove(L, -n - 1);
+    return l_report(L, l_docall(L, n, LUA_MULTRET)) == LUA_OK ? 0 : 1;
+}
+
+/* `repro figures [args]`: require("repro.figures").main(args), which redraws
+ * every figure from its saved data. */
+static int cmd_figures(lua_State *L, int argc, char **argv)
+{
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "searchpath");
+    lua_pushliteral(L, "repro.figures");
+    lua_getfield(L, -3, "path");
+    lua_call(L, 2, 1);
+    int found = !lua_isnil(L, -1);
+    lua_pop(L, 2);
+    if (!found) {
+        fprintf(stderr, PROGNAME " figures: not available yet (no lua/repro/figures.lua); "
+                        "run the experiments in experiments/ to draw their figures\n");
+        return 1;
+    }
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "repro.figures");
+    if (l_report(L, l_docall(L, 1, 1)) != LUA_OK) return 1;
+    lua_getfield(L, -1, "main");
+    lua_remove(L, -2);
+    lua_createtable(L, argc - 1, 1);   /* {[0] = "figures", args...} */
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i);
+    }
+    if (l_report(L, l_docall(L, 1, 1)) != LUA_OK) return 1;
+    /* main may return an exit status; nothing (or true) means success. */
+    if (lua_isinteger(L, -1)) return (int)lua_tointeger(L, -1);
+    return lua_toboolean(L, -1) || lua_isnil(L, -1) ? 0 : 1;
+}
+
+/* `repro bench`: hand over to bench/run, telling it where this binary and its
+ * build directory are. */
+static int cmd_bench(int argc, char **argv)
+{
+    const char *script = SOURCE_ROOT "/bench/run";
+    if (access(script, R_OK) != 0) {
+        fprintf(stderr, PROGNAME " bench: no benchmarks yet (%s is missing)\n", script);
+        return 1;
+    }
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = '\0';
+        setenv("REPRO_BINARY", exe, 0);
+        char *slash = strrchr(exe, '/');
+        if (slash) { *slash = '\0'; setenv("REPRO_BUILD_DIR", exe, 0); }
+    }
+    char **av = calloc((size_t)argc + 2, sizeof *av);
+    if (!av) { fprintf(stderr, PROGNAME " bench: out of memory\n"); return 1; }
+    av[0] = "bash";
+    av[1] = (char *)script;
+    for (int i = 2; i < argc; i++) av[i] = argv[i];
+    execvp("bash", av);
+    fprintf(stderr, PROGNAME " bench: cannot run %s: %s\n", script, strerror(errno));
+    free(av);
+    return 1;
+}
+
+enum { HAS_I = 1, HAS_V = 2, HAS_E = 4 };
+
+/* lua.c's collectargs: returns the flags, sets *script to the index of the
+ * script (argc if none); returns -1 after printing a usage error. */
+static int collect_args(int argc, char **argv, int *script)
+{
+    int flags = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        *script = i;
+        if (a[0] != '-') return flags;
+        if (strcmp(a, "--") == 0) { *script = i + 1; return flags; }
+        if (strcmp(a, "-") == 0) return flags;
+        if (strcmp(a, "--version") == 0 || strcmp(a, "-v") == 0) flags |= HAS_V;
+        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { fputs(usage_text, stdout); exit(0); }
+        else if (strcmp(a, "-i") == 0) flags |= HAS_I;
+        else if (strcmp(a, "-e") == 0 || strcmp(a, "-l") == 0) {
+            if (i + 1 >= argc) { usage_error("option needs an argument:", a); return -1; }
+            if (a[1] == 'e') flags |= HAS_E;
+            i++;
+        } else { usage_error("unrecognized option", a); return -1; }
+    }
+    *script = argc;
+    return flags;
+}
+
+/* Run -e and -l in command-line order (lua.c's runargs). */
+static int run_args(lua_State *L, char **argv, int n)
+{
+    for (int i = 1; i < n; i++) {
+        if (strcmp(argv[i], "-e") == 0) {
+            const char *code = argv[++i];
+            if (dochunk(L, luaL_loadbuffer(L, code, strlen(code), "=(command line)")) != LUA_OK) return 0;
+        } else if (strcmp(argv[i], "-l") == 0) {
+            const char *name = argv[++i];
+            lua_getglobal(L, "require");
+            lua_pushstring(L, name);
+            if (l_report(L, l_docall(L, 1, 1)) != LUA_OK) return 0;
+            lua_setglobal(L, name);
+        }
+    }
+    return 1;
+}
+
+/* The REPL-only globals: the kit and its submodules under short names. */
+static void repl_globals(lua_State *L)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "repro");
+    if (l_docall(L, 1, 1) != LUA_OK) {
+        fprintf(stderr, PROGNAME ": warning: require 'repro' failed, REPL has plain Lua only:\n");
+        l_report(L, LUA_ERRRUN);
+        return;
+    }
+    static const char *const names[][2] = {
+        {"tensor", "T"}, {"nn", "nn"}, {"optim", "optim"}, {"fp8", "fp8"}, {"plot", "plot"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        lua_getfield(L, -1, names[i][0]);
+        lua_setglobal(L, names[i][1]);
+    }
+    lua_setglobal(L, "repro");
+}
+
+static int pmain(lua_State *L)
+{
+    int argc = (int)lua_tointeger(L, 1);
+    char **argv = lua_touserdata(L, 2);
+    if (argc > 1 && strcmp(argv[1], "figures") == 0) {
+        lua_pushinteger(L, cmd_figures(L, argc - 1, argv + 1));
+        return 1;
+    }
+    int script;
+    int flags = collect_args(argc, argv, &script);
+    if (flags < 0) { lua_pushinteger(L, 2); return 1; }
+    if (flags & HAS_V) print_version();
+    create_arg_table(L, argv, argc, script);
+    lua_gc(L, LUA_GCGEN, 0, 0);
+    int rc = 0;
+    if (!run_args(L, argv, script)) rc = 1;
+    else if (script < argc) rc = run_script(L, argv, script);
+    if (rc == 0) {
+        if (flags & HAS_I) {
+            repl_globals(L);
+            l_repl(L);
+        } else if (script == argc && !(flags & (HAS_E | HAS_V))) {
+            if (isatty(0)) {
+                repl_globals(L);
+                l_repl(L);
+            } else {
+                rc = dochunk(L, luaL_loadfile(L, NULL)) == LUA_OK ? 0 : 1;
+            }
+        }
+    }
+    lua_pushinteger(L, rc);
     return 1;
 }
 
 int main(int argc, char **argv)
 {
-    lua_State *L = luaL_newstate();
-    if (!L) { fprintf(stderr, "repro: cannot create Lua state\n"); return 1; }
-    setup(L);
-    int rc = 0;
-    lua_pushcfunction(L, traceback);
-    if (argc > 2 && strcmp(argv[1], "-e") == 0) {
-        if (luaL_loadstring(L, argv[2]) || lua_pcall(L, 0, 0, 1)) rc = 1;
-    } else if (argc > 1) {
-        lua_createtable(L, argc, 1);
-        for (int i = 0; i < argc; i++) { lua_pushstring(L, argv[i]); lua_rawseti(L, -2, i - 1); }
-        lua_setglobal(L, "arg");
-        if (luaL_loadfile(L, argv[1]) || lua_pcall(L, 0, 0, 1)) rc = 1;
+    if (argc >= 1 && argv[0] == NULL) argc = 0;
+    if (setup_threads() != 0) return 2;
+    if (argc > 1 && strcmp(argv[1], "bench") == 0) return cmd_bench(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "test") == 0) {
+        fprintf(stderr, PROGNAME " test: run the suite through the launcher at the source root: "
+                        "./repro test (or: ctest --test-dir BUILD_DIR)\n");
+        return 2;
     }
-    if (rc) fprintf(stderr, "repro: %s\n", lua_tostring(L, -1));
+    lua_State *L = luaL_newstate();
+    if (!L) { fprintf(stderr, PROGNAME ": cannot create Lua state: not enough memory\n"); return 1; }
+    setup_state(L);
+    int rc;
+    lua_pushcfunction(L, pmain);
+    lua_pushinteger(L, argc);
+    lua_pushlightuserdata(L, argv);
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+        fprintf(stderr, PROGNAME ": %s\n", lua_tostring(L, -1));
+        rc = 1;
+    } else {
+        rc = (int)lua_tointeger(L, -1);
+    }
     lua_close(L);
     return rc;
 }

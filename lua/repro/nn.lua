@@ -1,2 +1,504 @@
--- repro.nn (placeholder until its module lands)
-return {}
+-- repro.nn: modules for small Llama-style language models.
+--
+-- Module base: parameters() in registration order (depth first), a sorted
+-- named_parameters(), train()/eval(), state_dict()/load_state_dict(), and a
+-- summary with parameter counts via tostring(module).
+--
+-- Conventions: Linear weights are {out, in} (y = x·Wᵀ + b), as PyTorch and
+-- repro.fp8.linear. Initialisation: every weight matrix and embedding is drawn
+-- from N(0, 0.02²) (GPT-2 / small Llama practice), biases are 0 and RMSNorm
+-- gains are 1. Draws come from the generator given as `generator` (or a
+-- repro.Generator(seed) when `seed` is given), else from the default
+-- generator: the same seed gives the same model.
+local T = require "repro.tensor"
+local fp8 = require "repro.fp8"
+local U = require "repro.util"
+
+local nn = {}
+
+-- ---- tensor helpers: the few places that depend on API spelling -------------
+
+local function no_grad(fn)
+  if T.no_grad then return T.no_grad(fn) end
+  return fn()
+end
+
+local function make_leaf(t)
+  t = t.detach and t:detach() or t
+  if t.requires_grad_ then t:requires_grad_(true) else t.requires_grad = true end
+  return t
+end
+
+local function randn_param(shape, std, gen)
+  local t
+  no_grad(function() t = T.randn(shape, gen and { generator = gen } or nil) * std end)
+  return make_leaf(t)
+end
+
+local function const_param(shape, v)
+  local t = T.full and T.full(shape, v) or (T.zeros(shape) + v)
+  return make_leaf(t)
+end
+
+local function numel(t)
+  if t.numel then return t:numel() end
+  local n = 1
+  for _, s in ipairs(t:shape()) do n = n * s end
+  return n
+end
+
+local function shape_str(s) return "{" .. table.concat(s, ",") .. "}" end
+
+local function amax(x)
+  local v
+  no_grad(function() v = x:abs():amax():item() end)
+  return v
+end
+
+-- ---- Module ------------------------------------------------------------------
+
+local Module = {}
+Module.__index = Module
+Module.__name = "repro.nn.Module"
+nn.Module = Module
+
+-- A new module class: local Linear = nn.class("Linear").
+function nn.class(name, parent)
+  parent = parent or Module
+  local cls = setmetatable({}, { __index = parent })
+  cls.__index = cls
+  cls.__name = "repro.nn." .. name
+  cls.__tostring = Module.__tostring
+  cls.classname = name
+  return cls
+end
+
+function Module.init(self)
+  rawset(self, "_param_names", {})
+  rawset(self, "_params", {})
+  rawset(self, "_child_names", {})
+  rawset(self, "_children", {})
+  rawset(self, "training", true)
+  return self
+end
+
+-- Register a parameter tensor under `name`.
+function Module:param(name, t)
+  self._param_names[#self._param_names + 1] = name
+  self._params[name] = t
+  self[name] = t
+  return t
+end
+
+-- Register a child module under `name`.
+function Module:child(name, m)
+  self._child_names[#self._child_names + 1] = name
+  self._children[name] = m
+  self[name] = m
+  return m
+end
+
+-- Visit (prefix, module) depth first in registration order.
+function Module:modules(fn, prefix)
+  prefix = prefix or ""
+  fn(prefix, self)
+  for _, c in ipairs(self._child_names) do
+    self._children[c]:modules(fn, prefix .. c .. ".")
+  end
+end
+
+-- Parameters in registration order, depth first (deterministic).
+function Module:parameters()
+  local out = {}
+  self:modules(function(_, m)
+    for _, n in ipairs(m._param_names) do out[#out + 1] = m._params[n] end
+  end)
+  return out
+end
+
+-- Parameters with dotted names, in registration order.
+function Module:named_parameters_ordered()
+  local out = {}
+  self:modules(function(prefix, m)
+    for _, n in ipairs(m._param_names) do out[#out + 1] = { prefix .. n, m._params[n] } end
+  end)
+  return out
+end
+
+-- {{name, tensor}, ...} sorted by name.
+function Module:named_parameters()
+  local out = self:named_parameters_ordered()
+  table.sort(out, function(a, b) return a[1] < b[1] end)
+  return out
+end
+
+function Module:num_parameters()
+  local n = 0
+  for _, p in ipairs(self:parameters()) do n = n + numel(p) end
+  return n
+end
+
+function Module:train(on)
+  if on == nil then on = true end
+  self:modules(function(_, m) m.training = on end)
+  return self
+end
+
+function Module:eval() return self:train(false) end
+
+-- {name = tensor} of every parameter (the tensors themselves; save with T.save).
+function Module:state_dict()
+  local sd = {}
+  for _, np in ipairs(self:named_parameters()) do sd[np[1]] = np[2] end
+  return sd
+end
+
+-- Copy the values of sd into the parameters. Raises on missing or unexpected
+-- keys and on shape mismatches, naming all of them; strict = false skips
+-- the key checks.
+function Module:load_state_dict(sd, opts)
+  local strict = not (opts and opts.strict == false)
+  local mine = self:state_dict()
+  local missing, unexpected, bad = {}, {}, {}
+  for _, k in ipairs(U.sorted_keys(mine)) do
+    if sd[k] == nil then missing[#missing + 1] = k
+    else
+      local a, b = mine[k]:shape(), sd[k]:shape()
+      if shape_str(a) ~= shape_str(b) then
+        bad[#bad + 1] = string.format("%s: model %s, checkpoint %s", k, shape_str(a), shape_str(b))
+      end
+    end
+  end
+  for _, k in ipairs(U.sorted_keys(sd)) do if mine[k] == nil then unexpected[#unexpected + 1] = k end end
+  local errs = {}
+  if strict and #missing > 0 then errs[#errs + 1] = "missing keys: " .. table.concat(missing, ", ") end
+  if strict and #unexpected > 0 then errs[#errs + 1] = "unexpected keys: " .. table.concat(unexpected, ", ") end
+  if #bad > 0 then errs[#errs + 1] = "shape mismatch: " .. table.concat(bad, "; ") end
+  if #errs > 0 then error("load_state_dict: " .. table.concat(errs, "; "), 2) end
+  no_grad(function()
+    for k, p in pairs(mine) do
+      if sd[k] ~= nil then p:copy_(sd[k]) end
+    end
+  end)
+  return self
+end
+
+local function count_str(n)
+  if n >= 1e6 then return string.format("%.2fM", n / 1e6) end
+  if n >= 1e3 then return string.format("%.1fK", n / 1e3) end
+  return tostring(n)
+end
+
+-- A tree of modules with their own and total parameter counts.
+function Module:__tostring()
+  local lines = {}
+  local function walk(m, name, depth)
+    local own = {}
+    for _, n in ipairs(m._param_names) do own[#own + 1] = n .. shape_str(m._params[n]:shape()) end
+    lines[#lines + 1] = string.format("%s%s%s%s  (%s params)%s", string.rep("  ", depth),
+      name ~= "" and (name .. ": ") or "", m.classname or "Module", m.describe and m:describe() or "",
+      count_str(m:num_parameters()), #own > 0 and ("  " .. table.concat(own, " ")) or "")
+    for _, c in ipairs(m._child_names) do walk(m._children[c], c, depth + 1) end
+  end
+  walk(self, "", 0)
+  lines[#lines + 1] = string.format("total: %d parameters", self:num_parameters())
+  return table.concat(lines, "\n")
+end
+
+-- ---- layers ------------------------------------------------------------------
+
+local function generator_of(o)
+  if o.generator then return o.generator end
+  if o.seed then return T.Generator(o.seed) end
+  return nil
+end
+
+local function recipe_for(numerics, f)
+  if numerics == nil or numerics == "fp32" then return nil end
+  if numerics ~= "bf16" and numerics ~= "fp8" then
+    error("nn: numerics must be 'fp32', 'bf16' or 'fp8', got " .. tostring(numerics), 3)
+  end
+  if not fp8.linear_recipe then error("nn: numerics '" .. numerics .. "' needs repro.fp8.linear_recipe", 3) end
+  f = f or {}
+  return fp8.linear_recipe{ numerics = numerics, scaling = f.scaling, history = f.history, margin = f.margin,
+                            algo = f.algo, saturate = f.saturate }
+end
+
+-- Linear{in_features, out_features, bias = false, numerics = "fp32", fp8 = {...}, generator =, seed =}
+local Linear = nn.class("Linear")
+nn.Linear = function(o)
+  local self = Module.init(setmetatable({}, Linear))
+  self.in_features, self.out_features = o[1] or o.in_features, o[2] or o.out_features
+  local g = generator_of(o)
+  self:param("weight", randn_param({ self.out_features, self.in_features }, o.std or 0.02, g))
+  if o.bias then self:param("bias", const_param({ self.out_features }, 0)) end
+  self.numerics = o.numerics or "fp32"
+  self.recipe = recipe_for(self.numerics, o.fp8)
+  self.stats = o.stats   -- shared {on = bool} switch of the owning model
+  return self
+end
+
+function Linear:describe()
+  return string.format("(%d -> %d%s%s)", self.in_features, self.out_features, self.bias and ", bias" or "",
+    self.numerics ~= "fp32" and (", " .. self.numerics) or "")
+end
+
+function Linear:forward(x)
+  if self.stats and self.stats.on then self.amax_in = amax(x) end
+  local y
+  if self.recipe then y = fp8.linear(x, self.weight, self.recipe)
+  else y = x:matmul(self.weight:t()) end
+  if self.bias then y = y + self.bias end
+  return y
+end
+Linear.__call = Linear.forward
+
+-- Embedding{num, dim}
+local Embedding = nn.class("Embedding")
+nn.Embedding = function(o)
+  local self = Module.init(setmetatable({}, Embedding))
+  self.num, self.dim = o[1] or o.num, o[2] or o.dim
+  self:param("weight", randn_param({ self.num, self.dim }, o.std or 0.02, generator_of(o)))
+  return self
+end
+function Embedding:describe() return string.format("(%d, %d)", self.num, self.dim) end
+function Embedding:forward(ids) return T.embedding(self.weight, ids) end
+Embedding.__call = Embedding.forward
+
+-- RMSNorm{dim, eps = 1e-5}
+local RMSNorm = nn.class("RMSNorm")
+nn.RMSNorm = function(o)
+  local self = Module.init(setmetatable({}, RMSNorm))
+  self.dim, self.eps = o[1] or o.dim, o.eps or 1e-5
+  self:param("weight", const_param({ self.dim }, 1))
+  return self
+end
+function RMSNorm:describe() return string.format("(%d, eps=%g)", self.dim, self.eps) end
+function RMSNorm:forward(x) return T.rms_norm(x, self.weight, self.eps) end
+RMSNorm.__call = RMSNorm.forward
+
+-- SwiGLU MLP (Shazeer 2020), the FP8 paper's notation: h = silu(x W1ᵀ) ⊙ (x W2ᵀ),
+-- y = h W3ᵀ; W1, W2 {ffn, dim}, W3 {dim, ffn}. smooth = "channel" | "token"
+-- selects Smooth-SwiGLU (fp8.swiglu's per-channel scaling of h before the
+-- quantized W3); in fp32 numerics it is the same function, computed directly.
+local SwiGLU = nn.class("SwiGLU")
+nn.SwiGLU = function(o)
+  local self = Module.init(setmetatable({}, SwiGLU))
+  self.dim, self.ffn_dim = o.dim, o.ffn_dim
+  self.smooth = o.smooth
+  self.numerics = o.numerics or "fp32"
+  self.stats = o.stats
+  local lo = { numerics = self.numerics, fp8 = o.fp8, generator = o.generator, stats = o.stats }
+  local function lin(i, out) lo[1], lo[2] = i, out return nn.Linear(lo) end
+  self:child("w1", lin(self.dim, self.ffn_dim))
+  self:child("w2", lin(self.dim, self.ffn_dim))
+  self:child("w3", lin(self.ffn_dim, self.dim))
+  if self.smooth then self.classname = "SmoothSwiGLU" end
+  return self
+end
+function SwiGLU:describe()
+  return string.format("(%d -> %d -> %d%s)", self.dim, self.ffn_dim, self.dim, self.smooth and (", smooth=" .. self.smooth) or "")
+end
+
+function SwiGLU:forward(x)
+  local on = self.stats and self.stats.on
+  if self.numerics ~= "fp32" then
+    if on then self.w1.amax_in = amax(x); self.w2.amax_in = self.w1.amax_in end
+    local y, h = fp8.swiglu(x, self.w1.weight, self.w2.weight, self.w3.weight,
+      { recipes = { self.w1.recipe, self.w2.recipe, self.w3.recipe }, smooth = self.smooth })
+    if on and h then self.h_amax = amax(h); self.w3.amax_in = self.h_amax end
+    return y
+  end
+  local h = self.w1(x):silu() * self.w2(x)
+  if on then self.h_amax = amax(h) end
+  return self.w3(h)
+end
+SwiGLU.__call = SwiGLU.forward
+
+-- Per-channel cosine between row i of W1 and row i of W2 (all ffn channels).
+function SwiGLU:alignment()
+  local a, b = self.w1.weight:totable(), self.w2.weight:totable()
+  local out = {}
+  for i = 1, #a do
+    local ai, bi = a[i], b[i]
+    local d, na, nb = 0.0, 0.0, 0.0
+    for j = 1, #ai do d = d + ai[j] * bi[j]; na = na + ai[j] * ai[j]; nb = nb + bi[j] * bi[j] end
+    out[i] = (na > 0 and nb > 0) and d / math.sqrt(na * nb) or 0
+  end
+  return out
+end
+
+-- Causal self-attention with rotary position embeddings (RoPE, base 10000).
+local Attention = nn.class("CausalSelfAttention")
+nn.CausalSelfAttention = function(o)
+  local self = Module.init(setmetatable({}, Attention))
+  self.dim, self.heads = o.dim, o.heads
+  if self.dim % self.heads ~= 0 then
+    error(string.format("nn.CausalSelfAttention: dim %d is not divisible by heads %d", self.dim, self.heads), 2)
+  end
+  self.head_dim = self.dim // self.heads
+  if self.head_dim % 2 ~= 0 then error("nn.CausalSelfAttention: head dim " .. self.head_dim .. " must be even (RoPE)", 2) end
+  self.rope_base = o.rope_base or 10000
+  local lo = { numerics = o.numerics, fp8 = o.fp8, generator = o.generator, stats = o.stats }
+  for _, n in ipairs { "wq", "wk", "wv", "wo" } do
+    lo[1], lo[2] = self.dim, self.dim
+    self:child(n, nn.Linear(lo))
+  end
+  return self
+end
+function Attention:describe() return string.format("(dim=%d, heads=%d)", self.dim, self.heads) end
+
+function Attention:forward(x)
+  local s = x:shape()
+  local B, Tn, H, D = s[1], s[2], self.heads, self.head_dim
+  local function heads(t) return t:view(B, Tn, H, D):transpose(2, 3) end   -- (B, H, T, D)
+  local ropt = { base = self.rope_base }
+  local q = T.rope(heads(self.wq(x)), ropt)
+  local k = T.rope(heads(self.wk(x)), ropt)
+  local v = heads(self.wv(x))
+  local y = T.attention(q, k, v):transpose(2, 3):contiguous():view(B, Tn, self.dim)
+  return self.wo(y)
+end
+Attention.__call = Attention.forward
+
+-- Pre-norm transformer block: x + attn(norm(x)), then + mlp(norm(x)).
+local Block = nn.class("TransformerBlock")
+nn.TransformerBlock = function(o)
+  local self = Module.init(setmetatable({}, Block))
+  if o.seed and not o.generator then
+    local c = {}
+    for k, v in pairs(o) do c[k] = v end
+    c.generator, o = generator_of(o), c
+  end
+  self:child("attn_norm", nn.RMSNorm{ o.dim, eps = o.eps })
+  self:child("attn", nn.CausalSelfAttention(o))
+  self:child("mlp_norm", nn.RMSNorm{ o.dim, eps = o.eps })
+  self:child("mlp", nn.SwiGLU(o))
+  return self
+end
+function Block:forward(x)
+  x = x + self.attn(self.attn_norm(x))
+  return x + self.mlp(self.mlp_norm(x))
+end
+Block.__call = Block.forward
+
+-- ---- Llama ---------------------------------------------------------------------
+
+-- Default FFN width: 8/3·dim (so the SwiGLU's three matrices cost about as much
+-- as a 4·dim GELU MLP's two), rounded up to a multiple of 8.
+function nn.default_ffn_dim(dim) return 8 * math.ceil(8 * dim / 3 / 8) end
+
+-- nn.Llama{vocab, dim, layers, heads, ffn_dim, seq_len, mlp = "swiglu" | "smooth_swiglu",
+--          numerics = "fp32" | "bf16" | "fp8", tie_embeddings = false, fp8 = {...}, seed =, generator =}
+-- The embedding and the output head stay fp32; numerics applies to the
+-- linears of the blocks (the usual FP8 recipe keeps the first and last layer
+-- in higher precision).
+local Llama = nn.class("Llama")
+nn.Llama = function(o)
+  for _, k in ipairs { "vocab", "dim", "layers", "heads" } do
+    if math.type(o[k]) ~= "integer" or o[k] < 1 then
+      error(string.format("nn.Llama: '%s' must be a positive integer, got %s", k, tostring(o[k])), 2)
+    end
+  end
+  local mlp = o.mlp or "swiglu"
+  if mlp ~= "swiglu" and mlp ~= "smooth_swiglu" then
+    error("nn.Llama: mlp must be 'swiglu' or 'smooth_swiglu', got " .. tostring(mlp), 2)
+  end
+  local self = Module.init(setmetatable({}, Llama))
+  self.config = {
+    vocab = o.vocab, dim = o.dim, layers = o.layers, heads = o.heads,
+    ffn_dim = o.ffn_dim or nn.default_ffn_dim(o.dim), seq_len = o.seq_len or 256, mlp = mlp,
+    numerics = o.numerics or "fp32", tie_embeddings = o.tie_embeddings or false, fp8 = o.fp8,
+  }
+  local c = self.config
+  self.stats_switch = { on = false }
+  local g = generator_of(o)
+  self:child("tok_emb", nn.Embedding{ c.vocab, c.dim, generator = g })
+  self.blocks = {}
+  for l = 1, c.layers do
+    self.blocks[l] = self:child("layers." .. l, nn.TransformerBlock{
+      dim = c.dim, heads = c.heads, ffn_dim = c.ffn_dim, numerics = c.numerics, fp8 = c.fp8, generator = g,
+      smooth = mlp == "smooth_swiglu" and ((o.fp8 and o.fp8.smooth) or "channel") or nil,
+      stats = self.stats_switch })
+  end
+  self:child("norm", nn.RMSNorm{ c.dim })
+  if not c.tie_embeddings then self:child("lm_head", nn.Linear{ c.dim, c.vocab, generator = g }) end
+  return self
+end
+
+function Llama:describe()
+  local c = self.config
+  return string.format("(vocab=%d, dim=%d, layers=%d, heads=%d, ffn=%d, mlp=%s, numerics=%s%s)", c.vocab, c.dim,
+    c.layers, c.heads, c.ffn_dim, c.mlp, c.numerics, c.tie_embeddings and ", tied" or "")
+end
+
+-- ids (B, T) i32 1-based -> logits (B, T, vocab).
+function Llama:forward(ids)
+  local x = self.tok_emb(ids)
+  for _, b in ipairs(self.blocks) do x = b(x) end
+  x = self.norm(x)
+  if self.config.tie_embeddings then return x:matmul(self.tok_emb.weight:t()) end
+  return self.lm_head(x)
+end
+Llama.__call = Llama.forward
+
+-- Mean next-token cross entropy of ids (B, T) against targets (B, T).
+function Llama:loss(ids, targets)
+  return T.cross_entropy(self:forward(ids), targets)
+end
+
+-- Record statistics during the forwards that follow (the trainer turns it on
+-- for stats steps only: computing amax costs a pass over each activation).
+function Llama:collect_stats(on) self.stats_switch.on = on and true or false end
+
+-- Every linear with its dotted name, in registration order.
+function Llama:linears()
+  local out = {}
+  self:modules(function(prefix, m)
+    if getmetatable(m) == Linear then out[#out + 1] = { prefix:sub(1, -2), m } end
+  end)
+  return out
+end
+
+-- The FP8 recipes (name -> recipe) of the block linears.
+function Llama:recipes()
+  local out = {}
+  for _, nl in ipairs(self:linears()) do if nl[2].recipe then out[nl[1]] = nl[2].recipe end end
+  return out
+end
+
+-- A flat table of named numbers from the last forward with stats on:
+-- NAME.amax_in per linear, layers.L.mlp.h_amax per SwiGLU, NAME.fp8.KEY from
+-- recipe:stats(), and layers.L.mlp.align_mean / align_max (mean and max of the
+-- W1/W2 per-channel cosine).
+function Llama:stats()
+  local out = {}
+  for _, nl in ipairs(self:linears()) do
+    local name, m = nl[1], nl[2]
+    if m.amax_in then out[name .. ".amax_in"] = m.amax_in end
+    if m.recipe and m.recipe.stats then
+      for k, v in pairs(U.flatten(m.recipe:stats())) do
+        if type(v) == "number" or type(v) == "boolean" then out[name .. ".fp8." .. k] = v end
+      end
+    end
+  end
+  for l, b in ipairs(self.blocks) do
+    if b.mlp.h_amax then out["layers." .. l .. ".mlp.h_amax"] = b.mlp.h_amax end
+    local cos = b.mlp:alignment()
+    local s, mx = 0, -1
+    for _, v in ipairs(cos) do s = s + v; if v > mx then mx = v end end
+    out["layers." .. l .. ".mlp.align_mean"] = s / #cos
+    out["layers." .. l .. ".mlp.align_max"] = mx
+  end
+  return out
+end
+
+-- The cosine vector (ffn_dim entries) of layer `layer` (1-based).
+function Llama:swiglu_alignment(layer)
+  local b = self.blocks[layer]
+  if not b then error(string.format("swiglu_alignment: layer %s outside 1..%d", tostring(layer), #self.blocks), 2) end
+  return b.mlp:alignment()
+end
+
+nn.no_grad = no_grad
+return nn

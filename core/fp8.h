@@ -1,0 +1,154 @@
+/* fp8.h: low-precision number formats (one traits table), fp32 <-> format
+ * casts that equal the ml_dtypes package bit for bit, stochastic rounding,
+ * fused quantization with statistics, and the scaling recipes of FP8
+ * training (current / delayed as TransformerEngine's DelayedScaling,
+ * per-row and per-column).
+ *
+ * Cast semantics (fp32 -> format), identical to ml_dtypes' astype:
+ *  - round to nearest, ties to even (e8m0fnu: ties away from zero, because
+ *    ml_dtypes rounds on the implicit leading bit; below 2^-126 it keeps
+ *    ml_dtypes' exact quirk: x <= 2^-127 -> 2^-127, 2^-127 < x < 2^-126 -> 2^-126);
+ *  - overflow without saturation: formats with inf (e5m2, e4m3, e3m4) give
+ *    +-inf, e4m3fn gives +-NaN (0x7F/0xFF), the fnuz formats give NaN (0x80),
+ *    e8m0fnu gives NaN (0xFF). +-inf inputs map the same way;
+ *  - NaN keeps its sign where the format has signed NaNs (0x7F/0xFF for
+ *    e4m3fn, 0x7E/0xFE e5m2, 0x7C/0xFC e4m3, 0x78/0xF8 e3m4);
+ *  - -0 -> 0x80 where the format has -0; the fnuz formats have no -0, so -0
+ *    and negative values that round to zero give 0x00;
+ *  - e8m0fnu (unsigned, no zero): 0 and negatives give NaN (0xFF).
+ * `saturate` (not an ml_dtypes mode; the FP8-training convention): finite
+ * overflow and +-inf clamp to +-max, NaN stays NaN; for e8m0fnu 0 and
+ * negatives clamp to the smallest value 2^-127 (code 0x00), as ml_dtypes'
+ * saturating converter does.
+ * bf16 and fp16 have casts (rounded value returned as f32) but no 8-bit codes.
+ */
+#ifndef RP_FP8_H
+#define RP_FP8_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "tensor.h"
+#include "rng.h"
+
+typedef enum {
+    RP_FMT_E4M3FN = 0,
+    RP_FMT_E5M2,
+    RP_FMT_E4M3FNUZ,
+    RP_FMT_E5M2FNUZ,
+    RP_FMT_E4M3,
+    RP_FMT_E3M4,
+    RP_FMT_E8M0FNU,
+    RP_FMT_BF16,
+    RP_FMT_FP16,
+    RP_NFMT
+} rp_fp8_format;
+
+typedef enum {
+    RP_NAN_IEEE,     /* exponent all ones, mantissa != 0 (inf when mantissa == 0) */
+    RP_NAN_ALLONES,  /* S.1111.111 only (e4m3fn: no inf) */
+    RP_NAN_NEGZERO,  /* 0x80 only, the code -0 would have (fnuz) */
+    RP_NAN_FF        /* 0xFF only, unsigned format (e8m0fnu) */
+} rp_nan_kind;
+
+typedef struct {
+    const char *name;
+    int bits;                /* 8 or 16 */
+    int ebits, mbits, bias;
+    bool is_signed;
+    bool has_inf;
+    rp_nan_kind nan;
+    bool has_negative_zero;
+    float max, min_normal, min_subnormal;
+    uint8_t nan_code;        /* what a positive NaN encodes to (8-bit formats) */
+    uint8_t max_code;        /* largest finite magnitude code */
+    uint8_t ovf_code;        /* non-saturating overflow / +inf result */
+} rp_fp8_traits;
+
+extern const rp_fp8_traits rp_fp8_info[RP_NFMT];
+
+/* Format by name ("e4m3fn", ..., "bf16", "fp16"); -1 if unknown. */
+int rp_fp8_format_from_name(const char *name);
+/* "e4m3fn, e5m2, ..." for error messages (static string). */
+const char *rp_fp8_format_names(void);
+/* Largest finite value of fmt (0 for an invalid fmt). */
+float rp_fp8_format_max(int fmt);
+/* Is fmt an 8-bit format with codes (not bf16/fp16)? */
+bool rp_fp8_is_8bit(int fmt);
+
+/* The 256-entry decode table of an 8-bit format (static storage). */
+const float *rp_fp8_table(int fmt);
+/* Scalar encode (RNE) of one float into an 8-bit format. */
+uint8_t rp_fp8_encode1(float x, int fmt, bool saturate);
+
+/* out[i] = code(in[i]*scale), RNE. (n) -> (n). fmt must be 8-bit. */
+void rp_fp8_encode_f32(uint8_t *out, const float *in, int64_t n, int fmt, float scale, bool saturate);
+/* out[i] = value(in[i]) * inv_scale. (n) -> (n). fmt must be 8-bit. */
+void rp_fp8_decode_f32(float *out, const uint8_t *in, int64_t n, int fmt, float inv_scale);
+/* max |x|, NaN-propagating, independent of the thread count. */
+float rp_amax_f32(const float *in, int64_t n);
+
+/* out[i] = the fmt value nearest in[i] (RNE), as f32; any fmt incl. bf16/fp16.
+ * out may equal in. */
+void rp_fp8_cast_f32(float *out, const float *in, int64_t n, int fmt, bool saturate);
+
+/* Stochastic rounding: element i rounds up with probability equal to its
+ * distance from the lower neighbour (in units of the spacing), using 32-bit
+ * word i of the Philox stream (seed, base): deterministic and independent of
+ * the thread count. Overflow as in the RNE cast. */
+void rp_fp8_encode_sr_f32(uint8_t *out, const float *in, int64_t n, int fmt, float scale,
+                          bool saturate, uint64_t seed, uint64_t base);
+void rp_fp8_cast_sr_f32(float *out, const float *in, int64_t n, int fmt, bool saturate,
+                        uint64_t seed, uint64_t base);
+
+/* ---- quantization with statistics ---- */
+
+typedef struct {
+    float amax;          /* max |in| before scaling (NaN if any NaN) */
+    float scale;         /* the scale that was applied */
+    int64_t saturated;   /* non-NaN elements whose |in*scale| rounds above max (incl. inf) */
+    int64_t flushed;     /* nonzero elements whose code is zero */
+    int64_t numel;
+} rp_fp8_qstats;
+
+/* Fused: codes[i] = code(in[i]*scale) and the statistics above, in one pass.
+ * rounding stochastic when sr (seed, base as in rp_fp8_encode_sr_f32). */
+void rp_fp8_quantize_f32(uint8_t *codes, rp_fp8_qstats *st, const float *in, int64_t n,
+                         int fmt, float scale, bool saturate, bool sr, uint64_t seed,
+                         uint64_t base);
+/* Per-row / per-column: in is (R,C) row-major, scales has R (rows) or C
+ * (cols) entries; stats are totals (amax over everything, scale = 0). */
+void rp_fp8_quantize_rows_f32(uint8_t *codes, rp_fp8_qstats *st, const float *in, int64_t R,
+                              int64_t C, int fmt, const float *scales, bool saturate);
+void rp_fp8_quantize_cols_f32(uint8_t *codes, rp_fp8_qstats *st, const float *in, int64_t R,
+                              int64_t C, int fmt, const float *scales, bool saturate);
+/* amax per row (out R) / per column (out C) of the (R,C) array in. */
+void rp_amax_rows_f32(float *out, const float *in, int64_t R, int64_t C);
+void rp_amax_cols_f32(float *out, const float *in, int64_t R, int64_t C);
+
+/* ---- scaling recipes ---- */
+
+/* Just-in-time scale: fmt_max / amax / 2^margin; with pow2 rounded down to a
+ * power of two (2^floor(log2(.))). amax 0 or non-finite gives 1. */
+float rp_fp8_current_scale(float amax, int fmt, float margin, bool pow2);
+
+enum { RP_AMAX_MAX = 0, RP_AMAX_MOST_RECENT = 1 };
+
+/* TransformerEngine DelayedScaling: amax_history[0] is the current step's
+ * slot; update() writes amax there, reduces (max over the history, or slot 0
+ * for most_recent), rolls the history by one and zeroes slot 0, then sets
+ * scale = (fmt_max / amax) / 2^margin unless amax is 0 or not finite. */
+typedef struct {
+    int fmt;
+    int history_len;
+    int algo;
+    float margin;
+    float scale;          /* starts at 1 */
+    float amax_history[];  /* history_len entries, TE's layout */
+} rp_delayed_scaling;
+
+/* New state (free with free()); NULL + error on a bad history length/format. */
+rp_delayed_scaling *rp_delayed_scaling_new(int fmt, int history_len, float margin, int algo);
+/* Record this step's amax and update the scale. */
+void rp_delayed_scaling_update(rp_delayed_scaling *d, float amax);
+
+#endif

@@ -1,0 +1,74 @@
+/* fp8_linear.h: a linear op y = x·Wᵀ with simulated low-precision numerics
+ * (fp32 / bf16 / fp8 with per-role scaling as TransformerEngine keeps it) and
+ * the SwiGLU / Smooth-SwiGLU FFN built on it, all with autograd.
+ *
+ * Numerics (accumulation is always fp32, cblas_sgemm on dequantized values):
+ *  - fp32: plain.
+ *  - bf16: x and W rounded to bf16 (RNE) in forward; in backward the output
+ *    gradient is rounded to bf16 too; dgrad/wgrad use the bf16 x and W; the
+ *    outputs and gradients themselves stay fp32.
+ *  - fp8: forward quantizes x and W to E4M3 (e4m3fn), each with its own scale;
+ *    backward quantizes the output gradient to E5M2 with its own scale;
+ *    dgrad = Q(g)·Q(W), wgrad = Q(g)ᵀ·Q(x), where Q(t) = decode(code(t·s))·(1/s).
+ * Scaling per role (input, weight, grad_output): "delayed" uses the role's
+ * DelayedScaling scale and updates it with this call's amax after use
+ * (TE semantics); "current" computes fmt_max/amax/2^margin from the tensor
+ * itself (pow2 rounds that down to a power of two).
+ */
+#ifndef RP_FP8_LINEAR_H
+#define RP_FP8_LINEAR_H
+
+#include "fp8.h"
+
+typedef enum { RP_NUMERICS_FP32 = 0, RP_NUMERICS_BF16, RP_NUMERICS_FP8 } rp_numerics;
+enum { RP_ROLE_INPUT = 0, RP_ROLE_WEIGHT, RP_ROLE_GRAD, RP_NROLES };
+enum { RP_SMOOTH_NONE = 0, RP_SMOOTH_CHANNEL, RP_SMOOTH_TOKEN };
+
+typedef struct rp_linear_recipe {
+    int numerics;
+    bool delayed;                       /* else current scaling */
+    bool saturate;
+    bool pow2;                          /* current scaling: power-of-two scales */
+    float margin;
+    int fmt[RP_NROLES];                 /* e4m3fn, e4m3fn, e5m2 */
+    rp_delayed_scaling *ds[RP_NROLES];  /* delayed only, else NULL */
+    rp_fp8_qstats last[RP_NROLES];      /* statistics of the latest use of each role */
+    int64_t calls[RP_NROLES];
+    int refcount;
+} rp_linear_recipe;
+
+/* New recipe (refcount 1); NULL + error on bad history/margin. */
+rp_linear_recipe *rp_linear_recipe_new(int numerics, bool delayed, int history, float margin,
+                                       int algo, bool saturate, bool pow2);
+void rp_linear_recipe_retain(rp_linear_recipe *r);
+void rp_linear_recipe_release(rp_linear_recipe *r);   /* NULL is fine */
+
+/* y (..., out) = x (..., in) · w (out, in)ᵀ under recipe r (NULL = fp32).
+ * Differentiable in x and w. Returns a new tensor or NULL + error. */
+rp_tensor *rp_fp8_linear(const rp_tensor *x, const rp_tensor *w, rp_linear_recipe *r);
+
+typedef struct {
+    float h_amax;   /* max |h| of this call, h = silu(x W1ᵀ) ⊙ (x W2ᵀ) */
+} rp_swiglu_stats;
+
+/* y (..., d) = (silu(x W1ᵀ) ⊙ (x W2ᵀ)) W3ᵀ with x (..., d), w1, w2 (f, d),
+ * w3 (d, f); recipes[i] for the i-th linear (NULL = fp32). smooth:
+ *  - RP_SMOOTH_CHANNEL: h's channel i is multiplied by s_i = 1/max_t |h_ti|
+ *    (max over all tokens of this call) before W3's input quantization, and
+ *    the inverse is folded into W3's column i before W3's quantization
+ *    (y = Q(h ⊙ s)·Q(W3 ⊙ s⁻¹)ᵀ, as in the paper's equation);
+ *  - RP_SMOOTH_TOKEN: token t is multiplied by s_t = 1/max_i |h_ti| before
+ *    quantization and the output row is multiplied by 1/s_t after W3.
+ * s is computed on the fly and is a constant for autograd (the function does
+ * not depend on it in exact arithmetic). st may be NULL. */
+rp_tensor *rp_fp8_swiglu(const rp_tensor *x, const rp_tensor *w1, const rp_tensor *w2,
+                         const rp_tensor *w3, rp_linear_recipe *const recipes[3], int smooth,
+                         rp_swiglu_stats *st);
+
+/* Elementwise pieces of the FFN, differentiable, exported for tests:
+ * h = silu(a) ⊙ b (same shapes); y = x ⊙ v with v (C) along the last
+ * dimension (per_row false) or v (rows) one per row of the (-1, C) view. */
+rp_tensor *rp_swiglu_gate(const rp_tensor *a, const rp_tensor *b);
+rp_tensor *rp_scale_by_vector(const rp_tensor *x, const rp_tensor *v, bool per_row);
+
+#endif

@@ -1,0 +1,398 @@
+/* ops_matmul.c: matmul through cblas_sgemm and outer. Views whose last two
+ * dims are row-major (strides (ld, 1)) or column-major (strides (1, ld)) are
+ * handed to sgemm as NoTrans / Trans without a copy, so x·wᵀ with w (out, in)
+ * costs the same as a contiguous product. */
+#include "ops_nn.h"
+#include "autograd.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How sgemm sees a (R, C) matrix with element strides (s0, s1). */
+typedef struct { bool ok, trans; int ld; } mlay;
+
+static mlay mat_layout(int64_t R, int64_t C, int64_t s0, int64_t s1)
+{
+    mlay l = {false, false, 0};
+    int64_t ld;
+    int64_t c1 = C > 1 ? C : 1, r1 = R > 1 ? R : 1;
+    if (R == 0 || C == 0) { /* sgemm never reads it; any valid ld */
+        l.ok = c1 <= INT_MAX;
+        l.ld = (int)c1;
+        return l;
+    }
+    if ((C <= 1 || s1 == 1) && (R <= 1 || s0 >= c1)) {
+        ld = R <= 1 ? c1 : s0;
+        l.trans = false;
+    } else if ((R <= 1 || s0 == 1) && (C <= 1 || s1 >= r1)) {
+        ld = C <= 1 ? r1 : s1;
+        l.trans = true;
+    } else {
+        return l;
+    }
+    if (ld > INT_MAX) return l;
+    l.ok = true;
+    l.ld = (int)ld;
+    return l;
+}
+
+/* An operand seen as (batch..., R, C): a 1-d a is a (1, K) row, a 1-d b a
+ * (K, 1) column; copied to contiguous only if sgemm cannot read it. */
+typedef struct {
+    rp_tensor *t; /* owned view or copy, >= 2 dims */
+    int nb;       /* batch dims */
+    int64_t R, C;
+    mlay lay;
+} operand;
+
+static int operand_prep(operand *o, const rp_tensor *x, bool is_a)
+{
+    int64_t shape[RP_MAXDIM], stride[RP_MAXDIM];
+    int nd = x->ndim;
+    memcpy(shape, x->shape, sizeof(int64_t) * (size_t)nd);
+    memcpy(stride, x->stride, sizeof(int64_t) * (size_t)nd);
+    if (nd == 1) {
+        nd = 2;
+        if (is_a) { shape[1] = shape[0]; stride[1] = stride[0]; shape[0] = 1; stride[0] = 0; }
+        else { shape[1] = 1; stride[1] = 1; }
+    }
+    o->t = rp_alias(x, nd, shape, stride, x->offset);
+    if (!o->t) return -1;
+    o->nb = nd - 2;
+    o->R = shape[nd - 2];
+    o->C = shape[nd - 1];
+    o->lay = mat_layout(o->R, o->C, stride[nd - 2], stride[nd - 1]);
+    if (!o->lay.ok) {
+        rp_tensor *c = rp_copy_contiguous(o->t);
+        rp_tensor_release(o->t);
+        o->t = c;
+        if (!c) return -1;
+        o->lay = mat_layout(o->R, o->C, c->stride[nd - 2], c->stride[nd - 1]);
+        if (!o->lay.ok) return rp_seterr("matmul: a dimension exceeds the BLAS int range");
+    }
+    return 0;
+}
+
+/* Batch strides of o expanded to the broadcast batch shape (nbo dims). */
+static void batch_strides(const operand *o, const int64_t *strides_of_t, int nbo, int64_t *out)
+{
+    for (int i = 0; i < nbo; i++) {
+        int d = o->nb - nbo + i;
+        out[i] = (d >= 0 && o->t->shape[d] != 1) ? strides_of_t[d] : 0;
+    }
+}
+
+static int64_t batch_offset(int64_t i, int nbo, const int64_t *bo, const int64_t *bstr)
+{
+    int64_t off = 0;
+    for (int d = nbo - 1; d >= 0; d--) {
+        off += (i % bo[d]) * bstr[d];
+        i /= bo[d];
+    }
+    return off;
+}
+
+/* C (M, N), ldc = N, = alpha op(A) op(B) + beta C. */
+static void sgemm_rm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A,
+                     int lda, const float *B, int ldb, float beta, float *C, int64_t ldc)
+{
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        if (beta == 0.0f)
+            for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, sizeof(float) * (size_t)N);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)M, (int)N, (int)K, 1.0f, A, lda, B, ldb, beta, C, (int)ldc);
+}
+
+/* Can a's batch dims fold into its rows, i.e. is (batch*M, K) one strided
+ * matrix with row stride lay.ld? Then a product with an unbatched b is one
+ * sgemm, which is what linear layers need to be fast. */
+static bool foldable(const operand *o)
+{
+    if (o->lay.trans) return false;
+    int64_t expect = (int64_t)o->lay.ld * o->R;
+    for (int d = o->nb - 1; d >= 0; d--) {
+        if (o->t->shape[d] == 1) continue;
+        if (o->t->stride[d] != expect) return false;
+        expect *= o->t->shape[d];
+    }
+    return true;
+}
+
+typedef struct {
+    int nbo;
+    int64_t bo[RP_MAXDIM];
+    int64_t nbatch, M, K, N;
+    int64_t astr[RP_MAXDIM], bstr[RP_MAXDIM];
+    bool fold; /* a folds into (nbatch*M, K) and b is unbatched */
+} mm_plan;
+
+static int mm_plan_make(mm_plan *p, const operand *A, const operand *B, const rp_tensor *a,
+                        const rp_tensor *b)
+{
+    char sa[RP_SHAPE_STRLEN], sb[RP_SHAPE_STRLEN];
+    if (A->C != B->R)
+        return rp_seterr("matmul: shapes %s and %s do not match", rp_shape_str(a, sa, sizeof sa),
+                         rp_shape_str(b, sb, sizeof sb));
+    p->M = A->R; p->K = A->C; p->N = B->C;
+    if (p->M > INT_MAX || p->N > INT_MAX || p->K > INT_MAX)
+        return rp_seterr("matmul: shapes %s and %s exceed the BLAS int range",
+                         rp_shape_str(a, sa, sizeof sa), rp_shape_str(b, sb, sizeof sb));
+    p->nbo = A->nb > B->nb ? A->nb : B->nb;
+    p->nbatch = 1;
+    for (int i = 0; i < p->nbo; i++) {
+        int da = A->nb - p->nbo + i, db = B->nb - p->nbo + i;
+        int64_t x = da >= 0 ? A->t->shape[da] : 1, y = db >= 0 ? B->t->shape[db] : 1;
+        if (x != y && x != 1 && y != 1)
+            return rp_seterr("matmul: batch dimensions of shapes %s and %s cannot be broadcast",
+                             rp_shape_str(a, sa, sizeof sa), rp_shape_str(b, sb, sizeof sb));
+        p->bo[i] = x == 1 ? y : x;
+        p->nbatch *= p->bo[i];
+    }
+    if (p->nbo + 2 > RP_MAXDIM)
+        return rp_seterr("matmul: result would have more than %d dimensions", RP_MAXDIM);
+    batch_strides(A, A->t->stride, p->nbo, p->astr);
+    batch_strides(B, B->t->stride, p->nbo, p->bstr);
+    bool b_unbatched = true;
+    for (int i = 0; i < p->nbo; i++) if (p->bstr[i] != 0) b_unbatched = false;
+    int64_t na = 1;
+    for (int d = 0; d < A->nb; d++) na *= A->t->shape[d];
+    p->fold = b_unbatched && na == p->nbatch && foldable(A) && p->nbatch * p->M <= INT_MAX;
+    return 0;
+}
+
+/* Result shape without the dims of 1-d operands. */
+static int out_shape(const mm_plan *p, const rp_tensor *a, const rp_tensor *b, int64_t *shape)
+{
+    int nd = 0;
+    for (int i = 0; i < p->nbo; i++) shape[nd++] = p->bo[i];
+    if (a->ndim > 1) shape[nd++] = p->M;
+    if (b->ndim > 1) shape[nd++] = p->N;
+    return nd;
+}
+
+/* out (nbatch, M, N) contiguous = A · B. */
+static void mm_forward(float *out, const operand *A, const operand *B, const mm_plan *p)
+{
+    const float *a0 = RP_F32P(A->t), *b0 = RP_F32P(B->t);
+    if (p->fold) {
+        sgemm_rm(false, B->lay.trans, p->nbatch * p->M, p->N, p->K, a0, A->lay.ld, b0,
+                 B->lay.ld, 0.0f, out, p->N);
+        return;
+    }
+    for (int64_t i = 0; i < p->nbatch; i++)
+        sgemm_rm(A->lay.trans, B->lay.trans, p->M, p->N, p->K,
+                 a0 + batch_offset(i, p->nbo, p->bo, p->astr), A->lay.ld,
+                 b0 + batch_offset(i, p->nbo, p->bo, p->bstr), B->lay.ld, 0.0f,
+                 out + i * p->M * p->N, p->N);
+}
+
+static void operands_free(operand *A, operand *B)
+{
+    rp_tensor_release(A->t);
+    rp_tensor_release(B->t);
+}
+
+/* Give a fresh contiguous tensor another shape of the same numel. */
+static void reshape_fresh(rp_tensor *t, int ndim, const int64_t *shape)
+{
+    t->ndim = ndim;
+    memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    rp_contiguous_strides(ndim, shape, t->stride);
+}
+
+static int matmul_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
+{
+    const rp_tensor *a = n->saved[0], *b = n->saved[1];
+    operand A = {0}, B = {0};
+    mm_plan p;
+    rp_tensor *gc = NULL, *ga = NULL, *gb = NULL;
+    if (operand_prep(&A, a, true) || operand_prep(&B, b, false) ||
+        mm_plan_make(&p, &A, &B, a, b))
+        goto fail;
+    gc = rp_is_contiguous(g) ? rp_detach(g) : rp_copy_contiguous(g);
+    if (!gc) goto fail;
+    const float *g0 = RP_F32P(gc), *a0 = RP_F32P(A.t), *b0 = RP_F32P(B.t);
+    int64_t MN = p.M * p.N;
+    if (n->needs_grad[0]) { /* ga (M, K) = g (M, N) · bᵀ */
+        ga = rp_zeros(RP_F32, A.t->ndim, A.t->shape);
+        if (!ga) goto fail;
+        float *d = RP_F32P(ga);
+        if (p.fold) {
+            sgemm_rm(false, !B.lay.trans, p.nbatch * p.M, p.K, p.N, g0, (int)p.N, b0,
+                     B.lay.ld, 0.0f, d, p.K);
+        } else {
+            int64_t gstr[RP_MAXDIM];
+            batch_strides(&A, ga->stride, p.nbo, gstr);
+            /* Broadcast batches accumulate into one slice in batch order. */
+            for (int64_t i = 0; i < p.nbatch; i++)
+                sgemm_rm(false, !B.lay.trans, p.M, p.K, p.N, g0 + i * MN, (int)p.N,
+                         b0 + batch_offset(i, p.nbo, p.bo, p.bstr), B.lay.ld, 1.0f,
+                         d + batch_offset(i, p.nbo, p.bo, gstr), p.K);
+        }
+        reshape_fresh(ga, a->ndim, a->shape);
+    }
+    if (n->needs_grad[1]) { /* gb (K, N) = aᵀ · g */
+        gb = rp_zeros(RP_F32, B.t->ndim, B.t->shape);
+        if (!gb) goto fail;
+        float *d = RP_F32P(gb);
+        if (p.fold) {
+            sgemm_rm(true, false, p.K, p.N, p.nbatch * p.M, a0, A.lay.ld, g0, (int)p.N, 0.0f,
+                     d, p.N);
+        } else {
+            int64_t gstr[RP_MAXDIM];
+            batch_strides(&B, gb->stride, p.nbo, gstr);
+            for (int64_t i = 0; i < p.nbatch; i++)
+                sgemm_rm(!A.lay.trans, false, p.K, p.N, p.M,
+                         a0 + batch_offset(i, p.nbo, p.bo, p.astr), A.lay.ld, g0 + i * MN,
+                         (int)p.N, 1.0f, d + batch_offset(i, p.nbo, p.bo, gstr), p.N);
+        }
+        reshape_fresh(gb, b->ndim, b->shape);
+    }
+    gin[0] = ga;
+    gin[1] = gb;
+    rp_tensor_release(gc);
+    operands_free(&A, &B);
+    return 0;
+fail:
+    rp_tensor_release(ga);
+    rp_tensor_release(gb);
+    rp_tensor_release(gc);
+    operands_free(&A, &B);
+    return -1;
+}
+
+static int check_f32(const char *op, const rp_tensor *a, const rp_tensor *b)
+{
+    if (a->dtype != RP_F32 || b->dtype != RP_F32)
+        return rp_seterr("%s: expected f32 tensors, got %s and %s", op,
+                         rp_dtype_info[a->dtype].name, rp_dtype_info[b->dtype].name);
+    if (a->ndim == 0 || b->ndim == 0)
+        return rp_seterr("%s: expected tensors with at least 1 dimension, got %d-d and %d-d",
+                         op, a->ndim, b->ndim);
+    return 0;
+}
+
+rp_tensor *rp_matmul(const rp_tensor *a, const rp_tensor *b)
+{
+    if (check_f32("matmul", a, b)) return NULL;
+    operand A = {0}, B = {0};
+    mm_plan p;
+    rp_tensor *out = NULL;
+    if (operand_prep(&A, a, true) || operand_prep(&B, b, false) ||
+        mm_plan_make(&p, &A, &B, a, b))
+        goto done;
+    int64_t shape[RP_MAXDIM];
+    int nd = out_shape(&p, a, b, shape);
+    out = rp_empty(RP_F32, nd, shape);
+    if (!out) goto done;
+    mm_forward(RP_F32P(out), &A, &B, &p);
+    const rp_tensor *ins[2] = {a, b};
+    if (rp_needs_grad(2, ins)) {
+        rp_tensor *in2[2] = {(rp_tensor *)a, (rp_tensor *)b};
+        rp_node *node = rp_node_attach(out, "matmul", matmul_backward, 2, in2);
+        if (!node || rp_node_save(node, a) || rp_node_save(node, b)) {
+            rp_tensor_release(out);
+            out = NULL;
+        }
+    }
+done:
+    operands_free(&A, &B);
+    return out;
+}
+
+rp_tensor *rp_matmul_ref(const rp_tensor *a, const rp_tensor *b)
+{
+    if (check_f32("matmul", a, b)) return NULL;
+    operand A = {0}, B = {0};
+    mm_plan p;
+    rp_tensor *out = NULL;
+    if (operand_prep(&A, a, true) || operand_prep(&B, b, false) ||
+        mm_plan_make(&p, &A, &B, a, b))
+        goto done;
+    int64_t shape[RP_MAXDIM];
+    int nd = out_shape(&p, a, b, shape);
+    out = rp_empty(RP_F32, nd, shape);
+    if (!out) goto done;
+    const float *a0 = RP_F32P(A.t), *b0 = RP_F32P(B.t);
+    int na = A.t->ndim, nb = B.t->ndim;
+    int64_t as0 = A.t->stride[na - 2], as1 = A.t->stride[na - 1];
+    int64_t bs0 = B.t->stride[nb - 2], bs1 = B.t->stride[nb - 1];
+    float *o = RP_F32P(out);
+    for (int64_t i = 0; i < p.nbatch; i++) {
+        const float *ai = a0 + batch_offset(i, p.nbo, p.bo, p.astr);
+        const float *bi = b0 + batch_offset(i, p.nbo, p.bo, p.bstr);
+        for (int64_t m = 0; m < p.M; m++)
+            for (int64_t j = 0; j < p.N; j++) {
+                double s = 0;
+                for (int64_t k = 0; k < p.K; k++)
+                    s += (double)ai[m * as0 + k * as1] * bi[k * bs0 + j * bs1];
+                o[(i * p.M + m) * p.N + j] = (float)s;
+            }
+    }
+done:
+    operands_free(&A, &B);
+    return out;
+}
+
+/* ---- outer ---- */
+
+static int outer_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
+{
+    const rp_tensor *u = n->saved[0], *v = n->saved[1];
+    int64_t M = u->shape[0], N = v->shape[0];
+    const float *up = RP_F32P(u), *vp = RP_F32P(v), *gp = RP_F32P(g);
+    int64_t su = u->stride[0], sv = v->stride[0], g0 = g->stride[0], g1 = g->stride[1];
+    if (n->needs_grad[0]) { /* gu (M) = g (M, N) · v */
+        gin[0] = rp_empty(RP_F32, 1, &M);
+        if (!gin[0]) return -1;
+        for (int64_t i = 0; i < M; i++) {
+            double s = 0;
+            for (int64_t j = 0; j < N; j++) s += (double)gp[i * g0 + j * g1] * vp[j * sv];
+            RP_F32P(gin[0])[i] = (float)s;
+        }
+    }
+    if (n->needs_grad[1]) { /* gv (N) = gᵀ · u */
+        gin[1] = rp_empty(RP_F32, 1, &N);
+        if (!gin[1]) return -1;
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t i = 0; i < M; i++) s += (double)gp[i * g0 + j * g1] * up[i * su];
+            RP_F32P(gin[1])[j] = (float)s;
+        }
+    }
+    return 0;
+}
+
+rp_tensor *rp_outer(const rp_tensor *u, const rp_tensor *v)
+{
+    if (check_f32("outer", u, v)) return NULL;
+    if (u->ndim != 1 || v->ndim != 1) {
+        char su[RP_SHAPE_STRLEN], sv[RP_SHAPE_STRLEN];
+        rp_seterr("outer: expected two 1-d tensors, got shapes %s and %s",
+                  rp_shape_str(u, su, sizeof su), rp_shape_str(v, sv, sizeof sv));
+        return NULL;
+    }
+    int64_t shape[2] = {u->shape[0], v->shape[0]};
+    rp_tensor *out = rp_empty(RP_F32, 2, shape);
+    if (!out) return NULL;
+    const float *up = RP_F32P(u), *vp = RP_F32P(v);
+    float *o = RP_F32P(out);
+    for (int64_t i = 0; i < shape[0]; i++)
+        for (int64_t j = 0; j < shape[1]; j++)
+            o[i * shape[1] + j] = up[i * u->stride[0]] * vp[j * v->stride[0]];
+    const rp_tensor *ins[2] = {u, v};
+    if (rp_needs_grad(2, ins)) {
+        rp_tensor *in2[2] = {(rp_tensor *)u, (rp_tensor *)v};
+        rp_node *node = rp_node_attach(out, "outer", outer_backward, 2, in2);
+        if (!node || rp_node_save(node, u) || rp_node_save(node, v)) {
+            rp_tensor_release(out);
+            return NULL;
+        }
+    }
+    return out;
+}

@@ -1,0 +1,526 @@
+/* ops_nn.c: softmax / log_softmax, cross_entropy, rms_norm, embedding,
+ * dropout, one_hot. Forward and backward are fused per row; rows run in
+ * parallel, and every reduction across rows (loss mean, weight gradients)
+ * runs in row order so results do not depend on the thread count. */
+#include "ops_nn.h"
+#include "autograd.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAR_MIN 32768 /* elements below which threads cost more than they save */
+
+/* t itself (a new header) if contiguous, else a contiguous copy. */
+static rp_tensor *contig(const rp_tensor *t)
+{
+    return rp_is_contiguous(t) ? rp_detach(t) : rp_copy_contiguous(t);
+}
+
+static int need_f32(const char *op, const char *what, const rp_tensor *t)
+{
+    if (t->dtype != RP_F32)
+        return rp_seterr("%s: %s must be f32, got %s", op, what, rp_dtype_info[t->dtype].name);
+    return 0;
+}
+
+static int need_i32(const char *op, const char *what, const rp_tensor *t)
+{
+    if (t->dtype != RP_I32)
+        return rp_seterr("%s: %s must be i32, got %s", op, what, rp_dtype_info[t->dtype].name);
+    return 0;
+}
+
+/* Attach a node with inputs/saved tensors; on failure releases out. */
+static rp_tensor *record(rp_tensor *out, const char *name, rp_backward_fn fn, int nin,
+                         const rp_tensor *const *in, int nsave, const rp_tensor *const *save,
+                         rp_node **node_out)
+{
+    if (node_out) *node_out = NULL;
+    if (!rp_needs_grad(nin, in)) return out;
+    rp_node *n = rp_node_attach(out, name, fn, nin, (rp_tensor *const *)in);
+    if (!n) goto fail;
+    for (int i = 0; i < nsave; i++)
+        if (rp_node_save(n, save[i])) goto fail;
+    if (node_out) *node_out = n;
+    return out;
+fail:
+    rp_tensor_release(out);
+    return NULL;
+}
+
+/* ---- softmax / log_softmax ---- */
+
+static int norm_dim(const char *op, const rp_tensor *x, int dim)
+{
+    int d = dim < 0 ? dim + x->ndim : dim;
+    if (x->ndim == 0 || d < 0 || d >= x->ndim)
+        return rp_seterr("%s: dimension %d out of range for a %d-d tensor", op, dim, x->ndim);
+    return d;
+}
+
+/* View a contiguous shape as (O, N, I) around dimension d. */
+static void split3(const rp_tensor *x, int d, int64_t *O, int64_t *N, int64_t *I)
+{
+    *O = 1; *I = 1;
+    for (int i = 0; i < d; i++) *O *= x->shape[i];
+    for (int i = d + 1; i < x->ndim; i++) *I *= x->shape[i];
+    *N = x->shape[d];
+}
+
+/* y (O, N, I) = softmax or log_softmax over N of x (O, N, I). */
+static void softmax_fwd(float *y, const float *x, int64_t O, int64_t N, int64_t I, bool is_log)
+{
+    #pragma omp parallel for schedule(static) if (O * N * I > PAR_MIN)
+    for (int64_t r = 0; r < O * I; r++) {
+        int64_t base = (r / I) * N * I + r % I;
+        const float *xp = x + base;
+        float *yp = y + base;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < N; j++) mx = fmaxf(mx, xp[j * I]);
+        double sum = 0;
+        for (int64_t j = 0; j < N; j++) {
+            float e = expf(xp[j * I] - mx);
+            if (!is_log) yp[j * I] = e;
+            sum += e;
+        }
+        if (is_log) {
+            float lse = mx + (float)log(sum);
+            for (int64_t j = 0; j < N; j++) yp[j * I] = xp[j * I] - lse;
+        } else {
+            float inv = (float)(1.0 / sum);
+            for (int64_t j = 0; j < N; j++) yp[j * I] *= inv;
+        }
+    }
+}
+
+/* gx = y (g - Σ g y) for softmax; gx = g - exp(y) Σ g for log_softmax. */
+static void softmax_bwd(float *gx, const float *g, const float *y, int64_t O, int64_t N,
+                        int64_t I, bool is_log)
+{
+    #pragma omp parallel for schedule(static) if (O * N * I > PAR_MIN)
+    for (int64_t r = 0; r < O * I; r++) {
+        int64_t base = (r / I) * N * I + r % I;
+        const float *gp = g + base, *yp = y + base;
+        float *dp = gx + base;
+        double s = 0;
+        for (int64_t j = 0; j < N; j++) s += is_log ? gp[j * I] : gp[j * I] * yp[j * I];
+        float fs = (float)s;
+        for (int64_t j = 0; j < N; j++)
+            dp[j * I] = is_log ? gp[j * I] - expf(yp[j * I]) * fs : yp[j * I] * (gp[j * I] - fs);
+    }
+}
+
+static int softmax_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
+{
+    const rp_tensor *y = n->saved[0];
+    int d = (int)n->iargs[0];
+    bool is_log = n->iargs[1] != 0;
+    rp_tensor *gc = contig(g);
+    if (!gc) return -1;
+    gin[0] = rp_empty(RP_F32, y->ndim, y->shape);
+    if (!gin[0]) { rp_tensor_release(gc); return -1; }
+    int64_t O, N, I;
+    split3(y, d, &O, &N, &I);
+    softmax_bwd(RP_F32P(gin[0]), RP_F32P(gc), RP_F32P(y), O, N, I, is_log);
+    rp_tensor_release(gc);
+    return 0;
+}
+
+static rp_tensor *softmax_common(const rp_tensor *x, int dim, bool is_log)
+{
+    const char *op = is_log ? "log_softmax" : "softmax";
+    if (need_f32(op, "input", x)) return NULL;
+    int d = norm_dim(op, x, dim);
+    if (d < 0) return NULL;
+    rp_tensor *xc = contig(x);
+    if (!xc) return NULL;
+    rp_tensor *y = rp_empty(RP_F32, x->ndim, x->shape);
+    if (y) {
+        int64_t O, N, I;
+        split3(x, d, &O, &N, &I);
+        softmax_fwd(RP_F32P(y), RP_F32P(xc), O, N, I, is_log);
+        rp_node *node;
+        const rp_tensor *in[1] = {x}, *sv[1] = {y};
+        y = record(y, op, softmax_backward, 1, in, 1, sv, &node);
+        if (node) { node->iargs[0] = d; node->iargs[1] = is_log; }
+    }
+    rp_tensor_release(xc);
+    return y;
+}
+
+rp_tensor *rp_softmax(const rp_tensor *x, int dim) { return softmax_common(x, dim, false); }
+rp_tensor *rp_log_softmax(const rp_tensor *x, int dim) { return softmax_common(x, dim, true); }
+
+rp_tensor *rp_softmax_ref(const rp_tensor *x, int dim, bool is_log)
+{
+    int d = norm_dim("softmax", x, dim);
+    if (d < 0 || need_f32("softmax", "input", x)) return NULL;
+    rp_tensor *y = rp_copy_contiguous(x);
+    if (!y) return NULL;
+    int64_t O, N, I;
+    split3(x, d, &O, &N, &I);
+    float *p = RP_F32P(y);
+    for (int64_t o = 0; o < O; o++)
+        for (int64_t i = 0; i < I; i++) {
+            float *r = p + o * N * I + i;
+            double mx = -INFINITY, s = 0;
+            for (int64_t j = 0; j < N; j++) mx = fmax(mx, r[j * I]);
+            for (int64_t j = 0; j < N; j++) s += exp(r[j * I] - mx);
+            for (int64_t j = 0; j < N; j++)
+                r[j * I] = (float)(is_log ? r[j * I] - mx - log(s) : exp(r[j * I] - mx) / s);
+        }
+    return y;
+}
+
+/* ---- cross_entropy ---- */
+
+static int ce_check(const rp_tensor *logits, const rp_tensor *targets, int64_t ignore)
+{
+    char a[RP_SHAPE_STRLEN], b[RP_SHAPE_STRLEN];
+    if (need_f32("cross_entropy", "logits", logits) ||
+        need_i32("cross_entropy", "targets", targets))
+        return -1;
+    bool ok = (logits->ndim == 2 || logits->ndim == 3) && targets->ndim == logits->ndim - 1;
+    for (int d = 0; ok && d < targets->ndim; d++) ok = targets->shape[d] == logits->shape[d];
+    if (!ok)
+        return rp_seterr("cross_entropy: logits %s and targets %s do not match (expected "
+                         "(N, C) with (N) or (B, T, C) with (B, T))",
+                         rp_shape_str(logits, a, sizeof a), rp_shape_str(targets, b, sizeof b));
+    int64_t C = logits->shape[logits->ndim - 1];
+    if (C == 0) return rp_seterr("cross_entropy: logits %s have no classes",
+                                 rp_shape_str(logits, a, sizeof a));
+    int64_t n = rp_numel(targets);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t t = (int64_t)rp_get_flat(targets, i);
+        if (t != ignore && (t < 0 || t >= C))
+            return rp_seterr("cross_entropy: target %lld at position %lld out of range [0, %lld)",
+                             (long long)t, (long long)i, (long long)C);
+    }
+    return 0;
+}
+
+static int ce_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
+{
+    const rp_tensor *x = n->saved[0], *tg = n->saved[1], *lse = n->saved[2];
+    int64_t ignore = n->iargs[0], C = x->shape[x->ndim - 1], R = rp_numel(tg);
+    float scale = (float)(rp_get_flat(g, 0) / n->dargs[0]);
+    gin[0] = rp_empty(RP_F32, x->ndim, x->shape);
+    if (!gin[0]) return -1;
+    const float *xp = RP_F32P(x), *lp = RP_F32P(lse);
+    const int32_t *tp = RP_I32P(tg);
+    float *gp = RP_F32P(gin[0]);
+    #pragma omp parallel for schedule(static) if (R * C > PAR_MIN)
+    for (int64_t r = 0; r < R; r++) {
+        float *d = gp + r * C;
+        if (tp[r] == ignore) { memset(d, 0, sizeof(float) * (size_t)C); continue; }
+        for (int64_t c = 0; c < C; c++) d[c] = scale * expf(xp[r * C + c] - lp[r]);
+        d[tp[r]] -= scale;
+    }
+    return 0;
+}
+
+rp_tensor *rp_cross_entropy(const rp_tensor *logits, const rp_tensor *targets,
+                            int64_t ignore_index)
+{
+    if (ce_check(logits, targets, ignore_index)) return NULL;
+    int64_t C = logits->shape[logits->ndim - 1], R = rp_numel(targets);
+    rp_tensor *x = contig(logits), *tg = contig(targets);
+    rp_tensor *lse = rp_empty(RP_F32, 1, &R), *loss = rp_empty(RP_F32, 1, &R), *out = NULL;
+    if (!x || !tg || !lse || !loss) goto done;
+    const float *xp = RP_F32P(x);
+    const int32_t *tp = RP_I32P(tg);
+    float *lp = RP_F32P(lse), *lo = RP_F32P(loss);
+    #pragma omp parallel for schedule(static) if (R * C > PAR_MIN)
+    for (int64_t r = 0; r < R; r++) {
+        const float *row = xp + r * C;
+        float mx = -INFINITY;
+        for (int64_t c = 0; c < C; c++) mx = fmaxf(mx, row[c]);
+        double s = 0;
+        for (int64_t c = 0; c < C; c++) s += expf(row[c] - mx);
+        lp[r] = mx + (float)log(s);
+        lo[r] = tp[r] == ignore_index ? 0.0f : lp[r] - row[tp[r]];
+    }
+    double total = 0;
+    int64_t count = 0;
+    for (int64_t r = 0; r < R; r++)
+        if (tp[r] != ignore_index) { total += lo[r]; count++; }
+    out = rp_scalar((float)(total / (double)count)); /* 0/0 = NaN when all ignored */
+    if (!out) goto done;
+    rp_node *node;
+    const rp_tensor *in[2] = {logits, targets}, *sv[3] = {x, tg, lse};
+    out = record(out, "cross_entropy", ce_backward, 2, in, 3, sv, &node);
+    if (node) { node->iargs[0] = ignore_index; node->dargs[0] = (double)count; }
+done:
+    rp_tensor_release(x);
+    rp_tensor_release(tg);
+    rp_tensor_release(lse);
+    rp_tensor_release(loss);
+    return out;
+}
+
+double rp_cross_entropy_ref(const rp_tensor *logits, const rp_tensor *targets,
+                            int64_t ignore_index)
+{
+    if (ce_check(logits, targets, ignore_index)) return NAN;
+    int64_t C = logits->shape[logits->ndim - 1], R = rp_numel(targets), count = 0;
+    double total = 0;
+    for (int64_t r = 0; r < R; r++) {
+        int64_t t = (int64_t)rp_get_flat(targets, r);
+        if (t == ignore_index) continue;
+        double mx = -INFINITY, s = 0;
+        for (int64_t c = 0; c < C; c++) mx = fmax(mx, rp_get_flat(logits, r * C + c));
+        for (int64_t c = 0; c < C; c++) s += exp(rp_get_flat(logits, r * C + c) - mx);
+        total += mx + log(s) - rp_get_flat(logits, r * C + t);
+        count++;
+    }
+    return total / (double)count;
+}
+
+/* ---- rms_norm ---- */
+
+static int rms_check(const rp_tensor *x, const rp_tensor *w)
+{
+    char a[RP_SHAPE_STRLEN], b[RP_SHAPE_STRLEN];
+    if (need_f32("rms_norm", "input", x) || (w && need_f32("rms_norm", "weight", w))) return -1;
+    if (x->ndim == 0) return rp_seterr("rms_norm: input must have at least 1 dimension");
+    if (w && (w->ndim != 1 || w->shape[0] != x->shape[x->ndim - 1]))
+        return rp_seterr("rms_norm: weight %s does not match input %s (expected {%lld})",
+                         rp_shape_str(w, b, sizeof b), rp_shape_str(x, a, sizeof a),
+                         (long long)x->shape[x->ndim - 1]);
+    return 0;
+}
+
+/* y (R, C) = x * rstd * w; rstd (R). */
+static void rms_fwd(float *y, float *rstd, const float *x, const float *w, int64_t R, int64_t C,
+                    double eps)
+{
+    #pragma omp parallel for schedule(static) if (R * C > PAR_MIN)
+    for (int64_t r = 0; r < R; r++) {
+        const float *xr = x + r * C;
+        double ss = 0;
+        for (int64_t c = 0; c < C; c++) ss += (double)xr[c] * xr[c];
+        float rs = (float)(1.0 / sqrt(ss / (double)(C ? C : 1) + eps));
+        rstd[r] = rs;
+        for (int64_t c = 0; c < C; c++) y[r * C + c] = xr[c] * rs * (w ? w[c] : 1.0f);
+    }
+}
+
+static int rms_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
+{
+    const rp_tensor *x = n->saved[0], *rstd = n->saved[1];
+    const rp_tensor *w = n->nsaved > 2 ? n->saved[2] : NULL;
+    int64_t C = x->shape[x->ndim - 1], R = C ? rp_numel(x) / C : 0;
+    rp_tensor *gc = contig(g), *wc = w ? contig(w) : NULL;
+    if (!gc || (w && !wc)) goto fail;
+    const float *xp = RP_F32P(x), *gp = RP_F32P(gc), *rp = RP_F32P(rstd);
+    const float *wp = wc ? RP_F32P(wc) : NULL;
+    if (n->needs_grad[0]) {
+        gin[0] = rp_empty(RP_F32, x->ndim, x->shape);
+        if (!gin[0]) goto fail;
+        float *dx = RP_F32P(gin[0]);
+        #pragma omp parallel for schedule(static) if (R * C > PAR_MIN)
+        for (int64_t r = 0; r < R; r++) {
+            const float *xr = xp + r * C, *gr = gp + r * C;
+            float rs = rp[r];
+            double dot = 0; /* Σ (g w) xhat */
+            for (int64_t c = 0; c < C; c++) dot += (double)gr[c] * (wp ? wp[c] : 1.0f) * xr[c] * rs;
+            float m = (float)(dot / (double)C);
+            for (int64_t c = 0; c < C; c++)
+                dx[r * C + c] = rs * (gr[c] * (wp ? wp[c] : 1.0f) - xr[c] * rs * m);
+        }
+    }
+    if (w && n->needs_grad[1]) {
+        gin[1] = rp_empty(RP_F32, 1, &C);
+        double *acc = calloc((size_t)C + 1, sizeof(double));
+        if (!gin[1] || !acc) { free(acc); rp_seterr("rms_norm: out of memory"); goto fail; }
+        for (int64_t r = 0; r < R; r++) /* row order: fixed, thread-count independent */
+            for (int64_t c = 0; c < C; c++)
+                acc[c] += (double)gp[r * C + c] * xp[r * C + c] * rp[r];
+        for (int64_t c = 0; c < C; c++) RP_F32P(gin[1])[c] = (float)acc[c];
+        free(acc);
+    }
+    rp_tensor_release(gc);
+    rp_tensor_release(wc);
+    return 0;
+fail:
+    rp_tensor_release(gc);
+    rp_tensor_release(wc);
+    return -1;
+}
+
+rp_tensor *rp_rms_norm(const rp_tensor *x, const rp_tensor *weight, double eps)
+{
+    if (rms_check(x, weight)) return NULL;
+    int64_t C = x->shape[x->ndim - 1], R = C ? rp_numel(x) / C : 0;
+    rp_tensor *xc = contig(x), *wc = weight ? contig(weight) : NULL;
+    rp_tensor *rstd = rp_empty(RP_F32, 1, &R), *y = rp_empty(RP_F32, x->ndim, x->shape);
+    if (!xc || (weight && !wc) || !rstd || !y) { rp_tensor_release(y); y = NULL; goto done; }
+    rms_fwd(RP_F32P(y), RP_F32P(rstd), RP_F32P(xc), wc ? RP_F32P(wc) : NULL, R, C, eps);
+    const rp_tensor *in[2] = {x, weight}, *sv[3] = {xc, rstd, wc};
+    y = record(y, "rms_norm", rms_backward, 2, in, wc ? 3 : 2, sv, NULL);
+done:
+    rp_tensor_release(xc);
+    rp_tensor_release(wc);
+    rp_tensor_release(rstd);
+    return y;
+}
+
+rp_tensor *rp_rms_norm_ref(const rp_tensor *x, const rp_tensor *w, double eps)
+{
+    if (rms_check(x, w)) return NULL;
+    rp_tensor *y = rp_copy_contiguous(x);
+    if (!y) return NULL;
+    int64_t C = x->shape[x->ndim - 1], R = C ? rp_numel(x) / C : 0;
+    float *p = RP_F32P(y);
+    for (int64_t r = 0; r < R; r++) {
+        double ss = 0;
+        for (int64_t c = 0; c < C; c++) ss += (double)p[r * C + c] * p[r * C + c];
+        double rs = 1.0 / sqrt(ss / (double)C + eps);
+        for (int64_t c = 0; c < C; c++)
+            p[r * C + c] = (float)(p[r * C + c] * rs * (w ? rp_get_flat(w, c) : 1.0));
+    }
+    return y;
+}
+
+/* ---- embedding ---- */
+
+static int ids_check(const char *op, const rp_tensor *ids, int64_t n, const char *what)
+{
+    if (need_i32(op, "ids", ids)) return -1;
+    if (ids->ndim + 1 > RP_MAXDIM)
+        return rp_seterr("%s: ids have %d dimensions (at most %d)", op, ids->ndim, RP_MAXDIM - 1);
+    int64_t k = rp_numel(ids);
+    for (int64_t i = 0; i < k; i++) {
+        int64_t v = (int64_t)rp_get_flat(ids, i);
+        if (v < 0 || v >= n)
+            return rp_seterr("%s: id %lld at position %lld out of range [0, %lld) (%s %lld)", op,
+                             (long long)v, (long long)i, (long long)n, what, (long long)n);
+    }
+    return 0;
+}
+
+static int embedding_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
+{
+    const rp_tensor *ids = n->saved[0];
+    int64_t shape[2] = {n->iargs[0], n->iargs[1]}, C = shape[1], k = rp_numel(ids);
+    rp_tensor *gc = contig(g);
+    if (!gc) return -1;
+    gin[0] = rp_zeros(RP_F32, 2, shape);
+    if (!gin[0]) { rp_tensor_release(gc); return -1; }
+    float *gw = RP_F32P(gin[0]);
+    const float *gp = RP_F32P(gc);
+    const int32_t *ip = RP_I32P(ids);
+    /* Positions in order: repeated ids add up the same way every run. */
+    for (int64_t i = 0; i < k; i++) {
+        float *row = gw + (int64_t)ip[i] * C;
+        for (int64_t c = 0; c < C; c++) row[c] += gp[i * C + c];
+    }
+    rp_tensor_release(gc);
+    return 0;
+}
+
+rp_tensor *rp_embedding(const rp_tensor *weight, const rp_tensor *ids)
+{
+    char a[RP_SHAPE_STRLEN];
+    if (need_f32("embedding", "weight", weight)) return NULL;
+    if (weight->ndim != 2) {
+        rp_seterr("embedding: weight must be (V, C), got %s", rp_shape_str(weight, a, sizeof a));
+        return NULL;
+    }
+    int64_t V = weight->shape[0], C = weight->shape[1];
+    if (ids_check("embedding", ids, V, "V =")) return NULL;
+    int64_t shape[RP_MAXDIM];
+    memcpy(shape, ids->shape, sizeof(int64_t) * (size_t)ids->ndim);
+    shape[ids->ndim] = C;
+    rp_tensor *ic = contig(ids), *y = rp_empty(RP_F32, ids->ndim + 1, shape);
+    if (!ic || !y) { rp_tensor_release(ic); rp_tensor_release(y); return NULL; }
+    const float *wp = RP_F32P(weight);
+    const int32_t *ip = RP_I32P(ic);
+    float *yp = RP_F32P(y);
+    int64_t k = rp_numel(ids), s0 = weight->stride[0], s1 = weight->stride[1];
+    #pragma omp parallel for schedule(static) if (k * C > PAR_MIN)
+    for (int64_t i = 0; i < k; i++)
+        for (int64_t c = 0; c < C; c++) yp[i * C + c] = wp[ip[i] * s0 + c * s1];
+    rp_node *node;
+    const rp_tensor *in[2] = {weight, ids}, *sv[1] = {ic};
+    y = record(y, "embedding", embedding_backward, 2, in, 1, sv, &node);
+    if (node) { node->iargs[0] = V; node->iargs[1] = C; }
+    rp_tensor_release(ic);
+    return y;
+}
+
+/* ---- dropout ---- */
+
+static int dropout_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
+{
+    double p = n->dargs[0];
+    uint64_t seed, base;
+    memcpy(&seed, &n->iargs[0], sizeof seed);
+    memcpy(&base, &n->iargs[1], sizeof base);
+    rp_tensor *gc = contig(g);
+    if (!gc) return -1;
+    gin[0] = rp_empty(RP_F32, g->ndim, g->shape);
+    if (!gin[0]) { rp_tensor_release(gc); return -1; }
+    int64_t k = rp_numel(g);
+    float scale = (float)(1.0 / (1.0 - p));
+    const float *gp = RP_F32P(gc);
+    float *d = RP_F32P(gin[0]);
+    #pragma omp parallel for schedule(static) if (k > PAR_MIN)
+    for (int64_t i = 0; i < k; i++)
+        d[i] = (double)rp_u01(rp_rng_word(seed, base, (uint64_t)i)) >= p ? gp[i] * scale : 0.0f;
+    rp_tensor_release(gc);
+    return 0;
+}
+
+rp_tensor *rp_dropout(const rp_tensor *x, double p, bool training, rp_generator *g)
+{
+    if (need_f32("dropout", "input", x)) return NULL;
+    if (!(p >= 0 && p <= 1)) {
+        rp_seterr("dropout: probability %g not in [0, 1]", p);
+        return NULL;
+    }
+    if (!training || p == 0) {
+        rp_tensor_retain((rp_tensor *)x);
+        return (rp_tensor *)x;
+    }
+    int64_t k = rp_numel(x);
+    uint64_t seed = g->seed, base = rp_generator_advance(g, (uint64_t)k);
+    rp_tensor *xc = contig(x), *y = rp_empty(RP_F32, x->ndim, x->shape);
+    if (!xc || !y) { rp_tensor_release(xc); rp_tensor_release(y); return NULL; }
+    float scale = p < 1 ? (float)(1.0 / (1.0 - p)) : 0.0f;
+    const float *xp = RP_F32P(xc);
+    float *yp = RP_F32P(y);
+    #pragma omp parallel for schedule(static) if (k > PAR_MIN)
+    for (int64_t i = 0; i < k; i++)
+        yp[i] = (double)rp_u01(rp_rng_word(seed, base, (uint64_t)i)) >= p ? xp[i] * scale : 0.0f;
+    rp_tensor_release(xc);
+    rp_node *node;
+    const rp_tensor *in[1] = {x};
+    y = record(y, "dropout", dropout_backward, 1, in, 0, NULL, &node);
+    if (node) {
+        node->dargs[0] = p;
+        memcpy(&node->iargs[0], &seed, sizeof seed);
+        memcpy(&node->iargs[1], &base, sizeof base);
+    }
+    return y;
+}
+
+/* ---- one_hot ---- */
+
+rp_tensor *rp_one_hot(const rp_tensor *ids, int64_t n)
+{
+    if (n < 0) {
+        rp_seterr("one_hot: negative number of classes %lld", (long long)n);
+        return NULL;
+    }
+    if (ids_check("one_hot", ids, n, "classes")) return NULL;
+    int64_t shape[RP_MAXDIM];
+    memcpy(shape, ids->shape, sizeof(int64_t) * (size_t)ids->ndim);
+    shape[ids->ndim] = n;
+    rp_tensor *y = rp_zeros(RP_F32, ids->ndim + 1, shape);
+    if (!y) return NULL;
+    int64_t k = rp_numel(ids);
+    for (int64_t i = 0; i < k; i++) RP_F32P(y)[i * n + (int64_t)rp_get_flat(ids, i)] = 1.0f;
+    return y;
+}

@@ -1,0 +1,137 @@
+/* optim.h: first- and second-order optimizers on contiguous f32 parameters.
+ *
+ * One rp_optim_config describes the optimizer and its hyper-parameters; each
+ * parameter tensor has its own rp_optim_state, a list of named state tensors
+ * (so state_dict/load_state_dict are generic) plus two counters. A step reads
+ * the gradient, updates the state and writes the parameter in place.
+ *
+ * Semantics (see each kind below):
+ *  - sgd:      PyTorch SGD (momentum, dampening, nesterov, L2 weight decay added to g).
+ *  - adamw:    PyTorch AdamW: p -= lr*wd*p; m,v EMAs; p -= lr/bc1 * m/(sqrt(v)/sqrt(bc2) + eps).
+ *  - adafactor: Shazeer & Stern 2018, factored v for >= 2-d (rows x last dim),
+ *              beta2_t = 1 - t^decay_rate, update clipping at clip_threshold (RMS),
+ *              optional momentum beta1 (0 = none), explicit lr (no relative step,
+ *              no parameter scaling), decoupled weight decay p -= lr*wd*p.
+ *  - shampoo:  L,R EMAs of G Gᵀ, Gᵀ G (beta = shampoo_beta, or beta2 if < 0);
+ *              every precondition_frequency steps (and at step 1) the roots
+ *              (L + e I)^exponent, (R + e I)^exponent by eigh, e = matrix_eps * λmax;
+ *              direction Lr · m̂ · Rr with m̂ the bias-corrected momentum, grafted
+ *              per layer to the norm of AdamW's update m̂/(sqrt(v̂)+eps);
+ *              decoupled weight decay p -= lr*wd*p first. Dims > max_precond_dim
+ *              and 1-d parameters use the identity on that side.
+ *  - soap:     nikhilvyas/SOAP soap.py at commit f42d296c (the version before the
+ *              December 2024 change), step for step: exp_avg is kept in the
+ *              rotated (eigen) basis and carried to the new basis when Q changes.
+ *              Step 1 only accumulates GG and sets Q = eigh (descending);
+ *              step t > 1: G' = project(G); m,v Adam EMAs of G' (state step
+ *              counter counts these updates); N = project_back(m/(sqrt v + eps));
+ *              p -= lr*sqrt(1-β2^t)/(1-β1^t) * N; p -= lr*wd*p; GG EMA with G;
+ *              every precondition_frequency updates: est = diag(QᵀPQ), sort
+ *              descending, permute v, Q = QR(P Q[:,perm]).
+ *              The official code projects exp_avg back and forth on every
+ *              step; with an unchanged orthonormal Q that is the identity, so it
+ *              is done only when Q changes (same algorithm, fewer GEMMs).
+ *
+ * A non-finite gradient: rp_optim_step returns -1 ("non-finite gradient")
+ * before touching the parameter or the state (the step is refused, the
+ * caller decides whether to skip it).
+ */
+#ifndef RP_OPTIM_H
+#define RP_OPTIM_H
+
+#include "tensor.h"
+
+typedef enum { RP_OPT_SGD = 0, RP_OPT_ADAMW, RP_OPT_ADAFACTOR, RP_OPT_SHAMPOO, RP_OPT_SOAP, RP_OPT_NKINDS } rp_optim_kind;
+
+/* Storage format of a moment buffer. FP8 moments are 1-byte codes with a
+ * per-tensor scale (code = encode(value * scale), scale = fmt_max / amax of the
+ * new moment, recomputed every step); bf16 moments are 2-byte codes (u8 tensor
+ * of 2*numel bytes, round-to-nearest-even). */
+typedef enum { RP_MOM_F32 = 0, RP_MOM_BF16, RP_MOM_E4M3FN, RP_MOM_E5M2, RP_MOM_NFORMATS } rp_moment_format;
+
+/* Format by name ("fp32"/"f32", "bf16", "e4m3fn", "e5m2"); -1 if unknown. */
+int rp_moment_format_from_name(const char *name);
+extern const char *const rp_moment_format_names[RP_MOM_NFORMATS];
+
+typedef struct {
+    rp_optim_kind kind;
+    double lr, weight_decay, eps;
+    double beta1, beta2;          /* adamw/soap/shampoo betas; sgd: unused */
+    /* sgd */
+    double momentum, dampening;
+    bool nesterov;
+    /* adafactor */
+    double decay_rate;            /* -0.8 */
+    double clip_threshold;        /* 1.0 */
+    double eps2;                  /* not used for scaling (no relative step); kept for docs */
+    /* shampoo + soap */
+    double shampoo_beta;          /* < 0: use beta2 */
+    int precondition_frequency;
+    int64_t max_precond_dim;
+    double exponent;              /* shampoo: -0.25 per side, -0.5 variant */
+    double matrix_eps;            /* shampoo: relative eigenvalue floor */
+    bool graft;                   /* shampoo: graft to AdamW's update norm */
+    bool merge_dims, precondition_1d, normalize_grads, correct_bias; /* soap */
+    /* low-precision moments (adamw, soap) */
+    rp_moment_format m_format, v_format;
+} rp_optim_config;
+
+/* Fill cfg with the defaults of `kind` (the official/PyTorch defaults). */
+void rp_optim_defaults(rp_optim_config *cfg, rp_optim_kind kind);
+/* Validate hyper-parameters; -1 with an error naming the bad value. */
+int rp_optim_check_config(const rp_optim_config *cfg);
+/* Name of a kind ("sgd", ...). */
+const char *rp_optim_kind_name(rp_optim_kind kind);
+
+#define RP_OPTIM_MAXBUF 24
+#define RP_OPTIM_NAMELEN 24
+
+typedef struct rp_optim_state {
+    rp_optim_kind kind;
+    int64_t step;                 /* update counter (SOAP: Adam updates, as the official state['step']) */
+    int64_t started;              /* SOAP: statistics-only first step done; shampoo: roots computed */
+    int nbuf;
+    char names[RP_OPTIM_MAXBUF][RP_OPTIM_NAMELEN];
+    rp_tensor *buf[RP_OPTIM_MAXBUF]; /* owned; contiguous */
+    /* geometry used by soap/shampoo (after merge_dims) */
+    int ndim;
+    int64_t shape[RP_MAXDIM];
+    bool precond[RP_MAXDIM];      /* dimension has a GG / Q */
+} rp_optim_state;
+
+/* New state for parameter p (contiguous f32) under cfg; zeroed buffers.
+ * Caller frees with rp_optim_state_free. NULL + error on failure. */
+rp_optim_state *rp_optim_state_new(const rp_optim_config *cfg, const rp_tensor *p);
+void rp_optim_state_free(rp_optim_state *st);    /* NULL is fine */
+/* Bytes of state tensors (the optimizer's memory for this parameter). */
+size_t rp_optim_state_bytes(const rp_optim_state *st);
+/* Buffer by name or NULL. */
+rp_tensor *rp_optim_state_get(const rp_optim_state *st, const char *name);
+
+/* One step: p (contiguous f32) updated in place from g (same shape). Refuses
+ * (returns -1, nothing modified) a non-finite gradient. Bumps p's version. */
+int rp_optim_step(rp_tensor *p, const rp_tensor *g, rp_optim_state *st, const rp_optim_config *cfg);
+
+/* Scan for NaN/Inf: index of the first non-finite element of x (n) or -1. */
+int64_t rp_first_nonfinite_f32(const float *x, int64_t n);
+
+/* ---- moment storage (optim_moments.c) ---- */
+
+/* Allocate a moment buffer for numel values in fmt: an f32 tensor (numel) for
+ * fp32, u8 (2*numel) for bf16, u8 (numel) for fp8. Zero-valued. */
+rp_tensor *rp_moment_new(rp_moment_format fmt, int64_t numel, const int64_t *shape, int ndim);
+/* Decode moment buf (scale: the 1-element f32 scale tensor or NULL) into out (n). */
+int rp_moment_load(float *out, const rp_tensor *buf, const rp_tensor *scale, rp_moment_format fmt, int64_t n);
+/* Encode x (n) into buf, recomputing the per-tensor scale for fp8 formats. */
+int rp_moment_store(rp_tensor *buf, rp_tensor *scale, const float *x, rp_moment_format fmt, int64_t n);
+/* Round-to-nearest-even f32 -> bf16 bits and back. */
+uint16_t rp_f32_to_bf16_bits(float x);
+float rp_bf16_bits_to_f32(uint16_t b);
+
+/* ---- internals shared by the optimizer files (not for bindings) ---- */
+int rp_optim_soap_step(rp_tensor *p, const rp_tensor *g, rp_optim_state *st, const rp_optim_config *cfg);
+int rp_optim_shampoo_step(rp_tensor *p, const rp_tensor *g, rp_optim_state *st, const rp_optim_config *cfg);
+/* Add a zeroed buffer to st (f32 of the given shape); returns it or NULL. */
+rp_tensor *rp_optim_state_add(rp_optim_state *st, const char *name, rp_tensor *t);
+
+#endif

@@ -1,0 +1,206 @@
+-- experiments/fp8_mechanism.lua: the mechanism behind the FP8 instability of
+-- Fishman et al. (arXiv 2409.12517), in its smallest form: ONE SwiGLU layer
+--   h = silu(x W1ᵀ) ⊙ (x W2ᵀ),  y = h W3ᵀ
+-- trained with AdamW on synthetic regression data, twice from the same
+-- initialisation and the same batches: without weight decay and with it.
+-- Everything is fp32 (no FP8 cast anywhere, so nothing saturates or
+-- overflows here): the point is what training does to the weights.
+--
+-- What it measures (nothing is injected; the data are a fixed random teacher):
+--  * the per-channel cosine(w1_i, w2_i) of rows of W1 and W2 against step;
+--  * max |h| on a fixed probe batch against step;
+--  * at the end, h_i against (w1_i · x) for the most and the least aligned
+--    channel: an aligned channel is h_i ≈ c·silu(z)·z, a parabola in z =
+--    w1_i · x, i.e. quadratic in x; an unaligned one is a cloud;
+--  * max |h| when the probe inputs are scaled by a, against a (log-log):
+--    slope 2 = quadratic growth of the output.
+--
+-- Data: x ~ N(0, I_d); target y = tanh(x A) B with A {d, k}, B {k, out}
+-- drawn once from N(0, 1/d) and N(0, 1/k) (a generic smooth teacher; it has
+-- no quadratic term that would favour alignment by construction).
+local repro = require "repro"
+local T, optim, plot = repro.tensor, repro.optim, repro.plot
+local U = repro.util
+local X = require "repro.fp8exp"
+
+local exp = repro.experiment.new{
+  name = "fp8_mechanism", default = "fast", script = "experiments/fp8_mechanism.lua",
+  description = "One SwiGLU layer, AdamW with and without weight decay, synthetic data: W1/W2 alignment and quadratic growth.",
+  presets = {
+    -- fast: seconds. A large weight decay and learning rate make the
+    -- alignment come within a few thousand steps.
+    fast = { steps = 3000, dim = 16, ffn = 32, out = 8, teacher = 16, batch = 256, lr = 1e-2,
+             weight_decay = 0.1, record_every = 25, probe = 1024, figdir = "" },
+    paper = { steps = 30000, dim = 64, ffn = 172, out = 16, teacher = 64, batch = 512, lr = 3e-3,
+              weight_decay = 0.1, record_every = 100, probe = 4096, figdir = "" },
+  },
+}
+local cfg = exp.config
+local d, F, O, K = cfg.dim, cfg.ffn, cfg.out, cfg.teacher
+
+-- teacher and probe batch: a generator of their own, so both runs see the same
+local tg = T.Generator(cfg.seed * 1000 + 7)
+local A = T.randn({ d, K }, { generator = tg }) * (1 / math.sqrt(d))
+local Bt = T.randn({ K, O }, { generator = tg }) * (1 / math.sqrt(K))
+local function teacher(x) return x:matmul(A):tanh():matmul(Bt) end
+local probe_x = T.randn({ cfg.probe, d }, { generator = tg })
+
+local function init_weights()
+  local g = T.Generator(cfg.seed)
+  local function p(shape, std)
+    local t = T.no_grad(function() return T.randn(shape, { generator = g }) * std end)
+    t:requires_grad_(true)
+    return t
+  end
+  return { w1 = p({ F, d }, 1 / math.sqrt(d)), w2 = p({ F, d }, 1 / math.sqrt(d)), w3 = p({ O, F }, 1 / math.sqrt(F)) }
+end
+
+local function hidden(w, x) return x:matmul(w.w1:t()):silu() * x:matmul(w.w2:t()) end
+
+local function run(wd, tag, log)
+  local w = init_weights()
+  local opt = optim.adamw({ w.w1, w.w2, w.w3 }, { lr = cfg.lr, betas = { 0.9, 0.95 }, weight_decay = wd })
+  local dg = T.Generator(cfg.seed * 1000 + 11)   -- same batches for both runs
+  local last
+  for step = 0, cfg.steps do
+    if step > 0 then
+      local x = T.randn({ cfg.batch, d }, { generator = dg })
+      local y = teacher(x)
+      opt:zero_grad()
+      local loss = ((hidden(w, x):matmul(w.w3:t()) - y):square()):mean()
+      loss:backward()
+      opt:step()
+      last = loss:item()
+    end
+    if step % cfg.record_every == 0 then
+      local cos = X.cosines(w.w1, w.w2)
+      local hmax = T.no_grad(function() return hidden(w, probe_x):abs():amax():item() end)
+      local mabs = 0
+      for _, c in ipairs(cos) do mabs = mabs + math.abs(c) end
+      local top = X.top_channels(cos, 1)[1]
+      log:add{ tag, wd, step, last or 0 / 0, mabs / #cos, math.abs(cos[top]), X.count_above(cos, 0.5), hmax,
+               w.w1:norm():item(), w.w2:norm():item() }
+    end
+  end
+  return w, last
+end
+
+local log = X.tsv_appender(exp:path("mechanism_log.tsv"),
+  { "run", "weight_decay", "step", "loss", "mean_abs_cos", "max_abs_cos", "aligned_gt_0.5", "h_amax", "w1_norm", "w2_norm" })
+local t0 = U.now()
+local runs = { { "no_wd", 0.0 }, { "wd", cfg.weight_decay } }
+local final = {}
+for i, r in ipairs(runs) do
+  io.stderr:write(string.format("[%d/2] one SwiGLU layer, weight decay %g, %d steps\n", i, r[2], cfg.steps))
+  local w, loss = run(r[2], r[1], log)
+  final[r[1]] = { w = w, loss = loss }
+end
+log:close()
+
+-- the end state: channel pictures and the input-scale sweep
+local sweep = X.tsv_appender(exp:path("mechanism_scale.tsv"), { "run", "scale", "h_amax" })
+local scales = { 0.25, 0.5, 1, 2, 4, 8, 16 }
+local slopes = {}
+for _, r in ipairs(runs) do
+  local w = final[r[1]].w
+  local pts = {}
+  for _, a in ipairs(scales) do
+    local m = T.no_grad(function() return hidden(w, probe_x * a):abs():amax():item() end)
+    sweep:add{ r[1], a, m }
+    pts[#pts + 1] = { math.log(a), math.log(m) }
+  end
+  -- slope of log max|h| against log a over the upper half (a >= 2)
+  local n, sx, sy, sxx, sxy = 0, 0, 0, 0, 0
+  for i, p in ipairs(pts) do
+    if scales[i] >= 2 then n = n + 1; sx = sx + p[1]; sy = sy + p[2]; sxx = sxx + p[1] ^ 2; sxy = sxy + p[1] * p[2] end
+  end
+  slopes[r[1]] = (n * sxy - sx * sy) / (n * sxx - sx * sx)
+end
+sweep:close()
+
+local wwd = final.wd.w
+local cos = X.cosines(wwd.w1, wwd.w2)
+local order = X.top_channels(cos, #cos)
+local most, least = order[1], order[#order]
+local chan = X.tsv_appender(exp:path("mechanism_channels.tsv"), { "channel", "cos", "z", "h" })
+local z1 = T.no_grad(function() return probe_x:matmul(wwd.w1:t()):totable() end)
+local hh = T.no_grad(function() return hidden(wwd, probe_x):totable() end)
+local npts = math.min(400, cfg.probe)
+for _, c in ipairs { most, least } do
+  for s = 1, npts do chan:add{ c, cos[c], z1[s][c], hh[s][c] } end
+end
+chan:close()
+
+-- ---- figures: drawn from the TSVs just written -----------------------------------
+local figdir = X.figdir("fp8_mechanism", exp.preset, cfg)
+local L = X.read_columns(exp:path("mechanism_log.tsv"))
+local function series_of(tag, col)
+  local xs, ys = {}, {}
+  for i = 1, L._n do if L.run[i] == tag then xs[#xs + 1] = L.step[i]; ys[#ys + 1] = L[col][i] end end
+  return xs, ys
+end
+local S = X.read_columns(exp:path("mechanism_scale.tsv"))
+local C = X.read_columns(exp:path("mechanism_channels.tsv"))
+local function pick(cols, key, val, xcol, ycol)
+  local xs, ys = {}, {}
+  for i = 1, cols._n do if cols[key][i] == val then xs[#xs + 1] = cols[xcol][i]; ys[#ys + 1] = cols[ycol][i] end end
+  return xs, ys
+end
+local wdname = string.format("weight decay %g", cfg.weight_decay)
+local p1 = { kind = "lines", title = "W1/W2 alignment: mean and max |cos(w1_i, w2_i)|", xlabel = "step", ylabel = "|cosine|", series = {} }
+for _, r in ipairs(runs) do
+  local nm = r[1] == "wd" and wdname or "no weight decay"
+  local x1, y1 = series_of(r[1], "max_abs_cos")
+  local x2, y2 = series_of(r[1], "mean_abs_cos")
+  p1.series[#p1.series + 1] = { name = nm .. ": max", x = x1, y = y1, style = r[1] == "wd" and "lines" or "dashed" }
+  p1.series[#p1.series + 1] = { name = nm .. ": mean", x = x2, y = y2, style = r[1] == "wd" and "lines" or "dashed" }
+end
+local p2 = { kind = "lines", title = "max |h| on a fixed probe batch", xlabel = "step", ylabel = "max |h|", logy = true, series = {} }
+for _, r in ipairs(runs) do
+  local x, y = series_of(r[1], "h_amax")
+  p2.series[#p2.series + 1] = { name = r[1] == "wd" and wdname or "no weight decay", x = x, y = y }
+end
+local zx, hy = pick(C, "channel", most, "z", "h")
+local zx2, hy2 = pick(C, "channel", least, "z", "h")
+local p3 = { kind = "scatter", title = string.format("end of training (%s): h_i against w1_i.x", wdname),
+  xlabel = "w1_i . x", ylabel = "h_i", series = {
+    { name = string.format("most aligned channel %d, cos %.2f", most, cos[most]), x = zx, y = hy },
+    { name = string.format("least aligned channel %d, cos %.2f", least, cos[least]), x = zx2, y = hy2 } } }
+local p4 = { kind = "lines", title = "max |h(a x)| against input scale a (log-log)", xlabel = "input scale a",
+  ylabel = "max |h|", logx = true, logy = true, series = {} }
+for _, r in ipairs(runs) do
+  local x, y = pick(S, "run", r[1], "scale", "h_amax")
+  p4.series[#p4.series + 1] = { name = string.format("%s (slope %.2f for a>=2)", r[1] == "wd" and wdname or "no weight decay", slopes[r[1]]),
+    x = x, y = y, style = "linespoints" }
+end
+do
+  local x, y = pick(S, "run", "wd", "scale", "h_amax")
+  local ref = {}
+  for i, a in ipairs(x) do ref[i] = y[#y] * (a / x[#x]) ^ 2 end
+  p4.series[#p4.series + 1] = { name = "slope 2 (quadratic)", x = x, y = ref, style = "dotted" }
+end
+local res = plot.panels{ file = U.join(figdir, "mechanism.png"), cols = 2,
+  title = string.format("One SwiGLU layer, fp32 (no FP8 casts: nothing saturates), AdamW lr %g, synthetic data, %d steps [preset %s]",
+    cfg.lr, cfg.steps, exp.preset),
+  panels = { p1, p2, p3, p4 } }
+
+-- ---- summary -----------------------------------------------------------------------
+local rows = {}
+for _, r in ipairs(runs) do
+  local _, mx = series_of(r[1], "max_abs_cos")
+  local _, mn = series_of(r[1], "mean_abs_cos")
+  local _, al = series_of(r[1], "aligned_gt_0.5")
+  local _, hm = series_of(r[1], "h_amax")
+  rows[#rows + 1] = { r[1], r[2], final[r[1]].loss, mn[1], mn[#mn], mx[#mx], al[#al], hm[1], hm[#hm], slopes[r[1]] }
+end
+local header = { "run", "wd", "final_loss", "mean|cos|_0", "mean|cos|_end", "max|cos|_end", "n|cos|>0.5", "max|h|_0", "max|h|_end", "slope" }
+local text = X.format_table(header, rows)
+print(string.format("fp8_mechanism [%s]: one SwiGLU layer d=%d ffn=%d, fp32 (no FP8 casts), %.1f s", exp.preset, d, F, U.now() - t0))
+print(text)
+print("figure: " .. res.png .. (res.rendered and "" or " (not rendered: gnuplot missing)"))
+U.write_file(exp:path("summary.txt"), text .. "\n")
+local out = { seconds = U.now() - t0, most_aligned_channel = most, least_aligned_channel = least }
+for i, r in ipairs(rows) do
+  for j = 3, #header do out[r[1] .. "." .. header[j]:gsub("[^%w_]", "_")] = rows[i][j] end
+end
+exp:write_results(out)

@@ -1,0 +1,299 @@
+-- repro.util: small helpers shared by the Lua-side library: shell quoting,
+-- paths, mkdir -p, whole-file and atomic writes, key=value config files, TSV,
+-- wall-clock timers. Returns a table; sets no globals.
+local U = {}
+
+-- Single-quote a string for /bin/sh: the only character that needs care
+-- inside single quotes is the single quote itself.
+function U.shell_quote(s)
+  s = tostring(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- Run a shell command; true when it exited with status 0.
+function U.run(cmd)
+  local ok, how, code = os.execute(cmd)
+  return ok == true and how == "exit" and code == 0
+end
+
+-- Join path pieces with single slashes ("a/", "b" -> "a/b"); empty pieces are skipped.
+function U.join(...)
+  local out
+  for i = 1, select("#", ...) do
+    local p = tostring((select(i, ...)))
+    if p ~= "" then
+      if not out then out = p
+      elseif p:sub(1, 1) == "/" then out = p
+      else out = out:gsub("/+$", "") .. "/" .. p end
+    end
+  end
+  return out or ""
+end
+
+function U.dirname(p)
+  local d = p:match("^(.*)/[^/]*$")
+  if d == nil then return "." end
+  if d == "" then return "/" end
+  return d
+end
+
+function U.basename(p) return (p:match("([^/]*)/*$")) end
+
+function U.exists(p)
+  local f = io.open(p, "rb")
+  if f then f:close() return true end
+  -- a directory cannot always be opened for reading; ask the shell
+  return U.run("test -e " .. U.shell_quote(p))
+end
+
+function U.isdir(p) return U.run("test -d " .. U.shell_quote(p)) end
+
+-- mkdir -p; raises an error naming the path on failure.
+function U.mkdir_p(p)
+  if p == "" or p == "." then return true end
+  if not U.run("mkdir -p -- " .. U.shell_quote(p)) then
+    error("mkdir_p: cannot create directory '" .. p .. "'", 2)
+  end
+  return true
+end
+
+function U.read_file(p)
+  local f, err = io.open(p, "rb")
+  if not f then return nil, err end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Write via a temporary name in the same folder, then rename: readers (and a
+-- crash midway) see either the old file or the whole new one.
+function U.write_file_atomic(p, s)
+  local tmp = p .. ".tmp"
+  local f, err = io.open(tmp, "wb")
+  if not f then error("write_file: cannot open '" .. tmp .. "': " .. tostring(err), 2) end
+  local ok, werr = f:write(s)
+  f:close()
+  if not ok then os.remove(tmp) error("write_file: cannot write '" .. p .. "': " .. tostring(werr), 2) end
+  local rok, rerr = os.rename(tmp, p)
+  if not rok then os.remove(tmp) error("write_file: cannot rename to '" .. p .. "': " .. tostring(rerr), 2) end
+end
+
+function U.write_file(p, s) U.write_file_atomic(p, s) end
+
+-- ---- key=value configs -------------------------------------------------
+-- Nested tables are flattened with dotted keys ("fp8.margin=0"); array
+-- tables become comma lists in brackets. Lines are sorted by key so the same
+-- settings always produce the same bytes.
+
+local function escape(s)
+  return (s:gsub("\\", "\\\\"):gsub("\n", "\\n"):gsub("\t", "\\t"):gsub("\r", "\\r"))
+end
+
+local function unescape(s)
+  return (s:gsub("\\(.)", { n = "\n", t = "\t", r = "\r", ["\\"] = "\\" }))
+end
+
+local function format_value(v)
+  local t = type(v)
+  if t == "number" then
+    if math.type(v) == "integer" then return string.format("%d", v) end
+    if v ~= v then return "nan" end
+    if v == math.huge then return "inf" elseif v == -math.huge then return "-inf" end
+    return string.format("%.17g", v)
+  elseif t == "boolean" then return tostring(v)
+  elseif t == "string" then return escape(v)
+  end
+  error("config: cannot store a value of type " .. t)
+end
+
+local function is_array(t)
+  local n = #t
+  if n == 0 then return next(t) == nil end
+  for k in pairs(t) do
+    if math.type(k) ~= "integer" or k < 1 or k > n then return false end
+  end
+  return true
+end
+
+-- Flatten nested tables into {["a.b"] = value}.
+function U.flatten(tbl, prefix, out)
+  out = out or {}
+  for k, v in pairs(tbl) do
+    local key = prefix and (prefix .. "." .. tostring(k)) or tostring(k)
+    if type(v) == "table" and not is_array(v) then U.flatten(v, key, out)
+    else out[key] = v end
+  end
+  return out
+end
+
+function U.sorted_keys(t)
+  local ks = {}
+  for k in pairs(t) do ks[#ks + 1] = k end
+  table.sort(ks, function(a, b) return tostring(a) < tostring(b) end)
+  return ks
+end
+
+function U.config_string(tbl)
+  local flat = U.flatten(tbl)
+  local lines = {}
+  for _, k in ipairs(U.sorted_keys(flat)) do
+    local v = flat[k]
+    if type(v) == "table" then
+      local parts = {}
+      for i = 1, #v do parts[i] = format_value(v[i]):gsub(",", "\\,") end
+      v = "[" .. table.concat(parts, ",") .. "]"
+    elseif type(v) ~= "function" then
+      v = format_value(v)
+    else
+      v = nil
+    end
+    if v then lines[#lines + 1] = k .. "=" .. v end
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+function U.write_config(p, tbl) U.write_file_atomic(p, U.config_string(tbl)) end
+
+local function parse_scalar(s)
+  if s == "true" then return true elseif s == "false" then return false end
+  if s == "nan" then return 0 / 0 elseif s == "inf" then return math.huge elseif s == "-inf" then return -math.huge end
+  local n = math.tointeger(tonumber(s))
+  if n and s:match("^%-?%d+$") then return n end
+  local f = tonumber(s)
+  if f and s:match("^[%d%.%-+eE]+$") then return f end
+  return unescape(s)
+end
+
+-- Read a key=value file into a flat table (dotted keys stay dotted).
+function U.read_config(p)
+  local s, err = U.read_file(p)
+  if not s then return nil, err end
+  local out = {}
+  local n = 0
+  for line in s:gmatch("[^\n]*") do
+    n = n + 1
+    if line ~= "" and not line:match("^%s*#") then
+      local k, v = line:match("^([^=]+)=(.*)$")
+      if not k then error(string.format("read_config: %s:%d: expected key=value, got %q", p, n, line)) end
+      if v:match("^%[.*%]$") then
+        local arr = {}
+        for item in v:sub(2, -2):gmatch("[^,]+") do arr[#arr + 1] = parse_scalar(item) end
+        out[k] = arr
+      else
+        out[k] = parse_scalar(v)
+      end
+    end
+  end
+  return out
+end
+
+-- ---- TSV ----------------------------------------------------------------
+
+function U.tsv_number(v)
+  if type(v) ~= "number" then return tostring(v) end
+  if math.type(v) == "integer" then return string.format("%d", v) end
+  if v ~= v then return "NaN" end
+  if v == math.huge then return "Inf" elseif v == -math.huge then return "-Inf" end
+  return string.format("%.9g", v)
+end
+
+-- Read a TSV with a header line into {columns = {...}, rows = {{...}, ...}};
+-- numeric cells become numbers.
+function U.read_tsv(p)
+  local s, err = U.read_file(p)
+  if not s then return nil, err end
+  local cols, rows = nil, {}
+  for line in s:gmatch("[^\n]+") do
+    if not line:match("^#") then
+      local cells = {}
+      for c in (line .. "\t"):gmatch("([^\t]*)\t") do cells[#cells + 1] = c end
+      if not cols then cols = cells
+      else
+        for i, c in ipairs(cells) do
+          local lc = c:lower()
+          if lc == "nan" then cells[i] = 0 / 0
+          elseif lc == "inf" then cells[i] = math.huge
+          elseif lc == "-inf" then cells[i] = -math.huge
+          else cells[i] = tonumber(c) or c end
+        end
+        rows[#rows + 1] = cells
+      end
+    end
+  end
+  return { columns = cols or {}, rows = rows }
+end
+
+-- ---- time -----------------------------------------------------------------
+-- Wall-clock seconds with sub-second resolution. os.clock() is CPU time of
+-- all threads (wrong under OpenMP); prefer the core's monotonic clock.
+local clock
+do
+  local ok, core = pcall(require, "repro.core")
+  local sys = ok and type(core) == "table" and core.sys or {}
+  for _, name in ipairs { "wtime", "monotonic", "now", "time", "clock" } do
+    if type(sys[name]) == "function" then
+      local f = sys[name]
+      if pcall(f) and type(f()) == "number" then clock = f break end
+    end
+  end
+end
+U.wall_clock_source = clock and "repro.core.sys" or "os.clock"
+function U.now() return clock and clock() or os.clock() end
+
+-- Wall-clock seconds from `date` (a process spawn: ~1 ms; for timing long
+-- spans when the core offers no clock).
+function U.wall_now()
+  if clock then return clock() end
+  local p = io.popen("date +%s.%N")
+  local v = tonumber(p:read("l") or "")
+  p:close()
+  return v or os.time()
+end
+
+-- A timer: t = U.timer(); ...; t:elapsed() -> seconds.
+function U.timer()
+  local t0 = U.now()
+  return {
+    elapsed = function() return U.now() - t0 end,
+    reset = function(self) t0 = U.now() return self end,
+  }
+end
+
+-- Is file descriptor 2 a terminal? (asked once; the shell inherits our stderr)
+local stderr_tty
+function U.stderr_is_tty()
+  if stderr_tty == nil then
+    local env = os.getenv("REPRO_PROGRESS")
+    if env == "tty" then stderr_tty = true
+    elseif env == "lines" then stderr_tty = false
+    else stderr_tty = U.run("test -t 2") end
+  end
+  return stderr_tty
+end
+
+function U.format_duration(s)
+  if s ~= s or s == math.huge then return "?" end
+  s = math.floor(s + 0.5)
+  if s >= 3600 then return string.format("%dh%02dm", s // 3600, (s % 3600) // 60) end
+  if s >= 60 then return string.format("%dm%02ds", s // 60, s % 60) end
+  return string.format("%ds", s)
+end
+
+-- Deep copy of plain tables.
+function U.deepcopy(v)
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = U.deepcopy(x) end
+  return out
+end
+
+-- The project's source folder: REPRO_SOURCE_DIR, else derived from this file.
+function U.source_dir()
+  local env = os.getenv("REPRO_SOURCE_DIR")
+  if env and env ~= "" then return env end
+  local src = debug.getinfo(1, "S").source
+  local d = src:match("^@(.*)/lua/repro/util%.lua$")
+  return d or "."
+end
+
+return U

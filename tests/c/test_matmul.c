@@ -1,0 +1,265 @@
+/* test_matmul.c: matmul / outer against the naive reference, on contiguous,
+ * transposed and non-BLAS views, with broadcasting; gradients against
+ * central finite differences; errors; determinism across thread counts. */
+#include "check.h"
+#include "ops_nn.h"
+#include "autograd.h"
+#include "rng.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static rp_generator gen = {.seed = 1234, .offset = 0};
+
+static rp_tensor *randn(int nd, const int64_t *shape)
+{
+    rp_tensor *t = rp_empty(RP_F32, nd, shape);
+    rp_fill_normal(t, &gen, 0, 1);
+    return t;
+}
+
+/* A view of a fresh (…, C, R) tensor with the last two dims swapped: shape
+ * (…, R, C) and strides (1, R) in them — the layout of w:t(). */
+static rp_tensor *randn_t(int nd, const int64_t *shape)
+{
+    int64_t s[RP_MAXDIM];
+    memcpy(s, shape, sizeof(int64_t) * (size_t)nd);
+    s[nd - 1] = shape[nd - 2];
+    s[nd - 2] = shape[nd - 1];
+    rp_tensor *base = randn(nd, s);
+    int64_t st[RP_MAXDIM];
+    memcpy(st, base->stride, sizeof st);
+    st[nd - 1] = base->stride[nd - 2];
+    st[nd - 2] = base->stride[nd - 1];
+    rp_tensor *v = rp_alias(base, nd, shape, st, 0);
+    rp_tensor_release(base);
+    return v;
+}
+
+/* A view neither row- nor column-major: every other column of a wider tensor. */
+static rp_tensor *randn_strided(int nd, const int64_t *shape)
+{
+    int64_t s[RP_MAXDIM];
+    memcpy(s, shape, sizeof(int64_t) * (size_t)nd);
+    s[nd - 1] = 2 * shape[nd - 1];
+    rp_tensor *base = randn(nd, s);
+    int64_t st[RP_MAXDIM];
+    memcpy(st, base->stride, sizeof st);
+    st[nd - 1] = 2;
+    rp_tensor *v = rp_alias(base, nd, shape, st, 1);
+    rp_tensor_release(base);
+    return v;
+}
+
+static double max_abs_diff(const rp_tensor *a, const rp_tensor *b)
+{
+    if (!rp_same_shape(a, b)) return INFINITY;
+    double m = 0;
+    for (int64_t i = 0; i < rp_numel(a); i++) {
+        double d = fabs(rp_get_flat(a, i) - rp_get_flat(b, i));
+        if (!(d <= m)) m = d;
+    }
+    return m;
+}
+
+/* ---- finite differences ---- */
+
+typedef rp_tensor *(*op2)(const rp_tensor *, const rp_tensor *);
+
+/* loss = Σ out·R in double, R a fixed pseudo-random weighting. */
+static double weighted_sum(const rp_tensor *out)
+{
+    double s = 0;
+    for (int64_t i = 0; i < rp_numel(out); i++) s += rp_get_flat(out, i) * (0.5 + 0.37 * (double)((i * 7) % 5));
+    return s;
+}
+
+static rp_tensor *weights_like(const rp_tensor *out)
+{
+    rp_tensor *r = rp_empty(RP_F32, out->ndim, out->shape);
+    for (int64_t i = 0; i < rp_numel(out); i++) RP_F32P(r)[i] = (float)(0.5 + 0.37 * (double)((i * 7) % 5));
+    return r;
+}
+
+/* Check d(weighted_sum(f(a, b)))/d(a, b) from backward against central differences. */
+static void gradcheck2(const char *name, op2 f, rp_tensor *a, rp_tensor *b)
+{
+    rp_tensor *in[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        in[k]->requires_grad = true;
+        rp_tensor_release(in[k]->grad);
+        in[k]->grad = NULL;
+    }
+    rp_tensor *out = f(a, b);
+    CHECK(out != NULL);
+    if (!out) { fprintf(stderr, "%s: %s\n", name, rp_errmsg()); return; }
+    rp_tensor *r = weights_like(out);
+    CHECK(rp_backward(out, r, false) == 0);
+    rp_tensor_release(r);
+    rp_tensor_release(out);
+    bool prev = rp_set_grad_enabled(false);
+    const double eps = 1e-2;
+    for (int k = 0; k < 2; k++) {
+        CHECK(in[k]->grad != NULL);
+        if (!in[k]->grad) continue;
+        for (int64_t i = 0; i < rp_numel(in[k]); i++) {
+            double x0 = rp_get_flat(in[k], i);
+            rp_set_flat(in[k], i, x0 + eps);
+            rp_tensor *op = f(a, b);
+            double lp = weighted_sum(op);
+            rp_tensor_release(op);
+            rp_set_flat(in[k], i, x0 - eps);
+            rp_tensor *om = f(a, b);
+            double lm = weighted_sum(om);
+            rp_tensor_release(om);
+            rp_set_flat(in[k], i, x0);
+            double num = (lp - lm) / (2 * eps), ana = rp_get_flat(in[k]->grad, i);
+            double tol = 2e-3 * (1 + fabs(num));
+            if (fabs(num - ana) > tol)
+                fprintf(stderr, "%s: input %d element %lld: numeric %g analytic %g\n", name, k,
+                        (long long)i, num, ana);
+            CHECK_NEAR(num, ana, tol);
+        }
+    }
+    rp_set_grad_enabled(prev);
+}
+
+typedef rp_tensor *(*maker)(int, const int64_t *);
+
+static void case_vs_ref(const char *name, maker ma, int na, const int64_t *sa, maker mb, int nb,
+                        const int64_t *sb, bool grad)
+{
+    rp_tensor *a = ma(na, sa), *b = mb(nb, sb);
+    rp_tensor *y = rp_matmul(a, b), *r = rp_matmul_ref(a, b);
+    CHECK(y && r);
+    if (!y || !r) fprintf(stderr, "%s: %s\n", name, rp_errmsg());
+    if (y && r) {
+        double d = max_abs_diff(y, r);
+        if (d > 1e-4) fprintf(stderr, "%s: max diff %g\n", name, d);
+        CHECK(d <= 1e-4);
+        /* Same product on contiguous copies. */
+        rp_tensor *ac = rp_copy_contiguous(a), *bc = rp_copy_contiguous(b);
+        rp_tensor *yc = rp_matmul(ac, bc);
+        CHECK(max_abs_diff(y, yc) <= 1e-5);
+        rp_tensor_release(ac); rp_tensor_release(bc); rp_tensor_release(yc);
+    }
+    rp_tensor_release(y);
+    rp_tensor_release(r);
+    if (grad) gradcheck2(name, rp_matmul, a, b);
+    rp_tensor_release(a);
+    rp_tensor_release(b);
+}
+
+static void test_forward_and_grad(void)
+{
+    int64_t a2[] = {5, 7}, b2[] = {7, 3};
+    case_vs_ref("2d", randn, 2, a2, randn, 2, b2, true);
+    case_vs_ref("2d a^T", randn_t, 2, a2, randn, 2, b2, true);
+    case_vs_ref("2d b^T", randn, 2, a2, randn_t, 2, b2, true);
+    case_vs_ref("2d a^T b^T", randn_t, 2, a2, randn_t, 2, b2, true);
+    case_vs_ref("2d strided", randn_strided, 2, a2, randn_strided, 2, b2, true);
+    int64_t a3[] = {2, 3, 4, 5}, b3[] = {2, 3, 5, 6};
+    case_vs_ref("batched", randn, 4, a3, randn, 4, b3, true);
+    case_vs_ref("batched a^T b^T", randn_t, 4, a3, randn_t, 4, b3, true);
+    int64_t bw[] = {5, 6};
+    case_vs_ref("batched x 2d (fold)", randn, 4, a3, randn, 2, bw, true);
+    case_vs_ref("batched x w^T (fold)", randn, 4, a3, randn_t, 2, bw, true);
+    case_vs_ref("batched^T x 2d", randn_t, 4, a3, randn, 2, bw, true);
+    int64_t aw[] = {4, 5};
+    case_vs_ref("2d x batched", randn, 2, aw, randn, 4, b3, true);
+    int64_t ab[] = {2, 1, 4, 5}, bb[] = {3, 5, 6};
+    case_vs_ref("broadcast batch", randn, 4, ab, randn, 3, bb, true);
+    int64_t v5[] = {5}, v7[] = {7};
+    case_vs_ref("dot", randn, 1, v5, randn, 1, v5, true);
+    case_vs_ref("vec x mat", randn, 1, v7, randn, 2, b2, true);
+    case_vs_ref("mat x vec", randn, 2, a2, randn, 1, v7, true);
+    case_vs_ref("batched x vec", randn, 4, a3, randn, 1, v5, true);
+    int64_t z0[] = {3, 0}, z1[] = {0, 4};
+    case_vs_ref("K = 0", randn, 2, z0, randn, 2, z1, false);
+    int64_t big_a[] = {3, 64, 48}, big_b[] = {48, 80};
+    case_vs_ref("larger fold", randn, 3, big_a, randn_t, 2, big_b, false);
+
+    /* shapes of results */
+    rp_tensor *u = randn(1, v5), *w = randn(1, v5);
+    rp_tensor *d = rp_matmul(u, w);
+    CHECK(d && d->ndim == 0);
+    rp_tensor_release(d);
+    rp_tensor_release(u);
+    rp_tensor_release(w);
+}
+
+static void test_errors(void)
+{
+    int64_t sa[] = {4, 8}, sb[] = {7, 3};
+    rp_tensor *a = randn(2, sa), *b = randn(2, sb);
+    CHECK(rp_matmul(a, b) == NULL);
+    CHECK(strcmp(rp_errmsg(), "matmul: shapes {4,8} and {7,3} do not match") == 0);
+    rp_tensor *i = rp_zeros(RP_I32, 2, sb);
+    CHECK(rp_matmul(a, i) == NULL);
+    CHECK(strstr(rp_errmsg(), "f32") != NULL);
+    int64_t x[] = {2, 4, 8}, y[] = {3, 8, 2};
+    rp_tensor *p = randn(3, x), *q = randn(3, y);
+    CHECK(rp_matmul(p, q) == NULL);
+    CHECK(strstr(rp_errmsg(), "cannot be broadcast") != NULL);
+    rp_tensor *s = rp_scalar(1);
+    CHECK(rp_matmul(s, a) == NULL);
+    CHECK(rp_outer(a, b) == NULL);
+    rp_tensor_release(a); rp_tensor_release(b); rp_tensor_release(i);
+    rp_tensor_release(p); rp_tensor_release(q); rp_tensor_release(s);
+}
+
+static void test_outer(void)
+{
+    int64_t m[] = {4}, n[] = {3};
+    rp_tensor *u = randn(1, m), *v = randn(1, n);
+    rp_tensor *o = rp_outer(u, v);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 3; j++)
+            CHECK_NEAR(RP_F32P(u)[i] * RP_F32P(v)[j], RP_F32P(o)[i * 3 + j], 1e-6);
+    rp_tensor_release(o);
+    gradcheck2("outer", rp_outer, u, v);
+    rp_tensor_release(u);
+    rp_tensor_release(v);
+}
+
+/* The same product with 1 and 2 threads, forward and backward, bit for bit. */
+static void test_threads(void)
+{
+    int64_t sa[] = {4, 96, 80}, sb[] = {4, 80, 112};
+    rp_tensor *a = randn(3, sa), *b = randn_t(3, sb);
+    rp_tensor *res[2][3];
+    for (int t = 0; t < 2; t++) {
+        rp_set_threads(t + 1);
+        a->requires_grad = b->requires_grad = true;
+        rp_tensor_release(a->grad); rp_tensor_release(b->grad);
+        a->grad = b->grad = NULL;
+        rp_tensor *y = rp_matmul(a, b);
+        rp_tensor *g = rp_copy_contiguous(y);
+        CHECK(rp_backward(y, g, false) == 0);
+        res[t][0] = rp_copy_contiguous(y);
+        res[t][1] = a->grad; a->grad = NULL;
+        res[t][2] = b->grad; b->grad = NULL;
+        rp_tensor_release(g);
+        rp_tensor_release(y);
+    }
+    for (int k = 0; k < 3; k++) {
+        CHECK(memcmp(RP_F32P(res[0][k]), RP_F32P(res[1][k]),
+                     sizeof(float) * (size_t)rp_numel(res[0][k])) == 0);
+        rp_tensor_release(res[0][k]);
+        rp_tensor_release(res[1][k]);
+    }
+    rp_tensor_release(a);
+    rp_tensor_release(b);
+    rp_set_threads(2);
+}
+
+int main(void)
+{
+    rp_set_threads(2);
+    test_forward_and_grad();
+    test_errors();
+    test_outer();
+    test_threads();
+    CHECK_EQ_INT(0, (long long)rp_live_bytes());
+    return check_report("test_matmul");
+}

@@ -1,0 +1,231 @@
+-- Tensor creation, views, printing, elementwise math, reductions, indexing.
+local A = dofile(arg[0]:match("(.*/)") .. "assert.lua")
+local repro = require "repro"
+local T = repro.tensor
+
+A.test("creation", function()
+  local x = T.tensor{{1, 2, 3}, {4, 5, 6}}
+  A.allclose({2, 3}, x:shape())
+  A.eq("f32", x:dtype())
+  A.allclose({{1, 2, 3}, {4, 5, 6}}, x:totable())
+  A.eq(6, x:numel()); A.eq(2, x:dim()); A.eq(3, x:size(2)); A.eq(3, x:size(-1))
+  A.allclose({{0, 0}, {0, 0}}, T.zeros(2, 2):totable())
+  A.allclose({{1, 1}}, T.ones{1, 2}:totable())
+  A.allclose({7, 7}, T.full({2}, 7):totable())
+  A.allclose({0, 1, 2, 3}, T.arange(4):totable())
+  A.allclose({2, 4, 6}, T.arange(2, 8, 2):totable())
+  A.allclose({1, 0.5, 0}, T.arange(1, -0.1, -0.5):totable())
+  A.allclose({0, 0.25, 0.5, 0.75, 1}, T.linspace(0, 1, 5):totable())
+  A.allclose({{1, 0, 0}, {0, 1, 0}}, T.eye(2, 3):totable())
+  A.eq("i32", T.zeros(3, {dtype = "i32"}):dtype())
+  A.eq(3.5, T.tensor(3.5):item())
+  A.eq(0, T.tensor(3.5):dim())
+  A.allclose({0}, T.tensor{}:shape())
+  local r = T.randint(0, 10, {1000})
+  A.eq("i32", r:dtype())
+  A.truthy(r:min():item() >= 0 and r:max():item() <= 9, "randint range")
+  local u = T.rand(10000)
+  A.truthy(u:min():item() >= 0 and u:max():item() < 1, "rand range")
+  A.near(0.5, u:mean():item(), 0.02)
+  local n = T.randn(20000)
+  A.near(0, n:mean():item(), 0.03); A.near(1, n:var():item(), 0.05)
+  A.truthy(T.randn({2}, {requires_grad = true}).requires_grad)
+  local b = T.from_bytes(string.pack("<ff", 1.5, -2), "f32", {2})
+  A.allclose({1.5, -2}, b:totable())
+  A.eq(string.pack("<ff", 1.5, -2), b:bytes())
+  A.allclose({{0, 0}}, T.zeros_like(T.ones(1, 2)):totable())
+end)
+
+A.test("printing", function()
+  A.eq("tensor([[1., 2.],\n        [3., 4.]], shape={2,2}, dtype=f32)", tostring(T.tensor{{1, 2}, {3, 4}}))
+  A.eq("tensor([ 0.5000, -1.2500], shape={2}, dtype=f32)", tostring(T.tensor{0.5, -1.25}))
+  A.eq("tensor([1, 2], shape={2}, dtype=i32)", tostring(T.tensor({1, 2}, {dtype = "i32"})))
+  A.eq("tensor(3., shape={}, dtype=f32)", tostring(T.tensor(3)))
+  local s = tostring(T.arange(5000))
+  A.truthy(s:find("0.,    1.,    2., ..., 4997., 4998., 4999.", 1, true), s)
+  A.truthy(tostring(T.tensor{1e-6, 1}):find("1.0000e-06", 1, true))
+  A.truthy(tostring(T.tensor{0 / 0, 1 / 0, 1.5}):find("nan,    inf, 1.5000", 1, true))
+  local g = T.ones({2}, {requires_grad = true})
+  A.truthy(tostring(g * 2):find("grad_fn=<mul>", 1, true))
+  local c = T.ones(2); c:close()
+  A.eq("tensor(closed)", tostring(c))
+end)
+
+A.test("views alias storage", function()
+  local x = T.arange(12):view(3, 4)
+  local n = x:narrow(2, 2, 2)
+  A.allclose({{1, 2}, {5, 6}, {9, 10}}, n:totable())
+  n[1] = T.tensor{-1, -2}
+  A.eq(-1, x[1][2]); A.eq(-2, x[1][3])
+  local s = x:select(1, 3)
+  A.allclose({8, 9, 10, 11}, s:totable())
+  A.allclose({{0, 4, 8}, {-1, 5, 9}, {-2, 6, 10}, {3, 7, 11}}, x:t():totable())
+  A.truthy(not x:t():is_contiguous())
+  A.allclose(x:t():contiguous():totable(), x:t():clone():totable())
+  A.allclose({3, 1, 4}, x:unsqueeze(2):shape())
+  A.allclose({3, 4}, x:unsqueeze(1):squeeze():shape())
+  A.allclose({4, 3}, x:permute(2, 1):shape())
+  A.allclose({2, 3, 4}, T.ones(1, 4):expand(2, 3, 4):shape())
+  A.allclose({2, 6}, x:reshape(2, -1):shape())
+  A.allclose({2, 6}, x:t():reshape(2, 6):shape())
+  A.raises(function() return x:t():view(12) end, "not contiguous")
+  x[2] = 0
+  A.allclose({0, 0, 0, 0}, x[2]:totable())
+  local v = T.zeros(3); v[-1] = 5; A.eq(5, v[3])
+  A.eq(3, #v)
+end)
+
+A.test("elementwise and broadcasting", function()
+  local a = T.tensor{{1, 2, 3}, {4, 5, 6}}
+  local b = T.tensor{10, 20, 30}
+  A.allclose({{11, 22, 33}, {14, 25, 36}}, (a + b):totable())
+  A.allclose({{9, 18, 27}, {6, 15, 24}}, (b - a):totable())
+  A.allclose({{2, 4, 6}, {8, 10, 12}}, (a * 2):totable())
+  A.allclose({{2, 1, 2 / 3}, {0.5, 0.4, 1 / 3}}, (2 / a):totable(), 1e-6)
+  A.allclose({{-1, -2, -3}, {-4, -5, -6}}, (-a):totable())
+  A.allclose({{1, 4, 9}, {16, 25, 36}}, (a ^ 2):totable())
+  A.allclose({{1, 2, 3}}, (T.ones(1, 3) * T.tensor{{1}, {2}, {3}}):t():narrow(1, 1, 1):totable())
+  A.allclose({math.exp(1), math.log(2), 2, 0.5}, {T.tensor{1}:exp():item(), T.tensor{2}:log():item(),
+    T.tensor{4}:sqrt():item(), T.tensor{4}:rsqrt():item()}, 1e-6)
+  local x = T.tensor{-2, -0.5, 0, 0.5, 2}
+  A.allclose({0, 0, 0, 0.5, 2}, x:relu():totable())
+  A.allclose({-1, -1, 0, 1, 1}, x:sign():totable())
+  A.allclose({-1, -0.5, 0, 0.5, 1}, x:clamp(-1, 1):totable())
+  A.allclose({2, 0.5, 0, 0.5, 2}, x:abs():totable())
+  for i, v in ipairs(x:totable()) do
+    A.near(1 / (1 + math.exp(-v)), x:sigmoid()[i], 1e-6)
+    A.near(v / (1 + math.exp(-v)), x:silu()[i], 1e-6)
+    A.near(math.tanh and math.tanh(v) or (math.exp(2 * v) - 1) / (math.exp(2 * v) + 1), x:tanh()[i], 1e-6)
+    A.near(math.sin(v), x:sin()[i], 1e-6); A.near(math.cos(v), x:cos()[i], 1e-6)
+  end
+  A.near(1.9544997, T.tensor{2}:gelu():item(), 1e-6) -- exact erf gelu
+  A.allclose({1, 0, 0}, T.tensor{1, 2, 3}:lt(2):totable())
+  A.allclose({0, 1, 1}, T.tensor{1, 2, 3}:ge(T.tensor{2, 2, 2}):totable())
+  A.allclose({0, 1, 0}, T.tensor{1, 2, 3}:eq(2):totable())
+  A.allclose({1, 0, 1}, T.tensor{1, 2, 3}:ne(2):totable())
+  A.allclose({1, 0}, T.tensor{0 / 0, 1}:isnan():totable())
+  A.allclose({0, 1}, T.tensor{0, -1 / 0}:isinf():totable())
+  A.eq(1, T.tensor{1, 1}:all():item()); A.eq(0, T.tensor{0, 1}:all():item()); A.eq(1, T.tensor{0, 1}:any():item())
+  A.allclose({1, 20, 3}, T.where(T.tensor{1, 0, 1}, T.tensor{1, 2, 3}, 20):totable())
+  local i = T.tensor({1, 2}, {dtype = "i32"}) + 1
+  A.eq("i32", i:dtype()); A.allclose({2, 3}, i:totable())
+  A.eq("f32", (i / 2):dtype())
+  A.allclose({1, -2}, T.tensor{1.7, -2.7}:int():totable())
+  A.allclose({255, 0}, T.tensor{300, -3}:byte():totable())
+  -- non-contiguous operands give the same as contiguous ones
+  local m = T.randn(5, 7)
+  A.allclose((m:t():contiguous() * 3 + m:t():contiguous()):totable(), (m:t() * 3 + m:t()):totable(), 1e-6)
+end)
+
+A.test("reductions", function()
+  local a = T.tensor{{1, 5, 3}, {4, 2, 6}}
+  A.eq(21, a:sum():item()); A.eq(3.5, a:mean():item())
+  A.allclose({5, 7, 9}, a:sum(1):totable()); A.allclose({{9}, {12}}, a:sum(2, true):totable())
+  A.allclose({3, 4}, a:mean(-1):totable())
+  local v, i = a:max(2)
+  A.allclose({5, 6}, v:totable()); A.allclose({2, 3}, i:totable()); A.eq("i32", i:dtype())
+  v, i = a:min(1, true)
+  A.allclose({{1, 2, 3}}, v:totable()); A.allclose({{1, 2, 1}}, i:totable())
+  A.eq(6, a:max():item()); A.eq(1, a:min():item()); A.eq(6, a:argmax():item())
+  A.allclose({2, 1, 2}, a:argmax(1):totable())
+  A.allclose({5, 6}, a:amax(2):totable()); A.allclose({1, 2}, a:amin(2):totable())
+  A.near(3.5, a:var():item(), 1e-6) -- unbiased
+  A.allclose({4, 4}, a:var(2):totable(), 1e-6)
+  A.allclose({8 / 3, 8 / 3}, a:var(2, false, 0):totable(), 1e-6)
+  A.near(math.sqrt(91), a:norm():item(), 1e-5)
+  A.allclose({9, 12}, a:norm(1, 2):totable(), 1e-5)
+  A.allclose({{1, 6, 9}, {4, 6, 12}}, a:cumsum(2):totable())
+  A.allclose({{1, 5, 3}, {5, 7, 9}}, a:cumsum(1):totable())
+  A.eq(0, T.zeros(0):sum():item())
+  -- a large sum is exact enough and independent of the thread count
+  local big = T.ones(1000003)
+  A.eq(1000003, big:sum():item())
+end)
+
+A.test("cat, stack, split, chunk", function()
+  local a, b = T.tensor{{1, 2}}, T.tensor{{3, 4}, {5, 6}}
+  A.allclose({{1, 2}, {3, 4}, {5, 6}}, T.cat({a, b}):totable())
+  A.allclose({{1, 2, 1, 2}}, T.cat({a, a}, 2):totable())
+  A.allclose({{1, 2}, {1, 2}}, T.stack({T.tensor{1, 2}, T.tensor{1, 2}}):totable())
+  A.allclose({{1, 1}, {2, 2}}, T.stack({T.tensor{1, 2}, T.tensor{1, 2}}, 2):totable())
+  local parts = T.arange(7):split(3)
+  A.eq(3, #parts); A.allclose({6}, parts[3]:totable())
+  parts = T.arange(7):split({2, 5})
+  A.allclose({2, 3, 4, 5, 6}, parts[2]:totable())
+  parts = T.arange(6):view(2, 3):chunk(3, 2)
+  A.eq(3, #parts); A.allclose({{0}, {3}}, parts[1]:totable())
+  local many = {}
+  for k = 1, 10 do many[k] = T.full({1}, k) end
+  A.allclose({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, T.cat(many):totable())
+end)
+
+A.test("indexing ops, sort, topk", function()
+  local x = T.tensor{{1, 2, 3}, {4, 5, 6}}
+  A.allclose({{3, 1}, {6, 4}}, x:index_select(2, T.tensor({3, 1}, {dtype = "i32"})):totable())
+  A.allclose({{4, 5, 6}}, x:index_select(1, {2}):totable())
+  A.allclose({{3, 3}, {4, 5}}, x:gather(2, T.tensor({{3, 3}, {1, 2}}, {dtype = "i32"})):totable())
+  local s = T.zeros(2, 3):scatter_add(2, T.tensor({{1, 1}, {3, 2}}, {dtype = "i32"}), T.tensor{{1, 2}, {3, 4}})
+  A.allclose({{3, 0, 0}, {0, 4, 3}}, s:totable())
+  local v, i = T.tensor{3, 1, 2, 1}:sort()
+  A.allclose({1, 1, 2, 3}, v:totable()); A.allclose({2, 4, 3, 1}, i:totable())
+  v, i = T.tensor{{3, 1, 2}}:sort(2, true)
+  A.allclose({{3, 2, 1}}, v:totable()); A.allclose({{1, 3, 2}}, i:totable())
+  v, i = T.tensor{5, 9, 1, 7}:topk(2)
+  A.allclose({9, 7}, v:totable()); A.allclose({2, 4}, i:totable())
+  v, i = T.tensor{5, 9, 1, 7}:topk(2, 1, false)
+  A.allclose({1, 5}, v:totable()); A.allclose({3, 1}, i:totable())
+end)
+
+A.test("close", function()
+  local x = T.ones(3)
+  x:close()
+  A.raises(function() return x + 1 end, "tensor used after it was closed")
+  A.raises(function() return x:sum() end, "tensor used after it was closed")
+  A.raises(function() return x[1] end, "tensor used after it was closed")
+  A.raises(function() return T.cat({x}) end, "tensor used after it was closed")
+  x:close() -- twice is fine
+  local live
+  do
+    local y <close> = T.ones(1000)
+    live = y
+  end
+  A.truthy(live:is_closed())
+end)
+
+A.test("save and load", function()
+  local path = os.tmpname()
+  local a, b = T.randn(3, 5), T.randint(0, 100, {4})
+  local c = T.tensor({0, 7, 255}, {dtype = "u8"})
+  T.save(path, {a = a, b = b, c = c, v = a:t()}, {step = "10"})
+  local t, meta = T.load(path)
+  A.eq(a:bytes(), t.a:bytes()); A.eq(b:bytes(), t.b:bytes()); A.eq(c:bytes(), t.c:bytes())
+  A.eq(a:t():contiguous():bytes(), t.v:bytes())
+  A.allclose({5, 3}, t.v:shape()); A.eq("i32", t.b:dtype()); A.eq("u8", t.c:dtype())
+  A.eq("10", meta.step)
+  -- the header is what the format says: 8-byte length, JSON, data aligned to 8
+  local f = assert(io.open(path, "rb")); local raw = f:read("a"); f:close()
+  local n = string.unpack("<I8", raw)
+  A.eq(0, (8 + n) % 8)
+  A.truthy(raw:sub(9, 8 + n):find('"a":{"dtype":"F32","shape":[3,5],"data_offsets":[0,60]}', 1, true), raw:sub(9, 8 + n))
+  -- corrupt files give errors, never crashes
+  local function write(s) local g = assert(io.open(path, "wb")); g:write(s); g:close() end
+  write("abc"); A.raises(function() T.load(path) end, "too short")
+  write(string.pack("<I8", 1e9) .. "{}"); A.raises(function() T.load(path) end, "header length")
+  write(string.pack("<I8", 5) .. "{bad}"); A.raises(function() T.load(path) end, "bad JSON")
+  local h = '{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}}'
+  write(string.pack("<I8", #h) .. h .. string.rep("\0", 16)); A.raises(function() T.load(path) end, "do not match")
+  h = '{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}'
+  write(string.pack("<I8", #h) .. h .. string.rep("\0", 8)); A.raises(function() T.load(path) end, "overlap")
+  h = '{"x":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}}'
+  write(string.pack("<I8", #h) .. h .. string.rep("\0", 8)); A.raises(function() T.load(path) end, "unsupported dtype")
+  h = '{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+  write(string.pack("<I8", #h) .. h .. string.rep("\0", 4)); A.raises(function() T.load(path) end, "bad JSON")
+  h = '{"x":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}'
+  write(string.pack("<I8", #h) .. h .. string.pack("<I2I2", 0x3fc0, 0xc000))
+  A.allclose({1.5, -2}, T.load(path).x:totable())
+  A.raises(function() T.load("/nonexistent/x.safetensors") end, "cannot open")
+  A.raises(function() T.save(path, {a = 1}) end, "not a tensor")
+  os.remove(path)
+end)
+
+A.done("test_tensor")
