@@ -5,6 +5,7 @@
 #ifndef RP_IO_H
 #define RP_IO_H
 
+#include <stddef.h>
 #include "tensor.h"
 
 typedef struct {
@@ -26,6 +27,9 @@ int rp_save_safetensors(const char *path, int n, const char *const *names,
  * rp_safetensors_free) or NULL with error. F32, I32 and U8 load as such;
  * F16, BF16 and F64 are converted to f32. */
 rp_safetensors *rp_load_safetensors(const char *path);
+/* Parse safetensors bytes from memory (buf is borrowed; name is used in
+ * error messages): like rp_load_safetensors. The fuzzing entry point. */
+rp_safetensors *rp_parse_safetensors(const void *buf, size_t len, const char *name);
 void rp_safetensors_free(rp_safetensors *s);
 
 #endif

@@ -38,6 +38,10 @@ typedef enum { RP_NEG, RP_ABS, RP_EXP, RP_LOG, RP_SQRT, RP_RSQRT, RP_TANH, RP_SI
 extern const char *const rp_unop_names[RP_NUNARY];
 rp_tensor *rp_unary(rp_unop op, const rp_tensor *x);
 /* gelu is the exact erf form 0.5 x (1 + erf(x / sqrt 2)), as PyTorch's default. */
+/* out[i] = e^x[i] (n floats) with the kit's vectorised exp (<= 2 ulp, no libm);
+ * _ref is libm's expf, the reference it is tested against. */
+void rp_exp_f32(float *out, const float *x, int64_t n);
+void rp_exp_f32_ref(float *out, const float *x, int64_t n);
 rp_tensor *rp_clamp(const rp_tensor *x, double lo, double hi); /* NaN bound = none */
 rp_tensor *rp_isnan(const rp_tensor *x);                       /* f32 0/1 mask */
 rp_tensor *rp_isinf(const rp_tensor *x);                       /* f32 0/1 mask */

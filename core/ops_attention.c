@@ -65,7 +65,7 @@ static void att_probs(float *P, float *lse, bool lse_out, const float *q, int ld
         float *row = P + (int64_t)i * T;
         if (lse_out) { /* one exp per entry: normalise by the sum afterwards */
             float mx = -INFINITY;
-            for (int j = 0; j <= i; j++) mx = fmaxf(mx, row[j]);
+            for (int j = 0; j <= i; j++) mx = row[j] > mx ? row[j] : mx; /* as fmaxf: NaN never wins */
             double s = 0;
             for (int j = 0; j <= i; j++) {
                 row[j] = expf(row[j] - mx);
@@ -163,8 +163,8 @@ rp_tensor *rp_attention(const rp_tensor *q, const rp_tensor *k, const rp_tensor 
     const int64_t B = q->shape[0], H = q->shape[1];
     const int T = (int)q->shape[2], D = (int)q->shape[3];
     const float scale = (float)(1.0 / sqrt((double)D));
-    out = rp_empty(RP_F32, 4, q->shape);
-    lse = rp_empty(RP_F32, 3, q->shape);
+    out = rp_empty_uninit(RP_F32, 4, q->shape);
+    lse = rp_empty_uninit(RP_F32, 3, q->shape);
     if (!out || !lse) goto fail;
     int oom = 0;
     if (T > 0) {
@@ -317,7 +317,7 @@ rp_tensor *rp_rope(const rp_tensor *x, int64_t offset, double base)
     int64_t R = T * D != 0 ? rp_numel(x) / (T * D) : 0;
     rp_tensor *xc = rp_is_contiguous(x) ? rp_detach(x) : rp_copy_contiguous(x);
     float *tab = rope_table(T, D, offset, base);
-    rp_tensor *y = rp_empty(RP_F32, x->ndim, x->shape);
+    rp_tensor *y = rp_empty_uninit(RP_F32, x->ndim, x->shape);
     if (!xc || !tab || !y) {
         rp_tensor_release(y);
         y = NULL;

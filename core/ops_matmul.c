@@ -219,7 +219,9 @@ static int matmul_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NOD
     const float *g0 = RP_F32P(gc), *a0 = RP_F32P(A.t), *b0 = RP_F32P(B.t);
     int64_t MN = p.M * p.N;
     if (n->needs_grad[0]) { /* ga (M, K) = g (M, N) · bᵀ */
-        ga = rp_zeros(RP_F32, A.t->ndim, A.t->shape);
+        /* the folded product overwrites (beta 0); batched slices accumulate */
+        ga = p.fold ? rp_empty_uninit(RP_F32, A.t->ndim, A.t->shape)
+                    : rp_zeros(RP_F32, A.t->ndim, A.t->shape);
         if (!ga) goto fail;
         float *d = RP_F32P(ga);
         if (p.fold) {
@@ -237,7 +239,8 @@ static int matmul_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NOD
         reshape_fresh(ga, a->ndim, a->shape);
     }
     if (n->needs_grad[1]) { /* gb (K, N) = aᵀ · g */
-        gb = rp_zeros(RP_F32, B.t->ndim, B.t->shape);
+        gb = p.fold ? rp_empty_uninit(RP_F32, B.t->ndim, B.t->shape)
+                    : rp_zeros(RP_F32, B.t->ndim, B.t->shape);
         if (!gb) goto fail;
         float *d = RP_F32P(gb);
         if (p.fold) {
@@ -288,7 +291,7 @@ rp_tensor *rp_matmul(const rp_tensor *a, const rp_tensor *b)
         goto done;
     int64_t shape[RP_MAXDIM];
     int nd = out_shape(&p, a, b, shape);
-    out = rp_empty(RP_F32, nd, shape);
+    out = rp_empty_uninit(RP_F32, nd, shape);
     if (!out) goto done;
     mm_forward(RP_F32P(out), &A, &B, &p);
     const rp_tensor *ins[2] = {a, b};

@@ -77,7 +77,7 @@ static void softmax_fwd(float *y, const float *x, int64_t O, int64_t N, int64_t 
         const float *xp = x + base;
         float *yp = y + base;
         float mx = -INFINITY;
-        for (int64_t j = 0; j < N; j++) mx = fmaxf(mx, xp[j * I]);
+        for (int64_t j = 0; j < N; j++) mx = xp[j * I] > mx ? xp[j * I] : mx;
         double sum = 0;
         for (int64_t j = 0; j < N; j++) {
             float e = expf(xp[j * I] - mx);
@@ -235,7 +235,7 @@ rp_tensor *rp_cross_entropy(const rp_tensor *logits, const rp_tensor *targets,
     for (int64_t r = 0; r < R; r++) {
         const float *row = xp + r * C;
         float mx = -INFINITY;
-        for (int64_t c = 0; c < C; c++) mx = fmaxf(mx, row[c]);
+        for (int64_t c = 0; c < C; c++) mx = row[c] > mx ? row[c] : mx;
         double s = 0;
         for (int64_t c = 0; c < C; c++) s += expf(row[c] - mx);
         lp[r] = mx + (float)log(s);
@@ -354,7 +354,7 @@ rp_tensor *rp_rms_norm(const rp_tensor *x, const rp_tensor *weight, double eps)
     if (rms_check(x, weight)) return NULL;
     int64_t C = x->shape[x->ndim - 1], R = C ? rp_numel(x) / C : 0;
     rp_tensor *xc = contig(x), *wc = weight ? contig(weight) : NULL;
-    rp_tensor *rstd = rp_empty(RP_F32, 1, &R), *y = rp_empty(RP_F32, x->ndim, x->shape);
+    rp_tensor *rstd = rp_empty_uninit(RP_F32, 1, &R), *y = rp_empty_uninit(RP_F32, x->ndim, x->shape);
     if (!xc || (weight && !wc) || !rstd || !y) { rp_tensor_release(y); y = NULL; goto done; }
     rms_fwd(RP_F32P(y), RP_F32P(rstd), RP_F32P(xc), wc ? RP_F32P(wc) : NULL, R, C, eps);
     const rp_tensor *in[2] = {x, weight}, *sv[3] = {xc, rstd, wc};

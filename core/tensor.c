@@ -68,9 +68,10 @@ static size_t phys_bytes(void)
 
 /* A small cache of large freed buffers: fresh pages from the OS cost a page
  * fault each, which for a 64 MB temporary takes longer than the kernel that
- * writes it. Exact-size reuse only; bounded in count and bytes. */
-#define CACHE_SLOTS 8
-#define CACHE_MIN ((size_t)1 << 20)
+ * writes it. Exact-size reuse only; bounded in count and bytes. A training step
+ * keeps ~100 activations of a few sizes alive at once, so the slots are many. */
+#define CACHE_SLOTS 128
+#define CACHE_MIN ((size_t)1 << 18)
 #define CACHE_MAX_BYTES ((size_t)1 << 30)
 static struct { void *p; size_t alloc; } cache[CACHE_SLOTS];
 static size_t cache_bytes;

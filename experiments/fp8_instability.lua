@@ -1,10 +1,367 @@
 -- experiments/fp8_instability.lua: FP8 training instability from SwiGLU
--- weight alignment, and the Smooth-SwiGLU fix (Fishman et al., "Scaling FP8
--- training to trillion-token LLMs", arXiv 2409.12517).
+-- weight alignment, and the Smooth-SwiGLU fix (Fishman, Chmiel, Banner,
+-- Soudry, "Scaling FP8 training to trillion-token LLMs", arXiv 2409.12517).
 --
--- Placeholder: the experiment is not implemented yet. It prints so and exits
--- 0; it produces no numbers and no figure.
-print("fp8_instability: not implemented yet.")
-print("  It will train a small Llama-style model with SwiGLU in FP8 (E4M3 forward,")
-print("  E5M2 backward, delayed scaling), show the loss divergence caused by SwiGLU")
-print("  weight alignment, and compare Smooth-SwiGLU. No results are produced yet.")
+-- Runs, same seed, same initialisation, same batches (a small Llama on
+-- character-level Tiny Shakespeare, AdamW with weight decay):
+--   bf16                        bf16 numerics, SwiGLU (the reference)
+--   fp8_delayed                 FP8 (E4M3 forward, E5M2 gradients), delayed scaling, SwiGLU
+--   fp8_delayed_smooth_channel  same, Smooth-SwiGLU with per-channel scales
+--   fp8_delayed_smooth_token    same, Smooth-SwiGLU with per-token scales
+--   fp8_current                 FP8, current (just-in-time) scaling, SwiGLU
+-- The embedding and the output head stay fp32 (nn.Llama's FP8 recipe).
+--
+-- Casts: `saturate` (default false in both presets) is stated in every figure
+-- title and in the summary. Non-saturating is the setting in which an
+-- overflow is a failure: E4M3 gives NaN and E5M2 gives inf, as ml_dtypes.
+-- A run DIVERGES when its training loss is not finite (forward overflow) or a
+-- gradient is not finite (backward overflow; the optimizer refuses the step).
+-- Nothing is injected: every overflow comes out of training.
+--
+-- Why this regime (pilot runs, documented in docs/fp8.md): at this scale,
+-- with non-saturating casts, delayed scaling with margin 0 or 1 overflows at
+-- step 2 (the first delayed scale comes from one step's amax, and activations
+-- grow several-fold per step at the start), and with margin 2 at step 24 of
+-- the warm-up, whatever the MLP. The fast preset therefore uses margin 3
+-- (headroom 2^3 = 8x over the amax history), a 100-step linear warm-up, a
+-- large learning rate (1e-2) and weight decay 0.1, so that growth of the
+-- activations after the warm-up, not the start-up transient, decides.
+local repro = require "repro"
+local T, nn, optim, fp8, plot = repro.tensor, repro.nn, repro.optim, repro.fp8, repro.plot
+local U = repro.util
+local X = require "repro.fp8exp"
+
+local ALL_RUNS = "bf16,fp8_delayed,fp8_delayed_smooth_channel,fp8_delayed_smooth_token,fp8_current"
+local exp = repro.experiment.new{
+  name = "fp8_instability", default = "fast", script = "experiments/fp8_instability.lua",
+  description = "BF16 vs FP8 (delayed / current scaling) with SwiGLU and Smooth-SwiGLU on Tiny Shakespeare.",
+  presets = {
+    fast = { steps = 1200, dim = 64, layers = 2, heads = 4, ffn = 176, seq_len = 64, batch = 16,
+             lr = 1e-2, warmup = 100, weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, grad_clip = 1.0,
+             margin = 3, history = 16, saturate = false, eval_every = 200, eval_batches = 4,
+             probe_every = 50, runs = ALL_RUNS, align_run = "bf16", figdir = "", figures_only = false },
+    -- fast_saturating: the fast preset with saturating casts (overflow clamps to
+    -- +-max, the usual FP8-training convention) and margin 0: an overflow then
+    -- loses the outlier instead of ending the run; the counts show what is lost.
+    fast_saturating = { steps = 1200, dim = 64, layers = 2, heads = 4, ffn = 176, seq_len = 64, batch = 16,
+             lr = 1e-2, warmup = 100, weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, grad_clip = 1.0,
+             margin = 0, history = 16, saturate = true, eval_every = 200, eval_batches = 4,
+             probe_every = 50, runs = ALL_RUNS, align_run = "bf16", figdir = "", figures_only = false },
+    -- paper: a larger, longer run (hours on 2 cores); not the paper's scale
+    -- (Llama2-7B, 2T tokens) but the same recipe. Not run by default.
+    paper = { steps = 20000, dim = 256, layers = 6, heads = 8, ffn = 688, seq_len = 256, batch = 32,
+              lr = 3e-3, warmup = 500, weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, grad_clip = 1.0,
+              margin = 3, history = 16, saturate = false, eval_every = 500, eval_batches = 8,
+              probe_every = 250, runs = ALL_RUNS, align_run = "bf16", figdir = "", figures_only = false },
+  },
+}
+local cfg = exp.config
+
+local RUNS = {
+  bf16 = { numerics = "bf16", mlp = "swiglu", label = "bf16, SwiGLU" },
+  fp8_delayed = { numerics = "fp8", scaling = "delayed", mlp = "swiglu", label = "fp8 delayed, SwiGLU" },
+  fp8_delayed_smooth_channel = { numerics = "fp8", scaling = "delayed", mlp = "smooth_swiglu", smooth = "channel",
+                                 label = "fp8 delayed, Smooth-SwiGLU (channel)" },
+  fp8_delayed_smooth_token = { numerics = "fp8", scaling = "delayed", mlp = "smooth_swiglu", smooth = "token",
+                               label = "fp8 delayed, Smooth-SwiGLU (token)" },
+  fp8_current = { numerics = "fp8", scaling = "current", mlp = "swiglu", label = "fp8 current, SwiGLU" },
+}
+local run_names = {}
+for name in tostring(cfg.runs):gmatch("[^,]+") do
+  if not RUNS[name] then error("fp8_instability: unknown run '" .. name .. "' (valid: " .. ALL_RUNS .. ")", 0) end
+  run_names[#run_names + 1] = name
+end
+local sat_text = cfg.saturate and "saturating casts (overflow clamps to max)" or
+  "non-saturating casts (overflow gives NaN/inf)"
+local tokens_per_step = cfg.batch * cfg.seq_len
+
+local function make_model(run, vocab)
+  local r = RUNS[run]
+  return nn.Llama{ vocab = vocab, dim = cfg.dim, layers = cfg.layers, heads = cfg.heads, ffn_dim = cfg.ffn,
+    seq_len = cfg.seq_len, mlp = r.mlp, numerics = r.numerics, seed = cfg.seed,
+    fp8 = { scaling = r.scaling or "delayed", history = cfg.history, margin = cfg.margin, saturate = cfg.saturate,
+            smooth = r.smooth } }
+end
+
+-- ---- one run -------------------------------------------------------------------------
+local function train_run(run, idx)
+  local data = repro.data.shakespeare{ seq_len = cfg.seq_len, batch = cfg.batch, seed = cfg.seed }
+  local model = make_model(run, data.vocab_size)
+  X.instrument(model, fp8)
+  model.stats = false   -- the alignment comes from the probe below, every probe_every steps
+  local opt = X.guard_optimizer(optim.adamw(model:parameters(), { lr = cfg.lr, betas = { cfg.beta1, cfg.beta2 },
+    weight_decay = cfg.weight_decay }))
+  local dir = exp:path(run)
+  U.mkdir_p(dir)
+  local probe = X.probe(nn, model.config)
+  local probe_ids = repro.data.shakespeare{ seq_len = cfg.seq_len, batch = cfg.batch, seed = cfg.seed + 4242 }:batch("val")
+  local align = X.tsv_appender(U.join(dir, "alignment.tsv"), { "step", "layer", "channel", "cos", "h_channel_amax" })
+  local function do_probe(step)
+    for l, p in ipairs(probe:run(model, probe_ids)) do
+      for c = 1, #p.cos do align:add{ step, l, c, p.cos[c], p.channel_amax[c] } end
+    end
+  end
+  do_probe(0)
+  local stats = {}
+  local hist = {}
+  for l = 1, cfg.layers do
+    hist[l] = {}
+    stats["h_amax." .. l] = function(m) return m.blocks[l].mlp.h_amax or 0 / 0 end
+    stats["sat_h." .. l] = function(m) return X.fp8_step_stats(m).sat_h[l] end
+    stats["surprise_h." .. l] = function(m)
+      local h = m.blocks[l].mlp.h_amax or 0 / 0
+      local s = X.surprise(hist[l], h, cfg.history)
+      hist[l][#hist[l] + 1] = h
+      return s
+    end
+  end
+  stats.sat_fwd = function(m) return X.fp8_step_stats(m).sat_fwd end
+  stats.sat_bwd = function(m) return X.fp8_step_stats(m).sat_bwd end   -- this step's backward (stats run after it)
+  local last_step, last_row = 0, nil
+  -- the loss of the latest forward: a backward divergence ends the step before the trainer logs it
+  local last_loss = 0 / 0
+  local base_loss = getmetatable(model).loss
+  model.loss = function(self, x, y)
+    local l = base_loss(self, x, y)
+    last_loss = l:item()
+    return l
+  end
+  local t0 = U.wall_now()
+  io.stderr:write(string.format("[%d/%d] %s (%s; %s, margin %d, history %d)\n", idx, #run_names, run,
+    RUNS[run].label, sat_text, cfg.margin, cfg.history))
+  local ok, res = pcall(repro.train, {
+    model = model, optimizer = opt, data = data, steps = cfg.steps, batch = cfg.batch,
+    schedule = function(s) return cfg.lr * math.min(1, s / math.max(1, cfg.warmup)) end,
+    eval_every = cfg.eval_every, eval_batches = cfg.eval_batches, grad_clip = cfg.grad_clip,
+    log = U.join(dir, "log.tsv"), stats_every = 1, stats = stats,
+    progress_every = math.max(1, cfg.steps // 6),
+    on_step = function(step, row)
+      last_step, last_row = step, row
+      if step % cfg.probe_every == 0 then do_probe(step) end
+    end,
+  })
+  local out = { run = run, time = U.wall_now() - t0 }
+  if ok then
+    out.diverged, out.step, out.kind = res.diverged, res.step, res.diverged and "forward (loss not finite)" or nil
+    out.final_val = res.final_val_loss
+    if res.diverged then out.where = X.saturation_report(model, { "input", "weight" }) end
+  else
+    if type(res) ~= "table" or not res.fp8exp_diverged then error(res, 0) end
+    out.diverged, out.step, out.kind = true, last_step + 1, "backward (gradient not finite)"
+    out.where = X.saturation_report(model, { "grad_output" })
+    -- log the diverging step (its forward ran; its backward overflowed) with the same columns
+    local logp = U.join(dir, "log.tsv")
+    local L = U.exists(logp) and X.read_columns(logp) or { _names = {} }
+    local row = { step = out.step, train_loss = last_loss }
+    for k, fn in pairs(stats) do row[k] = fn(model) end
+    local cells = {}
+    for i, c in ipairs(L._names) do cells[i] = U.tsv_number(row[c] == nil and 0 / 0 or row[c]) end
+    local f = assert(io.open(logp, "a"))
+    f:write(table.concat(cells, "\t"), "\n")
+    f:close()
+    io.stderr:write(string.format("step %d: DIVERGED in the backward pass (%s)\n", out.step, out.where))
+  end
+  if last_step % cfg.probe_every ~= 0 then do_probe(last_step) end
+  align:close()
+  U.write_config(U.join(dir, "result.txt"), { run = run, diverged = out.diverged, step = out.step,
+    kind = out.kind or "", where = out.where or "", final_val_loss = out.final_val or 0 / 0, seconds = out.time,
+    saturate = cfg.saturate })
+  return out
+end
+
+local t_all = U.wall_now()
+local results = {}
+-- --figures_only true: redraw from the TSVs of an earlier run in the same --out folder
+for i, run in ipairs(run_names) do results[run] = cfg.figures_only and true or train_run(run, i) end
+
+-- ---- figures, from the saved TSVs ----------------------------------------------------
+local figdir = X.figdir("fp8_instability", exp.preset, cfg)
+local logs, res_of = {}, {}
+for _, run in ipairs(run_names) do
+  logs[run] = X.read_columns(exp:path(run, "log.tsv"))
+  res_of[run] = U.read_config(exp:path(run, "result.txt"))
+end
+local tag = string.format("[preset %s; %s]", exp.preset, sat_text)
+local function div_text(run)
+  local r = res_of[run]
+  return r.diverged and string.format(" - DIVERGED at step %d", r.step) or " - no divergence"
+end
+
+-- running mean of the finite training losses (window 25 steps)
+local function smooth(v, w)
+  local out, sum, q = {}, 0, {}
+  for i, x in ipairs(v) do
+    if x == x and x ~= math.huge then q[#q + 1] = x; sum = sum + x end
+    if #q > w then sum = sum - table.remove(q, 1) end
+    out[i] = #q > 0 and sum / #q or 0 / 0
+  end
+  return out
+end
+
+-- 1. loss against tokens
+do
+  local series, ann, any_div = {}, {}, false
+  for _, run in ipairs(run_names) do
+    local L = logs[run]
+    local xs, ys = {}, {}
+    local sm = smooth(L.train_loss, 25)
+    for i = 1, L._n do
+      if L.train_loss[i] == L.train_loss[i] then xs[#xs + 1] = L.step[i] * tokens_per_step; ys[#ys + 1] = sm[i] end
+    end
+    if #xs == 0 then xs, ys = { 0 }, { 0 / 0 } end
+    series[#series + 1] = { name = RUNS[run].label .. div_text(run), x = xs, y = ys }
+    if res_of[run].diverged then
+      any_div = true
+      ann[#ann + 1] = { vline = res_of[run].step * tokens_per_step, text = run .. " diverges" }
+    end
+  end
+  plot.lines{ file = U.join(figdir, "loss.png"), width = 1000, height = 550,
+    title = string.format("Training loss (running mean of 25 steps) %s%s", tag,
+      any_div and "" or " - NO RUN DIVERGED"),
+    xlabel = "tokens", ylabel = "training loss", series = series, annotations = ann }
+end
+
+-- 2. max |h| per layer, the delayed-scaling surprise, overflow counts
+do
+  local panels = {}
+  for l = 1, cfg.layers do
+    local s = {}
+    for _, run in ipairs(run_names) do
+      local L = logs[run]
+      s[#s + 1] = { name = l == 1 and RUNS[run].label or "", x = L.step, y = L["h_amax." .. l] }
+    end
+    panels[#panels + 1] = { kind = "lines", title = string.format("layer %d: max |SwiGLU output h| per step", l),
+      xlabel = "step", ylabel = "max |h|", logy = true, series = s }
+  end
+  local s2 = {}
+  for _, run in ipairs(run_names) do
+    local L = logs[run]
+    local y = {}
+    for i = 1, L._n do
+      local m = 0
+      for l = 1, cfg.layers do local v = L["surprise_h." .. l][i]; if v == v and v > m then m = v end end
+      y[i] = m
+    end
+    s2[#s2 + 1] = { name = "", x = L.step, y = y }
+  end
+  panels[#panels + 1] = { kind = "lines", title = string.format("max|h| / max over the previous %d steps (all layers)", cfg.history),
+    xlabel = "step", ylabel = "ratio", logy = true, series = s2, yrange = { 0.1, 4 * 2 ^ cfg.margin },
+    annotations = { { hline = 2 ^ cfg.margin * 464 / 448, text = "E4M3 overflow under delayed scaling" } } }
+  local s3 = {}
+  for _, run in ipairs(run_names) do
+    local L = logs[run]
+    local y = {}
+    for i = 1, L._n do
+      local f, b = L.sat_fwd[i], L.sat_bwd[i]
+      y[i] = (f == f and f or 0) + (b == b and b or 0)
+    end
+    s3[#s3 + 1] = { name = "", x = L.step, y = y, style = "impulses" }
+  end
+  panels[#panels + 1] = { kind = "lines", title = "saturated/overflowed FP8 values per step (E4M3 fwd + E5M2 bwd)",
+    xlabel = "step", ylabel = "count", series = s3 }
+  plot.panels{ file = U.join(figdir, "outliers.png"), cols = 2, width = 1300, height = 420 * math.ceil(#panels / 2),
+    title = "SwiGLU output outliers and FP8 overflows " .. tag, panels = panels }
+end
+
+-- 3. alignment (the align_run's fp32 probe of its weights)
+do
+  local arun = results[cfg.align_run] and cfg.align_run or run_names[1]
+  local A = X.read_columns(exp:path(arun, "alignment.tsv"))
+  local steps_seen, by_step, seen = {}, {}, {}
+  for i = 1, A._n do
+    local s = A.step[i]
+    if not by_step[s] then by_step[s] = {}; seen[s] = {}; steps_seen[#steps_seen + 1] = s end
+    local b, key = by_step[s], A.layer[i] .. ":" .. A.channel[i]
+    if not seen[s][key] then   -- one entry per (step, layer, channel), should a step be probed twice
+      seen[s][key] = true
+      b[#b + 1] = { layer = A.layer[i], channel = A.channel[i], cos = A.cos[i], h = A.h_channel_amax[i] }
+    end
+  end
+  table.sort(steps_seen)
+  local early = steps_seen[math.min(2, #steps_seen)]
+  local late = steps_seen[#steps_seen]
+  local function cos_at(s)
+    local v = {}
+    for _, e in ipairs(by_step[s]) do v[#v + 1] = e.cos end
+    return v
+  end
+  local hist = { kind = "histogram", bins = 40, range = { -1, 1 }, title = "cos(w1_i, w2_i), all layers and channels",
+    xlabel = "cosine", series = {
+      { name = "step " .. steps_seen[1], values = cos_at(steps_seen[1]) },
+      { name = "step " .. early, values = cos_at(early) },
+      { name = "step " .. late, values = cos_at(late) } } }
+  -- top channels: largest |cos| at the last probe
+  local last = by_step[late]
+  local order = {}
+  for i = 1, #last do order[i] = i end
+  table.sort(order, function(a, b)
+    local x, y = math.abs(last[a].cos), math.abs(last[b].cos)
+    if x ~= y then return x > y end
+    return a < b
+  end)
+  local top = {}
+  for k = 1, math.min(5, #order) do top[k] = last[order[k]] end
+  local tseries = {}
+  for _, t in ipairs(top) do
+    local xs, ys = {}, {}
+    for _, s in ipairs(steps_seen) do
+      for _, e in ipairs(by_step[s]) do
+        if e.layer == t.layer and e.channel == t.channel then xs[#xs + 1] = s; ys[#ys + 1] = e.cos end
+      end
+    end
+    tseries[#tseries + 1] = { name = string.format("layer %d channel %d", t.layer, t.channel), x = xs, y = ys }
+  end
+  local scat = {}
+  for l = 1, cfg.layers do
+    local xs, ys = {}, {}
+    for _, e in ipairs(last) do if e.layer == l then xs[#xs + 1] = e.cos; ys[#ys + 1] = e.h end end
+    scat[#scat + 1] = { name = "layer " .. l, x = xs, y = ys }
+  end
+  plot.panels{ file = U.join(figdir, "alignment.png"), cols = 3, width = 1650, height = 450,
+    title = string.format("W1/W2 alignment in run %s (fp32 probe of its weights on a fixed batch) %s", arun, tag),
+    panels = { hist,
+      { kind = "lines", title = "the 5 most aligned channels at the end", xlabel = "step", ylabel = "cos(w1_i, w2_i)",
+        series = tseries, yrange = { -1, 1 } },
+      { kind = "scatter", title = "step " .. late .. ": outlier magnitude against alignment", xlabel = "cos(w1_i, w2_i)",
+        ylabel = "max_t |h_ti| (channel amax)", logy = true, series = scat } } }
+end
+
+-- ---- summary ---------------------------------------------------------------------------
+local rows = {}
+for _, run in ipairs(run_names) do
+  local L, r = logs[run], res_of[run]
+  local tail, n, hmax, sat_h, sat_f, sat_b = 0, 0, 0, 0, 0, 0
+  for i = 1, L._n do
+    local v = L.train_loss[i]
+    if i > L._n - 25 and v == v and v ~= math.huge then tail = tail + v; n = n + 1 end
+    for l = 1, cfg.layers do
+      local h = L["h_amax." .. l][i]
+      if h == h and h > hmax then hmax = h end
+      local s = L["sat_h." .. l][i]
+      if s == s then sat_h = sat_h + s end
+    end
+    if L.sat_fwd[i] == L.sat_fwd[i] then sat_f = sat_f + L.sat_fwd[i] end
+    if L.sat_bwd[i] == L.sat_bwd[i] then sat_b = sat_b + L.sat_bwd[i] end
+  end
+  rows[#rows + 1] = { run, cfg.saturate and "yes" or "no", n > 0 and tail / n or 0 / 0,
+    (r.final_val_loss and r.final_val_loss == r.final_val_loss) and r.final_val_loss or "-",
+    r.diverged and r.step or "-", r.diverged and r.kind or "-", hmax, sat_h, sat_f, sat_b, r.seconds }
+end
+local header = { "run", "saturate", "final_train_loss(25)", "final_val_loss", "diverged_at", "how", "max|h|",
+  "ovf_h", "ovf_fwd", "ovf_bwd", "seconds" }
+local text = X.format_table(header, rows)
+local elapsed = U.wall_now() - t_all
+local head = string.format("fp8_instability [%s]: %d steps x %d tokens, dim %d, %d layers, ffn %d; %s; delayed scaling: margin %d, history %d (TE-style, max); %.0f s",
+  exp.preset, cfg.steps, tokens_per_step, cfg.dim, cfg.layers, cfg.ffn, sat_text, cfg.margin, cfg.history, elapsed)
+print(head)
+print(text)
+print("ovf_h: E4M3 overflows of the W3 input h (the SwiGLU output); ovf_fwd: all forward E4M3 casts (inputs + weights, incl. h);")
+print("ovf_bwd: E5M2 gradient casts. Where the divergences happened:")
+for _, run in ipairs(run_names) do
+  local r = res_of[run]
+  if r.diverged then print(string.format("  %s: step %d, %s: %s", run, r.step, r.kind, r.where ~= "" and r.where or "(no cast reported)")) end
+end
+print("figures: " .. figdir .. "/{loss,outliers,alignment}.{png,svg}")
+U.write_file(exp:path("summary.txt"), head .. "\n" .. text .. "\n")
+U.write_file(U.join(figdir, "summary.txt"), head .. "\n" .. text .. "\n")
+exp:write_results{ seconds = elapsed, saturate = cfg.saturate }

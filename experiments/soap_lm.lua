@@ -14,9 +14,11 @@
 --
 -- What runs:
 --  1. Learning-rate sweep: AdamW, Shampoo (grafted to AdamW's per-layer update
---     norm) and SOAP, each over its grid `lrs.<optimizer>` (a factor-2 grid
---     around each optimizer's usual default, the same grid for all three:
---     Shampoo is grafted, so its step size is on AdamW's scale), with
+--     norm) and SOAP, each over its grid `lrs.<optimizer>` (factor 2 apart,
+--     the same grid for all three: Shampoo is grafted, so its step size is on
+--     AdamW's scale; the fast grid {1.25e-3, 2.5e-3, 5e-3} was placed by a
+--     pilot at batch 64 x 300 steps over {2.5e-3, 5e-3, 1e-2}, where AdamW's
+--     best was the smallest rate and 1e-2 was best for none), with
 --     precondition frequency `precondition_frequency` (10, the paper's).
 --     The best rate of each optimizer is the one with the lowest final
 --     validation loss; its run is the optimizer's curve.
@@ -35,6 +37,12 @@
 --     `precondition_frequency` steps each (one eigendecomposition per round),
 --     so a change in machine load affects all three alike.
 --
+-- Time: all seconds come from repro.util's step timer (U.now). When
+-- repro.core.sys offers no wall clock it is os.clock(), the process's CPU
+-- time summed over threads, so the fast preset runs on one thread
+-- (threads = 1): then CPU seconds equal the wall-clock of an idle core and do
+-- not count time stolen by other processes on a shared machine.
+--
 -- Output (folder out/soap_lm/PRESET): runs/*.tsv (the trainer's log of every
 -- run), runs.tsv, timing.tsv, efficiency.tsv, results.md, results_table.tsv,
 -- results.txt, figures/*.{tsv,gp,png,svg}. The figures are drawn from the run
@@ -43,7 +51,6 @@
 -- figures/soap_lm/. --resume reuses the run logs that are complete.
 local repro = require "repro"
 local nn, optim, data, U = repro.nn, repro.optim, repro.data, repro.util
-local T = repro.tensor
 local train = require "repro.train"
 local plot = require "repro.plot"
 local Eff = require "repro.efficiency"
@@ -51,11 +58,12 @@ local Experiment = require "repro.experiment"
 
 local M = {}
 
--- The paper's numbers (abstract of arXiv 2409.11321; 360M and 660M models
--- on C4, large-batch regime). Shown beside ours, never mixed into them.
+-- The paper's numbers (abstract of arXiv 2409.11321: 360M and 660M models,
+-- large-batch regime; the models are trained on C4 with the T5 tokenizer).
+-- Shown beside ours, never mixed into them.
 M.PAPER = {
   cite = "Vyas, Morwani et al. 2024, SOAP: Improving and Stabilizing Shampoo using Adam, arXiv 2409.11321 (abstract)",
-  setting = "360M and 660M Llama-style models, C4, large-batch regime, precondition frequency 10",
+  setting = "360M and 660M parameter language models, C4 (T5 tokenizer), large-batch regime",
   soap_adamw_iters = "> 40%", soap_adamw_time = "> 35%",
   soap_shampoo_iters = "≈ 20%", soap_shampoo_time = "≈ 20%",
 }
@@ -81,14 +89,14 @@ M.PRESETS = {
     model = { dim = 16, layers = 1, heads = 2, seq_len = 16 }, batch = 4, steps = 5, warmup = 1,
     schedule = "constant", eval_every = 2, eval_batches = 1, max_chars = 20000,
     lrs = { adamw = { 3e-3 }, shampoo = { 3e-3 }, soap = { 3e-3 } }, freqs = { 1, 10 },
-    efficiency = "interp", fractions = { 0.6, 0.8 }, timing_rounds = 1, publish = "",
+    efficiency = "interp", fractions = { 0.6, 0.8 }, timing_rounds = 1, threads = 0, publish = "",
   },
   -- the default: at most 20 minutes on 2 cores
   fast = preset {
     model = { dim = 64, layers = 2, heads = 4, seq_len = 64 }, batch = 32, steps = 400, warmup = 20,
     schedule = "constant", eval_every = 20, eval_batches = 8, max_chars = 0,
-    lrs = { adamw = { 2.5e-3, 5e-3, 1e-2 }, shampoo = { 2.5e-3, 5e-3, 1e-2 }, soap = { 2.5e-3, 5e-3, 1e-2 } },
-    efficiency = "interp", fractions = { 0.5, 0.625, 0.75, 0.875 }, timing_rounds = 4,
+    lrs = { adamw = { 1.25e-3, 2.5e-3, 5e-3 }, shampoo = { 1.25e-3, 2.5e-3, 5e-3 }, soap = { 1.25e-3, 2.5e-3, 5e-3 } },
+    efficiency = "interp", fractions = { 0.5, 0.625, 0.75, 0.875 }, timing_rounds = 4, threads = 1,
     publish = "figures/soap_lm",
   },
   -- hours: a larger model, longer runs, the paper's fit method (not run by CI)
@@ -96,7 +104,7 @@ M.PRESETS = {
     model = { dim = 256, layers = 6, heads = 8, seq_len = 256 }, batch = 64, steps = 5000, warmup = 250,
     schedule = "cosine", eval_every = 100, eval_batches = 32, max_chars = 0,
     lrs = { adamw = { 1e-3, 2e-3, 4e-3, 8e-3 }, shampoo = { 1e-3, 2e-3, 4e-3, 8e-3 }, soap = { 1e-3, 2e-3, 4e-3, 8e-3 } },
-    efficiency = "fit", fractions = { 0.5, 0.625, 0.75, 0.875 }, timing_rounds = 8, publish = "",
+    efficiency = "fit", fractions = { 0.5, 0.625, 0.75, 0.875 }, timing_rounds = 8, threads = 1, publish = "",
   },
 }
 
@@ -207,6 +215,7 @@ local function do_run(ctx, spec)
     local old = load_run(log, spec.steps)
     if old and old.complete then
       io.stderr:write(string.format("[soap_lm] %s: complete log found, reused\n", spec.name))
+      ctx.nreused = ctx.nreused + 1
       return old
     end
   end
@@ -276,6 +285,8 @@ end
 
 -- ---- figures and tables -------------------------------------------------------
 
+local SECONDS = U.wall_clock_source == "os.clock" and "training CPU seconds (os.clock)" or "training seconds"
+
 local function series_of(run, kind, xkey)
   return { name = LABEL[kind], x = run[xkey], y = run.loss, color = COLOR[kind] }
 end
@@ -288,8 +299,8 @@ end
 
 local function draw_figures(ctx, res)
   local dir = ctx.exp:path("figures")
-  local best, eff = res.best, res.eff
-  local scale = string.format("%s-param Llama, char Tiny Shakespeare, batch %d x %d tokens (ours, CPU)",
+  local best, eff, N = res.best, res.eff, ctx.cfg.steps
+  local scale = string.format("Ours: %s-param Llama, char Tiny Shakespeare, batch %dx%d tokens",
     res.param_str, ctx.cfg.batch, ctx.cfg.model.seq_len)
   local s_steps, s_secs = {}, {}
   for _, k in ipairs(M.OPTIMIZERS) do
@@ -298,54 +309,74 @@ local function draw_figures(ctx, res)
       s_secs[#s_secs + 1] = series_of(best[k].run, k, "seconds")
     end
   end
+  local short = string.format("Ours: %s-param Llama, char Tiny Shakespeare", res.param_str)
   local out = {}
   -- (1) the paper's Figure 1: validation loss against steps and wall-clock
   out.curves = plot.panels{ file = U.join(dir, "soap_lm_curves"), cols = 2,
     title = "Validation loss, best learning rate of each optimizer. " .. scale,
     panels = {
       { kind = "lines", title = "against steps", xlabel = "step", ylabel = "validation loss", series = s_steps },
-      { kind = "lines", title = "against training wall-clock", xlabel = "seconds (training only, this machine)",
+      { kind = "lines", title = "against training wall-clock", xlabel = SECONDS,
         ylabel = "validation loss", series = s_secs },
     } }
   -- (2) final loss against precondition frequency
   local fs = {}
+  local flo, fhi = math.huge, -math.huge
+  if finite(best.adamw.run.final) then flo, fhi = best.adamw.run.final, best.adamw.run.final end
   for _, k in ipairs { "shampoo", "soap" } do
     local xs, ys = {}, {}
     for _, f in ipairs(res.freqs) do
       local r = res.ablation[k][f]
-      if r and finite(r.final) then xs[#xs + 1], ys[#ys + 1] = f, r.final end
+      if r and finite(r.final) then
+        xs[#xs + 1], ys[#ys + 1] = f, r.final
+        flo, fhi = math.min(flo, r.final), math.max(fhi, r.final)
+      end
     end
     if #xs > 0 then fs[#fs + 1] = { name = LABEL[k], x = xs, y = ys, color = COLOR[k], style = "linespoints" } end
   end
   if #fs > 0 then
+    local pad = 0.1 * (fhi - flo) + 1e-3
     out.frequency = plot.lines{ file = U.join(dir, "soap_lm_frequency"), logx = true,
-      title = "Final validation loss against precondition frequency (best lr at frequency "
-        .. ctx.cfg.precondition_frequency .. "; diverged runs omitted). " .. scale,
+      yrange = { flo - pad, fhi + pad },
+      title = "Final val loss vs precondition frequency (lr: best at " .. ctx.cfg.precondition_frequency
+        .. "). " .. short,
       xlabel = "precondition frequency (steps)", ylabel = "final validation loss", series = fs,
       annotations = finite(best.adamw.run.final) and { { hline = best.adamw.run.final, text = "AdamW" } } or nil }
   end
   -- (3) steps and seconds to reach AdamW's final loss
   local target = eff.target
   if finite(target) then
-    local av_s, av_t = { { hline = target, text = "AdamW final loss" } }, { { hline = target, text = "AdamW final loss" } }
-    for _, k in ipairs(M.OPTIMIZERS) do
-      local e = eff[k]
-      if finite(e.steps) then av_s[#av_s + 1] = { vline = e.steps, text = string.format("%s %.0f", LABEL[k], e.steps) } end
-      if finite(e.seconds) then av_t[#av_t + 1] = { vline = e.seconds, text = string.format("%s %.0fs", LABEL[k], e.seconds) } end
-    end
     local lo, hi = math.huge, -math.huge
     for _, k in ipairs(M.OPTIMIZERS) do
       for _, v in ipairs(best[k].run.loss) do if finite(v) then lo, hi = math.min(lo, v), math.max(hi, v) end end
     end
     local yr = { lo - 0.02, math.min(hi, target + 0.5) }
+    -- each crossing: a dashed vertical line, and its value written above the target line
+    local av_s, av_t = { { hline = target } }, { { hline = target } }
+    for i, k in ipairs(M.OPTIMIZERS) do
+      local e, y = eff[k], target + (yr[2] - target) * (0.15 + 0.12 * (i - 1))
+      -- a label that starts at its line, or ends there when the line is near the right edge
+      local function at(x, xmax) return x > 0.8 * xmax and x - 0.22 * xmax or x end
+      if finite(e.steps) then
+        av_s[#av_s + 1] = { vline = e.steps }
+        av_s[#av_s + 1] = { text = string.format(" %s %.0f", LABEL[k], e.steps), x = at(e.steps, N), y = y }
+      end
+      if finite(e.seconds) then
+        local tmax = 0
+        for _, kk in ipairs(M.OPTIMIZERS) do local r = best[kk].run.seconds tmax = math.max(tmax, r[#r] or 0) end
+        av_t[#av_t + 1] = { vline = e.seconds }
+        av_t[#av_t + 1] = { text = string.format(" %s %.1fs", LABEL[k], e.seconds), x = at(e.seconds, tmax), y = y }
+      end
+    end
+    local function pcts(key)
+      return string.format("vs AdamW: SOAP %s, Shampoo %s", fmt_pct(eff.soap[key]), fmt_pct(eff.shampoo[key]))
+    end
     out.efficiency = plot.panels{ file = U.join(dir, "soap_lm_efficiency"), cols = 2,
-      title = string.format("Reaching AdamW's final loss (%s). SOAP %s and %s; Shampoo %s. %s",
-        res.method_text, verdict(eff.soap.pct_steps, "steps"), verdict(eff.soap.pct_seconds, "seconds"):gsub("^needs ", ""),
-        verdict(eff.shampoo.pct_steps, "steps"), scale),
+      title = string.format("Steps and seconds to reach AdamW's final validation loss %.4f (dashed). %s", target, scale),
       panels = {
-        { kind = "lines", title = "steps", xlabel = "step", ylabel = "validation loss", series = s_steps,
-          yrange = yr, annotations = av_s },
-        { kind = "lines", title = "wall-clock", xlabel = "seconds (training only)", ylabel = "validation loss",
+        { kind = "lines", title = "fewer iterations " .. pcts("pct_steps"), xlabel = "step", ylabel = "validation loss",
+          series = s_steps, yrange = yr, annotations = av_s },
+        { kind = "lines", title = "less time " .. pcts("pct_seconds"), xlabel = SECONDS, ylabel = "validation loss",
           series = s_secs, yrange = yr, annotations = av_t },
       } }
   end
@@ -360,7 +391,7 @@ local function draw_figures(ctx, res)
   end
   if #ls > 0 then
     out.lr_sweep = plot.lines{ file = U.join(dir, "soap_lm_lr_sweep"), logx = true,
-      title = "Learning-rate sweep: final validation loss (diverged runs omitted). " .. scale,
+      title = "Learning-rate sweep: final validation loss (diverged runs omitted). " .. short,
       xlabel = "peak learning rate", ylabel = "final validation loss", series = ls }
   end
   return out
@@ -452,8 +483,11 @@ function M.main(args, opts)
   for _, k in ipairs(M.OPTIMIZERS) do
     if type(cfg.lrs[k]) ~= "table" or #cfg.lrs[k] == 0 then error("soap_lm: lrs." .. k .. " must be a non-empty list", 0) end
   end
+  if math.type(cfg.threads) ~= "integer" or cfg.threads < 0 then error("soap_lm: threads must be an integer >= 0", 0) end
+  if cfg.threads > 0 and repro.set_threads then repro.set_threads(cfg.threads) end
+  local wall0 = os.time()
   io.stderr:write(tostring(exp), "\n")
-  local ctx = { exp = exp, cfg = cfg, nrun = 0, corpus = load_corpus(cfg) }
+  local ctx = { exp = exp, cfg = cfg, nrun = 0, nreused = 0, corpus = load_corpus(cfg) }
   U.mkdir_p(exp:path("runs"))
   local freq0, N = cfg.precondition_frequency, cfg.steps
   local res = { sweep = {}, best = {}, ablation = { soap = {}, shampoo = {} }, freqs = {} }
@@ -554,7 +588,7 @@ function M.main(args, opts)
     soap_vs_adamw_fewer_iterations_pct = eff.soap.pct_steps, soap_vs_adamw_less_wallclock_pct = eff.soap.pct_seconds,
     shampoo_vs_adamw_fewer_iterations_pct = eff.shampoo.pct_steps, shampoo_vs_adamw_less_wallclock_pct = eff.shampoo.pct_seconds,
     soap_vs_shampoo_fewer_iterations_pct = eff.soap_vs_shampoo.pct_steps, soap_vs_shampoo_less_wallclock_pct = eff.soap_vs_shampoo.pct_seconds,
-    runs = ctx.nrun, parameters = nparam }
+    runs = ctx.nrun, runs_reused = ctx.nreused, parameters = nparam }
   for _, k in ipairs(M.OPTIMIZERS) do
     results[k .. ".best_lr"] = res.best[k].lr
     results[k .. ".final_val_loss"] = res.best[k].run.final
@@ -562,7 +596,10 @@ function M.main(args, opts)
     results[k .. ".step_cost_vs_adamw"] = res.timing[k].ratio
   end
   res.total_seconds = t_all:elapsed()
+  res.wall_seconds = os.difftime(os.time(), wall0)
   results.total_seconds = res.total_seconds
+  results.total_wall_seconds = res.wall_seconds
+  results.clock = U.wall_clock_source
   for k, v in pairs(results) do if type(v) == "number" and v ~= v then results[k] = "nan" end end
   exp:write_results(results)
   -- publish the fast preset's figures and tables
@@ -579,8 +616,8 @@ function M.main(args, opts)
   end
   local so = opts.stdout or io.stdout
   so:write("\n", md, "\n")
-  so:write(string.format("soap_lm: %d runs, %s total; SOAP %s (%s) and %s; results in %s\n", ctx.nrun,
-    U.format_duration(res.total_seconds), verdict(eff.soap.pct_steps, "steps"), res.method_text,
+  so:write(string.format("soap_lm: %d runs, %s wall-clock (%s by the step timer); SOAP %s (%s) and %s; results in %s\n", ctx.nrun,
+    U.format_duration(res.wall_seconds), U.format_duration(res.total_seconds), verdict(eff.soap.pct_steps, "steps"), res.method_text,
     verdict(eff.soap.pct_seconds, "wall-clock"), exp.out))
   res.exp = exp
   return res

@@ -43,5 +43,7 @@ int l_open_fp8(lua_State *L);      /* repro.core.fp8 (l_fp8.c) */
 int l_open_linalg(lua_State *L);   /* repro.core.linalg (l_linalg.c) */
 int l_open_optim(lua_State *L);    /* repro.core.optim (l_optim.c) */
 int l_open_sys(lua_State *L);      /* repro.core.sys: threads, version, BLAS info (l_sys.c) */
+int l_open_signal(lua_State *L);   /* repro.core.signal: SIGINT/SIGTERM flags for clean stops (l_signal.c) */
+int l_open_io(lua_State *L);       /* repro.core.io: checksums, atomic file writes (l_io.c) */
 
 #endif

@@ -11,6 +11,8 @@ static const core_part parts[] = {
     {"linalg", l_open_linalg},
     {"optim", l_open_optim},
     {"sys", l_open_sys},
+    {"signal", l_open_signal},
+    {"io", l_open_io},
 };
 
 int luaopen_repro_core(lua_State *L)

@@ -1,10 +1,11 @@
-/* l_tensor.c: the tensor userdata and repro.core.tensor (creation, views,
- * ops, autograd entry points, RNG generators, safetensors I/O).
+/* l_tensor.c: the tensor userdata and repro.core.tensor (creation, info,
+ * RNG generators, autograd entry points; the op bindings and safetensors
+ * I/O live in l_tensor_ops.c).
  * 1-based dims and indices become 0-based here and nowhere else; negative
  * dims and indices count from the end (-1 is the last). */
 #include "l_common.h"
+#include "l_tensor_internal.h"
 #include "autograd.h"
-#include "io.h"
 #include "ops.h"
 #include "rng.h"
 
@@ -13,7 +14,7 @@
 #include <string.h>
 
 typedef struct { rp_tensor *t; } l_tensor;
-#define L_GEN_MT "repro.Generator"
+
 
 /* Lua's GC sees only the small userdata; step it in proportion to the tensor
  * memory allocated so big temporaries are collected promptly (house rule 8). */
@@ -118,9 +119,9 @@ void l_add_methods(lua_State *L, const luaL_Reg *methods)
 #define CHK(L, i) l_checktensor(L, i)
 
 /* Push the result, or raise the core's error (callers free temporaries first). */
-static int push1(lua_State *L, rp_tensor *r) { l_pushtensor(L, r); return 1; }
+int l_push1(lua_State *L, rp_tensor *r) { l_pushtensor(L, r); return 1; }
 
-static int64_t check_int(lua_State *L, int idx, const char *fn, const char *what)
+int64_t l_check_int(lua_State *L, int idx, const char *fn, const char *what)
 {
     int ok;
     lua_Integer v = lua_tointegerx(L, idx, &ok);
@@ -133,26 +134,26 @@ static int64_t check_int(lua_State *L, int idx, const char *fn, const char *what
 }
 
 /* 1-based (or negative) dim at idx -> 0-based in [0, ndim + extra). */
-static int check_dim(lua_State *L, int idx, int ndim, int extra, const char *fn)
+int l_check_dim(lua_State *L, int idx, int ndim, int extra, const char *fn)
 {
-    int64_t d = check_int(L, idx, fn, "dimension");
+    int64_t d = l_check_int(L, idx, fn, "dimension");
     int n = ndim + extra;
     if (d < 0) d += n + 1;
     if (d < 1 || d > n)
         luaL_error(L, "%s: dimension %I out of range for a tensor of %d dimensions", fn,
-                   (lua_Integer)check_int(L, idx, fn, "dimension"), ndim);
+                   (lua_Integer)l_check_int(L, idx, fn, "dimension"), ndim);
     return (int)d - 1;
 }
 
-static int opt_dim(lua_State *L, int idx, int ndim, int def, const char *fn)
+int l_opt_dim(lua_State *L, int idx, int ndim, int def, const char *fn)
 {
-    return lua_isnoneornil(L, idx) ? def : check_dim(L, idx, ndim, 0, fn);
+    return lua_isnoneornil(L, idx) ? def : l_check_dim(L, idx, ndim, 0, fn);
 }
 
 /* 1-based (or negative) index into a size -> 0-based. */
-static int64_t check_index(lua_State *L, int idx, int64_t size, const char *fn)
+int64_t l_check_index(lua_State *L, int idx, int64_t size, const char *fn)
 {
-    int64_t i = check_int(L, idx, fn, "index"), i0 = i;
+    int64_t i = l_check_int(L, idx, fn, "index"), i0 = i;
     if (i < 0) i += size + 1;
     if (i < 1 || i > size) luaL_error(L, "%s: index %I out of range 1..%I", fn, (lua_Integer)i0, (lua_Integer)size);
     return i - 1;
@@ -160,7 +161,7 @@ static int64_t check_index(lua_State *L, int idx, int64_t size, const char *fn)
 
 /* A shape from a table at idx or from the numbers starting at idx; -1
  * allowed when allow_infer. *next gets the first argument after the shape. */
-static int shape_args(lua_State *L, int idx, const char *fn, int64_t *shape, bool allow_infer, int *next)
+int l_shape_args(lua_State *L, int idx, const char *fn, int64_t *shape, bool allow_infer, int *next)
 {
     int nd = 0;
     if (lua_type(L, idx) == LUA_TTABLE && !l_totensor(L, idx)) {
@@ -168,7 +169,7 @@ static int shape_args(lua_State *L, int idx, const char *fn, int64_t *shape, boo
         if (n > RP_MAXDIM) luaL_error(L, "%s: %I dimensions (at most %d)", fn, n, RP_MAXDIM);
         for (int i = 1; i <= n; i++) {
             lua_rawgeti(L, idx, i);
-            shape[nd++] = check_int(L, -1, fn, "size");
+            shape[nd++] = l_check_int(L, -1, fn, "size");
             lua_pop(L, 1);
         }
         *next = idx + 1;
@@ -176,7 +177,7 @@ static int shape_args(lua_State *L, int idx, const char *fn, int64_t *shape, boo
         int top = lua_gettop(L), i;
         for (i = idx; i <= top && lua_type(L, i) == LUA_TNUMBER; i++) {
             if (nd == RP_MAXDIM) luaL_error(L, "%s: more than %d dimensions", fn, RP_MAXDIM);
-            shape[nd++] = check_int(L, i, fn, "size");
+            shape[nd++] = l_check_int(L, i, fn, "size");
         }
         *next = i;
     }
@@ -218,7 +219,7 @@ static create_opts read_opts(lua_State *L, int idx, const char *fn, int def_dtyp
 static int push_created(lua_State *L, rp_tensor *t, const create_opts *o)
 {
     if (t) t->requires_grad = o->requires_grad;
-    return push1(L, t);
+    return l_push1(L, t);
 }
 
 /* ---- creation ---- */
@@ -227,7 +228,7 @@ static int creator(lua_State *L, const char *fn, double fill, int kind)
 {
     int64_t shape[RP_MAXDIM];
     int next;
-    int nd = shape_args(L, 1, fn, shape, false, &next);
+    int nd = l_shape_args(L, 1, fn, shape, false, &next);
     if (!lua_isnoneornil(L, next + 1)) luaL_error(L, "%s: unexpected argument #%d", fn, next + 1);
     create_opts o = read_opts(L, next, fn, kind == 3 ? RP_F32 : RP_F32);
     rp_tensor *t = rp_empty(o.dtype, nd, shape);
@@ -250,7 +251,7 @@ static int t_full(lua_State *L)
 {
     int64_t shape[RP_MAXDIM];
     int next;
-    int nd = shape_args(L, 1, "full", shape, false, &next);
+    int nd = l_shape_args(L, 1, "full", shape, false, &next);
     double v = luaL_checknumber(L, next);
     create_opts o = read_opts(L, next + 1, "full", RP_F32);
     rp_tensor *t = rp_empty(o.dtype, nd, shape);
@@ -279,15 +280,15 @@ static int t_randint(lua_State *L)
     int64_t lo = 0, hi, shape[RP_MAXDIM];
     int sidx = 2;
     if (lua_type(L, 2) == LUA_TNUMBER) {
-        lo = check_int(L, 1, "randint", "low");
-        hi = check_int(L, 2, "randint", "high");
+        lo = l_check_int(L, 1, "randint", "low");
+        hi = l_check_int(L, 2, "randint", "high");
         sidx = 3;
     } else {
-        hi = check_int(L, 1, "randint", "high");
+        hi = l_check_int(L, 1, "randint", "high");
     }
     if (!lua_istable(L, sidx)) luaL_error(L, "randint: shape must be a table (randint([low,] high, shape [, options]))");
     int next;
-    int nd = shape_args(L, sidx, "randint", shape, false, &next);
+    int nd = l_shape_args(L, sidx, "randint", shape, false, &next);
     create_opts o = read_opts(L, next, "randint", RP_I32);
     if (hi <= lo) luaL_error(L, "randint: empty range [%I, %I)", (lua_Integer)lo, (lua_Integer)hi);
     rp_tensor *t = rp_empty(o.dtype, nd, shape);
@@ -319,7 +320,7 @@ static int t_arange(lua_State *L)
 static int t_linspace(lua_State *L)
 {
     double a = luaL_checknumber(L, 1), b = luaL_checknumber(L, 2);
-    int64_t n = check_int(L, 3, "linspace", "steps");
+    int64_t n = l_check_int(L, 3, "linspace", "steps");
     create_opts o = read_opts(L, 4, "linspace", RP_F32);
     if (n < 0) luaL_error(L, "linspace: negative steps %I", (lua_Integer)n);
     rp_tensor *t = rp_empty(o.dtype, 1, &n);
@@ -329,9 +330,9 @@ static int t_linspace(lua_State *L)
 
 static int t_eye(lua_State *L)
 {
-    int64_t n = check_int(L, 1, "eye", "n"), m = n;
+    int64_t n = l_check_int(L, 1, "eye", "n"), m = n;
     int oi = 2;
-    if (lua_type(L, 2) == LUA_TNUMBER) { m = check_int(L, 2, "eye", "m"); oi = 3; }
+    if (lua_type(L, 2) == LUA_TNUMBER) { m = l_check_int(L, 2, "eye", "m"); oi = 3; }
     create_opts o = read_opts(L, oi, "eye", RP_F32);
     int64_t shape[2] = {n, m};
     rp_tensor *t = rp_empty(o.dtype, 2, shape);
@@ -397,6 +398,9 @@ static int t_tensor(lua_State *L)
     return push_created(L, t, &o);
 }
 
+/* T.tensor as a C function for the other half of the binding. */
+int l_tensor_literal(lua_State *L) { return t_tensor(L); }
+
 static int t_from_bytes(lua_State *L)
 {
     size_t len;
@@ -407,21 +411,21 @@ static int t_from_bytes(lua_State *L)
     int64_t shape[RP_MAXDIM];
     int next;
     if (!lua_istable(L, 3)) luaL_error(L, "from_bytes: shape must be a table");
-    int nd = shape_args(L, 3, "from_bytes", shape, false, &next);
+    int nd = l_shape_args(L, 3, "from_bytes", shape, false, &next);
     int64_t n = rp_contiguous_strides(nd, shape, NULL);
     size_t es = rp_dtype_info[dt].size;
     if (n < 0 || (uint64_t)n > SIZE_MAX / es || (size_t)n * es != len)
         luaL_error(L, "from_bytes: %d bytes do not make %I %s elements", (int)len, (lua_Integer)n, dn);
     rp_tensor *t = rp_empty_uninit(dt, nd, shape);
     if (t) memcpy(rp_data(t), s, len);
-    return push1(L, t);
+    return l_push1(L, t);
 }
 
 /* ---- RNG ---- */
 
 static int t_manual_seed(lua_State *L)
 {
-    rp_generator_seed(rp_default_generator(), (uint64_t)check_int(L, 1, "manual_seed", "seed"));
+    rp_generator_seed(rp_default_generator(), (uint64_t)l_check_int(L, 1, "manual_seed", "seed"));
     return 0;
 }
 
@@ -442,7 +446,7 @@ static void read_state(lua_State *L, int idx, rp_generator *g, const char *fn)
     luaL_checktype(L, idx, LUA_TTABLE);
     lua_getfield(L, idx, "seed");
     lua_getfield(L, idx, "offset");
-    int64_t s = check_int(L, -2, fn, "state.seed"), o = check_int(L, -1, fn, "state.offset");
+    int64_t s = l_check_int(L, -2, fn, "state.seed"), o = l_check_int(L, -1, fn, "state.offset");
     lua_pop(L, 2);
     g->seed = (uint64_t)s;
     g->offset = (uint64_t)o;
@@ -450,7 +454,7 @@ static void read_state(lua_State *L, int idx, rp_generator *g, const char *fn)
 
 static int t_Generator(lua_State *L)
 {
-    uint64_t seed = lua_isnoneornil(L, 1) ? 0x5eed : (uint64_t)check_int(L, 1, "Generator", "seed");
+    uint64_t seed = lua_isnoneornil(L, 1) ? 0x5eed : (uint64_t)l_check_int(L, 1, "Generator", "seed");
     rp_generator *g = lua_newuserdatauv(L, sizeof *g, 0);
     rp_generator_seed(g, seed);
     luaL_setmetatable(L, L_GEN_MT);
@@ -458,7 +462,7 @@ static int t_Generator(lua_State *L)
 }
 static int g_manual_seed(lua_State *L)
 {
-    rp_generator_seed(check_gen(L, 1), (uint64_t)check_int(L, 2, "manual_seed", "seed"));
+    rp_generator_seed(check_gen(L, 1), (uint64_t)l_check_int(L, 2, "manual_seed", "seed"));
     lua_settop(L, 1);
     return 1;
 }
@@ -522,16 +526,16 @@ static int t_index(lua_State *L)
     rp_tensor *t = CHK(L, 1);
     if (lua_type(L, 2) == LUA_TNUMBER) {
         if (t->ndim == 0) luaL_error(L, "index: cannot index a 0-d tensor");
-        int64_t i = check_index(L, 2, t->shape[0], "index");
+        int64_t i = l_check_index(L, 2, t->shape[0], "index");
         if (t->ndim == 1) { push_number_of(L, t, i); return 1; }
-        return push1(L, rp_select(t, 0, i));
+        return l_push1(L, rp_select(t, 0, i));
     }
     const char *k = lua_tostring(L, 2);
     if (!k || lua_type(L, 2) != LUA_TSTRING) return 0;
     if (strcmp(k, "grad") == 0) {
         if (!t->grad) return 0;
         rp_tensor_retain(t->grad);
-        return push1(L, t->grad);
+        return l_push1(L, t->grad);
     }
     if (strcmp(k, "requires_grad") == 0) { lua_pushboolean(L, t->requires_grad); return 1; }
     if (strcmp(k, "is_leaf") == 0) { lua_pushboolean(L, t->grad_fn == NULL); return 1; }
@@ -555,7 +559,7 @@ static int t_newindex(lua_State *L)
     rp_tensor *t = CHK(L, 1);
     if (lua_type(L, 2) == LUA_TNUMBER) {
         if (t->ndim == 0) luaL_error(L, "index: cannot index a 0-d tensor");
-        int64_t i = check_index(L, 2, t->shape[0], "index");
+        int64_t i = l_check_index(L, 2, t->shape[0], "index");
         check_inplace(L, t, "index assignment");
         rp_tensor *src = NULL;
         if (luaL_testudata(L, 3, L_TENSOR_MT)) src = CHK(L, 3);
@@ -626,7 +630,7 @@ static int t_size(lua_State *L)
 {
     rp_tensor *t = CHK(L, 1);
     if (lua_isnoneornil(L, 2)) return t_shape(L);
-    lua_pushinteger(L, t->shape[check_dim(L, 2, t->ndim, 0, "size")]);
+    lua_pushinteger(L, t->shape[l_check_dim(L, 2, t->ndim, 0, "size")]);
     return 1;
 }
 static int t_numel(lua_State *L) { lua_pushinteger(L, rp_numel(CHK(L, 1))); return 1; }
@@ -690,14 +694,14 @@ static int t_bytes(lua_State *L)
 static int t_getflat(lua_State *L)
 {
     rp_tensor *t = CHK(L, 1);
-    push_number_of(L, t, check_index(L, 2, rp_numel(t), "_getflat"));
+    push_number_of(L, t, l_check_index(L, 2, rp_numel(t), "_getflat"));
     return 1;
 }
 
 static int t_setflat(lua_State *L)
 {
     rp_tensor *t = CHK(L, 1);
-    int64_t i = check_index(L, 2, rp_numel(t), "_setflat");
+    int64_t i = l_check_index(L, 2, rp_numel(t), "_setflat");
     rp_set_flat(t, i, luaL_checknumber(L, 3));
     rp_bump_version(t);
     return 0;
@@ -705,426 +709,6 @@ static int t_setflat(lua_State *L)
 
 static int t_close(lua_State *L) { return t_gc(L); }
 
-
-/* ---- math ---- */
-
-/* A tensor operand at idx: the tensor itself, or a number as a 0-d tensor. */
-static rp_tensor *operand(lua_State *L, int idx, const char *fn)
-{
-    if (lua_type(L, idx) == LUA_TNUMBER) return NULL;
-    if (!luaL_testudata(L, idx, L_TENSOR_MT))
-        luaL_error(L, "%s: bad argument #%d (tensor or number expected, got %s)", fn, idx, luaL_typename(L, idx));
-    return CHK(L, idx);
-}
-
-static const char *const binop_lua[RP_NBINARY] = {
-    [RP_ADD] = "add", [RP_SUB] = "sub", [RP_MUL] = "mul", [RP_DIV] = "div", [RP_POW] = "pow",
-    [RP_MAXIMUM] = "maximum", [RP_MINIMUM] = "minimum", [RP_LT] = "lt", [RP_LE] = "le",
-    [RP_GT] = "gt", [RP_GE] = "ge", [RP_EQ] = "eq", [RP_NE] = "ne",
-};
-
-static int l_binary(lua_State *L)
-{
-    rp_binop op = (rp_binop)lua_tointeger(L, lua_upvalueindex(1));
-    const char *fn = binop_lua[op];
-    rp_tensor *a = operand(L, 1, fn), *b = operand(L, 2, fn);
-    if (!a && !b) luaL_error(L, "%s: needs at least one tensor", fn);
-    if (a && b) return push1(L, rp_binary(op, a, b));
-    if (a) {
-        double s = lua_tonumber(L, 2);
-        if (op == RP_POW) return push1(L, rp_pow_scalar(a, s));
-        return push1(L, rp_binary_scalar(op, a, s));
-    }
-    return push1(L, rp_scalar_binary(op, lua_tonumber(L, 1), b));
-}
-
-static int l_unary(lua_State *L)
-{
-    rp_unop op = (rp_unop)lua_tointeger(L, lua_upvalueindex(1));
-    return push1(L, rp_unary(op, CHK(L, 1)));
-}
-
-static int t_unm(lua_State *L) { return push1(L, rp_unary(RP_NEG, CHK(L, 1))); }
-
-static int t_clamp(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    double lo = luaL_optnumber(L, 2, -INFINITY), hi = luaL_optnumber(L, 3, INFINITY);
-    if (isnan(lo) || isnan(hi)) luaL_error(L, "clamp: bounds must not be NaN");
-    return push1(L, rp_clamp(t, lo, hi));
-}
-
-static int t_isnan(lua_State *L) { return push1(L, rp_isnan(CHK(L, 1))); }
-static int t_isinf(lua_State *L) { return push1(L, rp_isinf(CHK(L, 1))); }
-static int t_all(lua_State *L) { return push1(L, rp_all(CHK(L, 1))); }
-static int t_any(lua_State *L) { return push1(L, rp_any(CHK(L, 1))); }
-
-/* where(cond, a, b): a and b may be numbers */
-static int where_impl(lua_State *L, int ci, int ai, int bi)
-{
-    rp_tensor *c = CHK(L, ci), *a = operand(L, ai, "where"), *b = operand(L, bi, "where");
-    rp_tensor *ta = a ? NULL : rp_scalar((float)lua_tonumber(L, ai));
-    rp_tensor *tb = b ? NULL : rp_scalar((float)lua_tonumber(L, bi));
-    rp_tensor *r = (a || ta) && (b || tb) ? rp_where(c, a ? a : ta, b ? b : tb) : NULL;
-    rp_tensor_release(ta);
-    rp_tensor_release(tb);
-    return push1(L, r);
-}
-static int t_where(lua_State *L) { return where_impl(L, 1, 2, 3); }
-static int t_where_method(lua_State *L) { return where_impl(L, 2, 1, 3); } /* x:where(cond, y) */
-
-static int to_dtype(lua_State *L, rp_dtype d) { return push1(L, rp_to_dtype(CHK(L, 1), d)); }
-static int t_float(lua_State *L) { return to_dtype(L, RP_F32); }
-static int t_int(lua_State *L) { return to_dtype(L, RP_I32); }
-static int t_byte(lua_State *L) { return to_dtype(L, RP_U8); }
-static int t_to(lua_State *L)
-{
-    CHK(L, 1);
-    const char *n = luaL_checkstring(L, 2);
-    int d = rp_dtype_from_name(n);
-    if (d < 0) luaL_error(L, "to: unknown dtype '%s' (f32, i32, u8)", n);
-    return to_dtype(L, (rp_dtype)d);
-}
-
-/* ---- reductions ---- */
-
-static bool opt_bool(lua_State *L, int idx) { return lua_toboolean(L, idx); }
-
-static int t_sum(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    if (lua_isnoneornil(L, 2)) return push1(L, rp_sum_all(t));
-    int d = check_dim(L, 2, t->ndim, 0, "sum");
-    return push1(L, rp_sum_dim(t, d, opt_bool(L, 3)));
-}
-
-static int t_mean(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    if (lua_isnoneornil(L, 2)) return push1(L, rp_mean_all(t));
-    int d = check_dim(L, 2, t->ndim, 0, "mean");
-    return push1(L, rp_mean_dim(t, d, opt_bool(L, 3)));
-}
-
-/* 0-based i32 indices -> 1-based, pushed */
-static void push_index_result(lua_State *L, rp_tensor *idx)
-{
-    rp_tensor *one = idx ? rp_add_scalar(idx, 1) : NULL;
-    rp_tensor_release(idx);
-    push1(L, one);
-}
-
-static int extreme(lua_State *L, bool is_max, bool with_idx, const char *fn)
-{
-    rp_tensor *t = CHK(L, 1);
-    int d = lua_isnoneornil(L, 2) ? -1 : check_dim(L, 2, t->ndim, 0, fn);
-    bool keep = opt_bool(L, 3);
-    rp_tensor *idx = NULL;
-    rp_tensor *v = is_max ? rp_max_dim(t, d, keep, &idx) : rp_min_dim(t, d, keep, &idx);
-    if (!v) return l_corerror(L);
-    push1(L, v);
-    if (!with_idx || d < 0) { rp_tensor_release(idx); return 1; }
-    push_index_result(L, idx);
-    return 2;
-}
-static int t_max(lua_State *L) { return extreme(L, true, true, "max"); }
-static int t_min(lua_State *L) { return extreme(L, false, true, "min"); }
-static int t_amax(lua_State *L) { return extreme(L, true, false, "amax"); }
-static int t_amin(lua_State *L) { return extreme(L, false, false, "amin"); }
-
-static int argext(lua_State *L, bool is_max)
-{
-    rp_tensor *t = CHK(L, 1);
-    int d = lua_isnoneornil(L, 2) ? -1 : check_dim(L, 2, t->ndim, 0, is_max ? "argmax" : "argmin");
-    rp_tensor *i = is_max ? rp_argmax(t, d, opt_bool(L, 3)) : rp_argmin(t, d, opt_bool(L, 3));
-    if (!i) return l_corerror(L);
-    push_index_result(L, i);
-    return 1;
-}
-static int t_argmax(lua_State *L) { return argext(L, true); }
-static int t_argmin(lua_State *L) { return argext(L, false); }
-
-static int t_var(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    int d = lua_isnoneornil(L, 2) ? -1 : check_dim(L, 2, t->ndim, 0, "var");
-    int64_t corr = lua_isnoneornil(L, 4) ? 1 : check_int(L, 4, "var", "correction");
-    if (corr < 0 || corr > 1000000) luaL_error(L, "var: correction %I out of range", (lua_Integer)corr);
-    return push1(L, rp_var(t, d, opt_bool(L, 3), (int)corr));
-}
-
-static int t_norm(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    double p = luaL_optnumber(L, 2, 2.0);
-    int d = lua_isnoneornil(L, 3) ? -1 : check_dim(L, 3, t->ndim, 0, "norm");
-    return push1(L, rp_norm(t, p, d, opt_bool(L, 4)));
-}
-
-static int t_cumsum(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    return push1(L, rp_cumsum(t, check_dim(L, 2, t->ndim, 0, "cumsum")));
-}
-
-/* ---- views and shape ---- */
-
-static int t_view_or_reshape(lua_State *L, bool view)
-{
-    rp_tensor *t = CHK(L, 1);
-    int64_t shape[RP_MAXDIM];
-    int next;
-    int nd = shape_args(L, 2, view ? "view" : "reshape", shape, true, &next);
-    return push1(L, view ? rp_view(t, nd, shape) : rp_reshape(t, nd, shape));
-}
-static int t_view(lua_State *L) { return t_view_or_reshape(L, true); }
-static int t_reshape(lua_State *L) { return t_view_or_reshape(L, false); }
-
-static int t_narrow(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    int d = check_dim(L, 2, t->ndim, 0, "narrow");
-    int64_t start = check_int(L, 3, "narrow", "start"), len = check_int(L, 4, "narrow", "length");
-    if (start < 0) start += t->shape[d] + 1;
-    if (start < 1 || start > t->shape[d] + 1 || len < 0 || len > t->shape[d] - start + 1)
-        luaL_error(L, "narrow: start %I, length %I out of range for size %I of dimension %d",
-                   (lua_Integer)check_int(L, 3, "narrow", "start"), (lua_Integer)len, (lua_Integer)t->shape[d], d + 1);
-    return push1(L, rp_narrow(t, d, start - 1, len));
-}
-
-static int t_select(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    int d = check_dim(L, 2, t->ndim, 0, "select");
-    return push1(L, rp_select(t, d, check_index(L, 3, t->shape[d], "select")));
-}
-
-static int t_transpose(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    if (t->ndim < 2 && lua_isnoneornil(L, 2)) return push1(L, rp_reshape(t, t->ndim, t->shape));
-    int a = lua_isnoneornil(L, 2) ? t->ndim - 2 : check_dim(L, 2, t->ndim, 0, "transpose");
-    int b = lua_isnoneornil(L, 3) ? t->ndim - 1 : check_dim(L, 3, t->ndim, 0, "transpose");
-    return push1(L, rp_transpose(t, a, b));
-}
-
-static int t_t(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    if (t->ndim > 2) luaL_error(L, "t: expects a tensor of at most 2 dimensions (got %d; use transpose)", t->ndim);
-    if (t->ndim < 2) return push1(L, rp_reshape(t, t->ndim, t->shape));
-    return push1(L, rp_transpose(t, 0, 1));
-}
-
-static int t_permute(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    int perm[RP_MAXDIM];
-    bool tab = lua_istable(L, 2);
-    int n = tab ? (int)lua_rawlen(L, 2) : lua_gettop(L) - 1;
-    if (n != t->ndim) luaL_error(L, "permute: %d entries for a tensor of %d dimensions", n, t->ndim);
-    for (int i = 0; i < n; i++) {
-        if (tab) lua_rawgeti(L, 2, i + 1); else lua_pushvalue(L, i + 2);
-        perm[i] = check_dim(L, -1, t->ndim, 0, "permute");
-        lua_pop(L, 1);
-    }
-    return push1(L, rp_permute(t, perm));
-}
-
-static int t_unsqueeze(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    return push1(L, rp_unsqueeze(t, check_dim(L, 2, t->ndim, 1, "unsqueeze")));
-}
-
-static int t_squeeze(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    return push1(L, rp_squeeze(t, lua_isnoneornil(L, 2) ? -1 : check_dim(L, 2, t->ndim, 0, "squeeze")));
-}
-
-static int t_expand(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    int64_t shape[RP_MAXDIM];
-    int next;
-    int nd;
-    rp_tensor *o = l_totensor(L, 2);
-    if (o) { nd = o->ndim; memcpy(shape, o->shape, sizeof shape); }
-    else nd = shape_args(L, 2, "expand", shape, true, &next);
-    return push1(L, rp_expand(t, nd, shape));
-}
-
-static int t_contiguous(lua_State *L) { return push1(L, rp_contiguous(CHK(L, 1))); }
-static int t_clone(lua_State *L) { return push1(L, rp_clone(CHK(L, 1))); }
-
-/* A Lua array of tensors at idx -> malloc'd array (borrowed refs). */
-static rp_tensor **tensor_list(lua_State *L, int idx, const char *fn, int *n)
-{
-    if (!lua_istable(L, idx) || l_totensor(L, idx))
-        luaL_error(L, "%s: bad argument #%d (table of tensors expected, got %s)", fn, idx, luaL_typename(L, idx));
-    lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
-    if (len < 1 || len > 1000000) luaL_error(L, "%s: needs 1 to 1000000 tensors (got %I)", fn, len);
-    for (lua_Integer i = 1; i <= len; i++) {
-        lua_rawgeti(L, idx, i);
-        if (!luaL_testudata(L, -1, L_TENSOR_MT)) luaL_error(L, "%s: entry %I is a %s, not a tensor", fn, i, luaL_typename(L, -1));
-        if (!l_totensor(L, -1)) luaL_error(L, "%s: entry %I: tensor used after it was closed", fn, i);
-        lua_pop(L, 1);
-    }
-    rp_tensor **xs = lua_newuserdatauv(L, sizeof(rp_tensor *) * (size_t)len, 0); /* freed by the GC */
-    for (lua_Integer i = 1; i <= len; i++) {
-        lua_rawgeti(L, idx, i);
-        xs[i - 1] = l_totensor(L, -1);
-        lua_pop(L, 1);
-    }
-    *n = (int)len;
-    return xs;
-}
-
-static int t_cat(lua_State *L)
-{
-    int n;
-    lua_settop(L, 2);
-    rp_tensor **xs = tensor_list(L, 1, "cat", &n);
-    int d = opt_dim(L, 2, xs[0]->ndim, 0, "cat");
-    return push1(L, rp_cat(n, xs, d));
-}
-
-static int t_stack(lua_State *L)
-{
-    int n;
-    lua_settop(L, 2);
-    rp_tensor **xs = tensor_list(L, 1, "stack", &n);
-    int d = lua_isnoneornil(L, 2) ? 0 : check_dim(L, 2, xs[0]->ndim, 1, "stack");
-    return push1(L, rp_stack(n, xs, d));
-}
-
-/* split(size or {sizes}, dim) and chunk(n, dim): a table of narrow views */
-static int split_impl(lua_State *L, bool chunk)
-{
-    const char *fn = chunk ? "chunk" : "split";
-    rp_tensor *t = CHK(L, 1);
-    if (t->ndim == 0) luaL_error(L, "%s: cannot split a 0-d tensor", fn);
-    int d = opt_dim(L, 3, t->ndim, 0, fn);
-    int64_t size = t->shape[d];
-    lua_newtable(L);
-    int out = lua_gettop(L);
-    if (!chunk && lua_istable(L, 2)) {
-        lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
-        int64_t total = 0, start = 0;
-        for (lua_Integer i = 1; i <= n; i++) {
-            lua_rawgeti(L, 2, i);
-            int64_t s = check_int(L, -1, fn, "size");
-            lua_pop(L, 1);
-            if (s < 0 || s > size - total) luaL_error(L, "split: sizes do not sum to %I (entry %I = %I)", (lua_Integer)size, i, (lua_Integer)s);
-            total += s;
-        }
-        if (total != size) luaL_error(L, "split: sizes sum to %I, dimension %d has size %I", (lua_Integer)total, d + 1, (lua_Integer)size);
-        for (lua_Integer i = 1; i <= n; i++) {
-            lua_rawgeti(L, 2, i);
-            int64_t s = lua_tointeger(L, -1);
-            lua_pop(L, 1);
-            push1(L, rp_narrow(t, d, start, s));
-            lua_rawseti(L, out, i);
-            start += s;
-        }
-        return 1;
-    }
-    int64_t k = check_int(L, 2, fn, chunk ? "chunks" : "size");
-    if (k < 1) luaL_error(L, "%s: %s must be positive (got %I)", fn, chunk ? "chunks" : "size", (lua_Integer)k);
-    int64_t step = chunk ? (size + k - 1) / k : k;
-    if (step < 1) step = 1;
-    lua_Integer i = 1;
-    for (int64_t s = 0; s < size; s += step, i++) {
-        push1(L, rp_narrow(t, d, s, size - s < step ? size - s : step));
-        lua_rawseti(L, out, i);
-    }
-    return 1;
-}
-static int t_split(lua_State *L) { return split_impl(L, false); }
-static int t_chunk(lua_State *L) { return split_impl(L, true); }
-
-/* ---- indexing ---- */
-
-/* 1-based index operand (tensor or table of integers) -> 0-based tensor. */
-static rp_tensor *index_arg(lua_State *L, int idx, const char *fn)
-{
-    rp_tensor *src = NULL, *tmp = NULL;
-    if (luaL_testudata(L, idx, L_TENSOR_MT)) src = CHK(L, idx);
-    else if (lua_istable(L, idx)) {
-        lua_pushcfunction(L, t_tensor);
-        lua_pushvalue(L, idx);
-        lua_createtable(L, 0, 1);
-        lua_pushliteral(L, "i32");
-        lua_setfield(L, -2, "dtype");
-        lua_call(L, 2, 1);
-        src = CHK(L, -1);
-        tmp = src;
-    } else luaL_error(L, "%s: bad argument #%d (index tensor or table expected, got %s)", fn, idx, luaL_typename(L, idx));
-    (void)tmp;
-    bool prev = rp_set_grad_enabled(false);
-    rp_tensor *r = rp_binary_scalar(RP_SUB, src, 1);
-    rp_set_grad_enabled(prev);
-    if (!r) l_corerror(L);
-    return r;
-}
-
-static int t_index_select(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    int d = check_dim(L, 2, t->ndim, 0, "index_select");
-    rp_tensor *i = index_arg(L, 3, "index_select");
-    rp_tensor *r = rp_index_select(t, d, i);
-    rp_tensor_release(i);
-    return push1(L, r);
-}
-
-static int t_gather(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    int d = check_dim(L, 2, t->ndim, 0, "gather");
-    rp_tensor *i = index_arg(L, 3, "gather");
-    rp_tensor *r = rp_gather(t, d, i);
-    rp_tensor_release(i);
-    return push1(L, r);
-}
-
-static int t_scatter_add(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    int d = check_dim(L, 2, t->ndim, 0, "scatter_add");
-    rp_tensor *src = CHK(L, 4);
-    rp_tensor *i = index_arg(L, 3, "scatter_add");
-    rp_tensor *r = rp_scatter_add(t, d, i, src);
-    rp_tensor_release(i);
-    return push1(L, r);
-}
-
-static int t_sort(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    if (t->ndim == 0) luaL_error(L, "sort: cannot sort a 0-d tensor");
-    int d = opt_dim(L, 2, t->ndim, t->ndim - 1, "sort");
-    rp_tensor *idx = NULL, *v = rp_sort(t, d, opt_bool(L, 3), &idx);
-    if (!v) return l_corerror(L);
-    push1(L, v);
-    push_index_result(L, idx);
-    return 2;
-}
-
-static int t_topk(lua_State *L)
-{
-    rp_tensor *t = CHK(L, 1);
-    if (t->ndim == 0) luaL_error(L, "topk: needs at least one dimension");
-    int64_t k = check_int(L, 2, "topk", "k");
-    int d = opt_dim(L, 3, t->ndim, t->ndim - 1, "topk");
-    bool largest = lua_isnoneornil(L, 4) ? true : lua_toboolean(L, 4);
-    rp_tensor *idx = NULL, *v = rp_topk(t, k, d, largest, &idx);
-    if (!v) return l_corerror(L);
-    push1(L, v);
-    push_index_result(L, idx);
-    return 2;
-}
 
 /* ---- in place ---- */
 
@@ -1175,7 +759,7 @@ static int t_zero_grad(lua_State *L)
     return 0;
 }
 
-static int t_detach(lua_State *L) { return push1(L, rp_detach(CHK(L, 1))); }
+static int t_detach(lua_State *L) { return l_push1(L, rp_detach(CHK(L, 1))); }
 
 static int t_requires_grad_(lua_State *L)
 {
@@ -1193,106 +777,17 @@ static int t_set_grad_enabled(lua_State *L)
 }
 static int t_is_grad_enabled(lua_State *L) { lua_pushboolean(L, rp_grad_enabled()); return 1; }
 
-/* ---- safetensors ---- */
-
-static int t_save(lua_State *L)
-{
-    lua_settop(L, 3);
-    const char *path = luaL_checkstring(L, 1);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-    /* collect names in sorted order so files are byte-identical run to run */
-    lua_getglobal(L, "table");
-    lua_newtable(L);
-    int names = lua_gettop(L);
-    int n = 0;
-    lua_pushnil(L);
-    while (lua_next(L, 2)) {
-        if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "save: tensor names must be strings (got %s)", luaL_typename(L, -2));
-        if (!luaL_testudata(L, -1, L_TENSOR_MT)) luaL_error(L, "save: '%s' is a %s, not a tensor", lua_tostring(L, -2), luaL_typename(L, -1));
-        CHK(L, -1);
-        lua_pop(L, 1);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, names, ++n);
-    }
-    lua_getfield(L, names - 1, "sort");
-    lua_pushvalue(L, names);
-    lua_call(L, 1, 0);
-    const char **nm = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
-    const rp_tensor **ts = lua_newuserdatauv(L, sizeof(rp_tensor *) * (size_t)(n + 1), 0);
-    for (int i = 0; i < n; i++) {
-        lua_rawgeti(L, names, i + 1);
-        nm[i] = lua_tostring(L, -1); /* anchored by the names table */
-        lua_gettable(L, 2);
-        ts[i] = l_totensor(L, -1);
-        lua_pop(L, 1);
-    }
-    int nmeta = 0;
-    const char **mk = NULL, **mv = NULL;
-    if (lua_istable(L, 3)) {
-        lua_pushnil(L);
-        while (lua_next(L, 3)) {
-            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-                luaL_error(L, "save: metadata must map strings to strings (got %s = %s)", luaL_typename(L, -2), luaL_typename(L, -1));
-            lua_pop(L, 1);
-            nmeta++;
-        }
-        mk = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nmeta + 1), 0);
-        mv = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nmeta + 1), 0);
-        int k = 0;
-        lua_pushnil(L);
-        while (lua_next(L, 3)) {
-            mk[k] = lua_tostring(L, -2);
-            mv[k++] = lua_tostring(L, -1);
-            lua_pop(L, 1);
-        }
-    }
-    if (rp_save_safetensors(path, n, nm, ts, nmeta, mk, mv)) return l_corerror(L);
-    return 0;
-}
-
-static int t_load(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    rp_safetensors *s = rp_load_safetensors(path);
-    if (!s) return l_corerror(L);
-    lua_createtable(L, 0, s->n);
-    for (int i = 0; i < s->n; i++) {
-        rp_tensor_retain(s->tensors[i]);
-        l_pushtensor(L, s->tensors[i]);
-        lua_setfield(L, -2, s->names[i]);
-    }
-    lua_createtable(L, 0, s->nmeta);
-    for (int i = 0; i < s->nmeta; i++) {
-        lua_pushstring(L, s->meta_vals[i]);
-        lua_setfield(L, -2, s->meta_keys[i]);
-    }
-    rp_safetensors_free(s);
-    return 2;
-}
-
 /* ---- registration ---- */
 
+static int t_unm(lua_State *L) { return l_push1(L, rp_unary(RP_NEG, CHK(L, 1))); }
+
 static const luaL_Reg tensor_methods[] = {
-    {"shape", t_shape}, {"size", t_size}, {"stride", t_stride}, {"numel", t_numel}, {"dim", t_dim},
-    {"dtype", t_dtype}, {"item", t_item}, {"totable", t_totable}, {"bytes", t_bytes},
-    {"is_contiguous", t_is_contiguous}, {"is_closed", t_is_closed}, {"close", t_close},
-    {"_getflat", t_getflat}, {"_setflat", t_setflat},
-    {"float", t_float}, {"int", t_int}, {"byte", t_byte}, {"to", t_to},
-    {"clamp", t_clamp}, {"isnan", t_isnan}, {"isinf", t_isinf}, {"all", t_all}, {"any", t_any},
-    {"where", t_where_method},
-    {"sum", t_sum}, {"mean", t_mean}, {"max", t_max}, {"min", t_min}, {"amax", t_amax},
-    {"amin", t_amin}, {"argmax", t_argmax}, {"argmin", t_argmin}, {"var", t_var},
-    {"norm", t_norm}, {"cumsum", t_cumsum},
-    {"view", t_view}, {"reshape", t_reshape}, {"narrow", t_narrow}, {"select", t_select},
-    {"transpose", t_transpose}, {"t", t_t}, {"permute", t_permute}, {"unsqueeze", t_unsqueeze},
-    {"squeeze", t_squeeze}, {"expand", t_expand}, {"contiguous", t_contiguous}, {"clone", t_clone},
-    {"split", t_split}, {"chunk", t_chunk},
-    {"index_select", t_index_select}, {"gather", t_gather}, {"scatter_add", t_scatter_add},
-    {"sort", t_sort}, {"topk", t_topk},
-    {"fill_", t_fill_}, {"zero_", t_zero_}, {"copy_", t_copy_},
-    {"backward", t_backward}, {"zero_grad", t_zero_grad}, {"detach", t_detach},
-    {"requires_grad_", t_requires_grad_},
+    {"shape", t_shape}, {"size", t_size}, {"stride", t_stride}, {"numel", t_numel},
+    {"dim", t_dim}, {"dtype", t_dtype}, {"item", t_item}, {"totable", t_totable},
+    {"bytes", t_bytes}, {"is_contiguous", t_is_contiguous}, {"is_closed", t_is_closed},
+    {"close", t_close}, {"_getflat", t_getflat}, {"_setflat", t_setflat}, {"fill_", t_fill_},
+    {"zero_", t_zero_}, {"copy_", t_copy_}, {"backward", t_backward}, {"zero_grad", t_zero_grad},
+    {"detach", t_detach}, {"requires_grad_", t_requires_grad_},
     {NULL, NULL},
 };
 
@@ -1301,11 +796,9 @@ static const luaL_Reg tensor_functions[] = {
     {"empty", t_empty}, {"arange", t_arange}, {"linspace", t_linspace}, {"eye", t_eye},
     {"rand", t_rand}, {"randn", t_randn}, {"randint", t_randint}, {"from_bytes", t_from_bytes},
     {"zeros_like", t_zeros_like}, {"ones_like", t_ones_like}, {"rand_like", t_rand_like},
-    {"randn_like", t_randn_like},
-    {"manual_seed", t_manual_seed}, {"Generator", t_Generator},
+    {"randn_like", t_randn_like}, {"manual_seed", t_manual_seed}, {"Generator", t_Generator},
     {"get_rng_state", t_get_rng_state}, {"set_rng_state", t_set_rng_state},
-    {"is_tensor", t_is_tensor}, {"cat", t_cat}, {"stack", t_stack}, {"where", t_where},
-    {"save", t_save}, {"load", t_load},
+    {"is_tensor", t_is_tensor},
     {"set_grad_enabled", t_set_grad_enabled}, {"is_grad_enabled", t_is_grad_enabled},
     {NULL, NULL},
 };
@@ -1315,30 +808,19 @@ static const luaL_Reg gen_methods[] = {
     {"initial_seed", g_initial_seed}, {NULL, NULL},
 };
 
-static void set_op_closure(lua_State *L, int tbl, const char *name, int op, lua_CFunction f)
-{
-    lua_pushinteger(L, op);
-    lua_pushcclosure(L, f, 1);
-    lua_setfield(L, tbl, name);
-}
-
 int l_open_tensor(lua_State *L)
 {
     luaL_newmetatable(L, L_TENSOR_MT);
     int mt = lua_gettop(L);
     luaL_newlib(L, tensor_methods);
     int methods = lua_gettop(L);
-    for (int op = 0; op < RP_NBINARY; op++) set_op_closure(L, methods, binop_lua[op], op, l_binary);
-    for (int op = 0; op < RP_NUNARY; op++) set_op_closure(L, methods, rp_unop_names[op], op, l_unary);
+    l_tensor_ops_methods(L, methods);
     lua_pushvalue(L, methods);
     lua_setfield(L, LUA_REGISTRYINDEX, L_TENSOR_METHODS);
     lua_pushvalue(L, methods);
     lua_pushcclosure(L, t_index, 1);
     lua_setfield(L, mt, "__index");
-    static const struct { const char *mm; rp_binop op; } arith[] = {
-        {"__add", RP_ADD}, {"__sub", RP_SUB}, {"__mul", RP_MUL}, {"__div", RP_DIV}, {"__pow", RP_POW},
-    };
-    for (size_t i = 0; i < sizeof arith / sizeof arith[0]; i++) set_op_closure(L, mt, arith[i].mm, arith[i].op, l_binary);
+    l_tensor_ops_metamethods(L, mt);
     static const luaL_Reg meta[] = {
         {"__newindex", t_newindex}, {"__gc", t_gc}, {"__close", t_gc}, {"__tostring", t_tostring_brief},
         {"__unm", t_unm}, {"__len", t_len}, {NULL, NULL},
@@ -1352,6 +834,7 @@ int l_open_tensor(lua_State *L)
     lua_setfield(L, -2, "__tostring");
     lua_settop(L, mt);
     luaL_newlib(L, tensor_functions);
+    l_tensor_ops_functions(L, lua_gettop(L));
     lua_pushvalue(L, mt);
     lua_setfield(L, -2, "_metatable");
     lua_remove(L, mt);

@@ -17,9 +17,18 @@ local tokenizer = require "repro.tokenizer"
 local D = {}
 
 function D.load_text(path)
+  if type(path) ~= "string" then error("data.load_text: path must be a string, got " .. type(path), 2) end
   local s, err = U.read_file(path)
-  if not s then error("data.load_text: cannot read '" .. tostring(path) .. "': " .. tostring(err), 2) end
+  if not s then
+    error("data.load_text: cannot read '" .. path .. "': " .. tostring(err or "not a regular file (a folder?)"), 2)
+  end
   return s
+end
+
+local function check_count(fn, name, v, min)
+  if math.type(v) ~= "integer" or v < min then
+    error(string.format("%s: %s must be an integer >= %d, got %s", fn, name, min, tostring(v)), 3)
+  end
 end
 
 -- Tiny Shakespeare, bundled in data/tinyshakespeare/input.txt.
@@ -58,6 +67,9 @@ end
 
 -- A uniform integer in [0, n) (n < 2^53); rejection keeps it exactly uniform.
 function Sampler:below(n)
+  if math.type(n) ~= "integer" or n < 1 or n >= 1 << 53 then
+    error("data.sampler: below(n) needs an integer n in 1..2^53, got " .. tostring(n), 2)
+  end
   local limit = (1 << 62) // n * n
   while true do
     self.counter = self.counter + 1
@@ -67,7 +79,12 @@ function Sampler:below(n)
 end
 
 function Sampler:get_state() return { seed = self.seed, counter = self.counter } end
-function Sampler:set_state(s) self.seed, self.counter = s.seed, s.counter end
+function Sampler:set_state(s)
+  if type(s) ~= "table" or math.type(s.seed) ~= "integer" or math.type(s.counter) ~= "integer" then
+    error("data.sampler: set_state expects {seed = integer, counter = integer}", 2)
+  end
+  self.seed, self.counter = s.seed, s.counter
+end
 
 -- ---- i32 tensors when available ---------------------------------------------
 local to_batch
@@ -95,6 +112,11 @@ function D.loader(o)
   for _, k in ipairs { "train", "seq_len", "batch" } do
     if o[k] == nil then error("data.loader: '" .. k .. "' is required", 2) end
   end
+  if type(o.train) ~= "table" then error("data.loader: train must be a table of ids", 2) end
+  if o.val ~= nil and type(o.val) ~= "table" then error("data.loader: val must be a table of ids", 2) end
+  check_count("data.loader", "seq_len", o.seq_len, 1)
+  check_count("data.loader", "batch", o.batch, 1)
+  if o.seed ~= nil and math.type(o.seed) ~= "integer" then error("data.loader: seed must be an integer", 2) end
   local self = setmetatable({
     splits = { train = o.train, val = o.val or {} },
     seq_len = o.seq_len, batch_size = o.batch, vocab_size = o.vocab_size, tokenizer = o.tokenizer,
@@ -115,6 +137,11 @@ function Loader:batch(split, B, seq_len)
   local ids = self.splits[split]
   if not ids or #ids == 0 then error("data.loader: no '" .. tostring(split) .. "' split", 2) end
   B, seq_len = B or self.batch_size, seq_len or self.seq_len
+  check_count("data.loader:batch", "B", B, 1)
+  check_count("data.loader:batch", "seq_len", seq_len, 1)
+  if #ids < seq_len + 1 then
+    error(string.format("data.loader:batch: the %s split has %d tokens, fewer than seq_len + 1 = %d", split, #ids, seq_len + 1), 2)
+  end
   local s = self.samplers[split]
   local xs, ys = {}, {}
   local nstart = #ids - seq_len
@@ -133,6 +160,7 @@ function Loader:get_state()
 end
 
 function Loader:set_state(st)
+  if type(st) ~= "table" then error("data.loader: set_state expects {train =, val =}", 2) end
   self.samplers.train:set_state(st.train)
   self.samplers.val:set_state(st.val)
 end

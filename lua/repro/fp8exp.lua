@@ -214,6 +214,48 @@ function X.fp8_step_stats(model)
   return out
 end
 
+-- ---- divergence in the backward pass -------------------------------------------------
+-- repro.train ends a run on a non-finite loss (a forward overflow). A backward
+-- overflow (a non-saturating E5M2 gradient cast giving inf) reaches the
+-- optimizer instead, which refuses the step and raises. This proxy turns that
+-- into a divergence: it raises a table {fp8exp_diverged = true, message =}
+-- that the caller catches with pcall around repro.train.
+function X.guard_optimizer(opt)
+  local proxy = {}
+  setmetatable(proxy, { __index = function(_, k)
+    local v = opt[k]
+    if type(v) == "function" then return function(_, ...) return v(opt, ...) end end
+    return v
+  end })
+  proxy.step = function()
+    local ok, err = pcall(opt.step, opt)
+    if not ok then
+      if tostring(err):find("non-finite gradient", 1, true) then
+        error({ fp8exp_diverged = true, message = tostring(err) }, 0)
+      end
+      error(err, 0)
+    end
+  end
+  return proxy
+end
+
+-- Names of the linears whose last use saturated/overflowed, by role: "layers.1.mlp.w3.input=12 ...".
+function X.saturation_report(model, roles)
+  local parts = {}
+  for _, nl in ipairs(model:linears()) do
+    local r = nl[2].recipe
+    local st = r and r.stats and r:stats() or nil
+    if st then
+      for _, role in ipairs(roles or { "input", "weight", "grad_output" }) do
+        if st[role] and (st[role].saturated or 0) > 0 then
+          parts[#parts + 1] = string.format("%s.%s=%d", nl[1], role, st[role].saturated)
+        end
+      end
+    end
+  end
+  return table.concat(parts, " ")
+end
+
 -- ---- files -------------------------------------------------------------------------
 
 -- {name = {values...}} of a TSV written by repro.train or Exp:write_tsv.

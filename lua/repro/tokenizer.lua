@@ -231,38 +231,68 @@ end
 
 function Bpe:__tostring() return string.format("BpeTokenizer(vocab=%d, merges=%d)", self.vocab_size, #self.merges) end
 
--- Load a tokenizer saved with :save (char or bpe).
+-- Limits a tokenizer file may not exceed: ids must stay below PAIR, and
+-- since a merge concatenates two tokens, a hostile file could make token
+-- lengths double at every line; the byte strings are built only after these
+-- totals are checked.
+local MAX_TOKEN_BYTES = 1 << 20
+local MAX_TOTAL_BYTES = 64 << 20
+local MAX_MERGES = PAIR - 257
+
+-- Load a tokenizer saved with :save (char or bpe). Every malformed file is
+-- a Lua error naming the file, the line and what is wrong.
 function M.load(path)
+  if type(path) ~= "string" then error("tokenizer.load: path must be a string, got " .. type(path), 2) end
   local s, err = U.read_file(path)
-  if not s then error("tokenizer.load: cannot read '" .. path .. "': " .. tostring(err), 2) end
+  if not s then error("tokenizer.load: cannot read '" .. path .. "': " .. tostring(err or "not a readable file"), 2) end
   local lines = {}
-  for line in s:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  if s:sub(-1) ~= "\n" then s = s .. "\n" end
+  for line in s:gmatch("([^\n]*)\n") do lines[#lines + 1] = (line:gsub("\r$", "")) end
   local kind, n = (lines[1] or ""):match("^repro%-(%a+) v1 (%d+)$")
-  n = tonumber(n)
-  if not kind or (kind ~= "bpe" and kind ~= "char") then
-    error("tokenizer.load: '" .. path .. "' is not a repro tokenizer file (bad header)", 2)
+  n = tonumber(n)   -- a float when the digits overflow: caught by the limit below
+  if not kind or (kind ~= "bpe" and kind ~= "char") or not n then
+    error("tokenizer.load: '" .. path .. "' is not a repro tokenizer file (bad header line 1)", 2)
+  end
+  local limit = kind == "char" and 256 or MAX_MERGES
+  if n > limit then
+    error(string.format("tokenizer.load: '%s': header announces %.0f entries (at most %d)", path, n, limit), 2)
   end
   if #lines - 1 ~= n then
-    error(string.format("tokenizer.load: '%s' announces %d entries but holds %d", path, n, #lines - 1), 2)
+    error(string.format("tokenizer.load: '%s' announces %d entries but holds %d lines", path, n, #lines - 1), 2)
   end
   if kind == "char" then
-    local symbols = {}
+    local symbols, seen = {}, {}
     for i = 2, #lines do
-      local b = tonumber(lines[i]:match("^(%d+)$"))
-      if not b or b > 255 then error(string.format("tokenizer.load: %s:%d: expected a byte value", path, i), 2) end
+      local b = lines[i]:match("^%d%d?%d?$") and math.tointeger(tonumber(lines[i]))
+      if not b or b > 255 then error(string.format("tokenizer.load: %s:%d: expected a byte value 0..255, got %q", path, i, lines[i]:sub(1, 40)), 2) end
+      if seen[b] then error(string.format("tokenizer.load: %s:%d: byte %d is listed twice (first at line %d)", path, i, b, seen[b]), 2) end
+      seen[b] = i
       symbols[#symbols + 1] = string.char(b)
     end
     return char_from_symbols(symbols)
   end
-  local merges = {}
+  local merges, len, seen, total = {}, {}, {}, 0
+  for b = 1, 256 do len[b] = 1 end
   for i = 2, #lines do
-    local a, b = lines[i]:match("^(%d+) (%d+)$")
-    a, b = tonumber(a), tonumber(b)
-    local limit = 256 + #merges   -- a merge may only use ids that already exist
-    if not a or a < 1 or b < 1 or a > limit or b > limit then
-      error(string.format("tokenizer.load: %s:%d: bad merge %q (ids must be in 1..%d)", path, i, lines[i], limit), 2)
+    local a, b = lines[i]:match("^(%d%d?%d?%d?%d?%d?%d?) (%d%d?%d?%d?%d?%d?%d?)$")
+    a, b = math.tointeger(tonumber(a)), math.tointeger(tonumber(b))
+    local maxid = 256 + #merges   -- a merge may only use ids that already exist
+    if not a or not b or a < 1 or b < 1 or a > maxid or b > maxid then
+      error(string.format("tokenizer.load: %s:%d: bad merge %q (expected two ids in 1..%d)", path, i, lines[i]:sub(1, 40), maxid), 2)
     end
-    merges[#merges + 1] = { math.tointeger(a), math.tointeger(b) }
+    local key = a * PAIR + b
+    if seen[key] then
+      error(string.format("tokenizer.load: %s:%d: merge %d %d repeats line %d", path, i, a, b, seen[key]), 2)
+    end
+    seen[key] = i
+    local l = len[a] + len[b]
+    total = total + l
+    if l > MAX_TOKEN_BYTES or total > MAX_TOTAL_BYTES then
+      error(string.format("tokenizer.load: %s:%d: merge %d %d makes a %d-byte token (limits: %d per token, %d in all)",
+        path, i, a, b, l, MAX_TOKEN_BYTES, MAX_TOTAL_BYTES), 2)
+    end
+    len[256 + #merges + 1] = l
+    merges[#merges + 1] = { a, b }
   end
   return bpe_from_merges(merges)
 end

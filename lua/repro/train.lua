@@ -25,6 +25,10 @@ local U = require "repro.util"
 
 local M = {}
 
+-- Step times are wall-clock: os.clock() sums the CPU time of every thread.
+-- repro.core.sys has no clock yet, so U.wall_now may spawn `date` (~1 ms).
+local wall = U.wall_now
+
 local function isfinite(x) return x == x and x ~= math.huge and x ~= -math.huge end
 
 -- ---- state flattening: nested tables of tensors and scalars -------------------
@@ -271,7 +275,7 @@ function M.run(o)
   end
   local tty = U.stderr_is_tty()
   local every = o.progress_every or math.max(1, steps // 10)
-  local t_run = U.timer()
+  local t_run0 = wall()
   local tok_total, time_total = 0, 0.0
   local step = start
   local last_train = 0 / 0
@@ -281,7 +285,7 @@ function M.run(o)
     if lr then set_lr(o.optimizer, lr) else lr = get_lr(o.optimizer) end
     local want_stats = o.stats_every and (step == start + 1 or step % o.stats_every == 0)
     if want_stats and o.model.collect_stats then o.model:collect_stats(true) end
-    local t0 = U.now()
+    local t0 = wall()
     local x, y = o.data:batch("train", batch)
     o.optimizer:zero_grad()
     local loss = o.model:loss(x, y)
@@ -296,7 +300,7 @@ function M.run(o)
       o.optimizer:step()
     end
     loss = nil
-    local dt = U.now() - t0
+    local dt = wall() - t0
     local toks = batch * (o.data.seq_len or 0)
     row.step_time, row.tokens_per_s = dt, dt > 0 and toks / dt or 0 / 0
     tok_total, time_total = tok_total + toks, time_total + dt
@@ -356,7 +360,7 @@ function M.run(o)
   result.steps = step
   if not result.diverged then result.step = step end
   result.final_train_loss = last_train
-  result.time = t_run:elapsed()
+  result.time = wall() - t_run0
   result.tokens_per_s = time_total > 0 and tok_total / time_total or 0
   return result
 end

@@ -1,0 +1,65 @@
+# repro figure 'outliers': gnuplot outliers.gp redraws it from outliers.tsv (from any folder).
+# The TSV holds one block per series; blocks are separated by two blank lines (gnuplot 'index k').
+if (strlen(ARG0) > 11 && ARG0[strlen(ARG0)-11:] eq '/outliers.gp') { cd ARG0[1:strlen(ARG0)-11] }
+data = 'outliers.tsv'
+do for [fmt in "png svg"] {
+  if (fmt eq 'png') { set terminal pngcairo noenhanced size 1300,840 font 'sans,10'; set output 'outliers.png' }
+  if (fmt eq 'svg') { set terminal svg noenhanced size 1300,840 font 'sans,10' background '#ffffff'; set output 'outliers.svg' }
+  set multiplot layout 2,2 title 'SwiGLU output outliers and FP8 overflows [preset fast; non-saturating casts (overflow gives NaN/inf)]'
+  reset
+  set datafile missing NaN
+  set grid lc rgb '#dddddd'
+  set title 'layer 1: max |SwiGLU output h| per step'
+  set xlabel 'step'
+  set ylabel 'max |h|'
+  set logscale y
+  set key top right
+  plot data index 0 using 1:2 with lines lw 2 title 'bf16, SwiGLU', \
+     data index 1 using 1:2 with lines lw 2 title 'fp8 delayed, SwiGLU', \
+     data index 2 using 1:2 with lines lw 2 title 'fp8 delayed, Smooth-SwiGLU (channel)', \
+     data index 3 using 1:2 with lines lw 2 title 'fp8 delayed, Smooth-SwiGLU (token)', \
+     data index 4 using 1:2 with lines lw 2 title 'fp8 current, SwiGLU'
+  reset
+  set datafile missing NaN
+  set grid lc rgb '#dddddd'
+  set title 'layer 2: max |SwiGLU output h| per step'
+  set xlabel 'step'
+  set ylabel 'max |h|'
+  set logscale y
+  set key top right
+  plot data index 5 using 1:2 with lines lw 2 title '', \
+     data index 6 using 1:2 with lines lw 2 title '', \
+     data index 7 using 1:2 with lines lw 2 title '', \
+     data index 8 using 1:2 with lines lw 2 title '', \
+     data index 9 using 1:2 with lines lw 2 title ''
+  reset
+  set datafile missing NaN
+  set grid lc rgb '#dddddd'
+  set title 'max|h| / max over the previous 16 steps (all layers)'
+  set xlabel 'step'
+  set ylabel 'ratio'
+  set logscale y
+  set yrange [0.1:32]
+  set key top right
+  set arrow from graph 0, first 8.28571429 to graph 1, first 8.28571429 nohead dt 2 lc rgb '#555555'
+  set label 'E4M3 overflow under delayed scaling' at graph 0.02, first 8.28571429 offset 0,0.6
+  plot data index 10 using 1:2 with lines lw 2 title '', \
+     data index 11 using 1:2 with lines lw 2 title '', \
+     data index 12 using 1:2 with lines lw 2 title '', \
+     data index 13 using 1:2 with lines lw 2 title '', \
+     data index 14 using 1:2 with lines lw 2 title ''
+  reset
+  set datafile missing NaN
+  set grid lc rgb '#dddddd'
+  set title 'saturated/overflowed FP8 values per step (E4M3 fwd + E5M2 bwd)'
+  set xlabel 'step'
+  set ylabel 'count'
+  set key top right
+  plot data index 15 using 1:2 with impulses title '', \
+     data index 16 using 1:2 with impulses title '', \
+     data index 17 using 1:2 with impulses title '', \
+     data index 18 using 1:2 with impulses title '', \
+     data index 19 using 1:2 with impulses title ''
+  unset multiplot
+  unset output
+}

@@ -1,0 +1,31 @@
+# repro figure 'soap_lm_curves': gnuplot soap_lm_curves.gp redraws it from soap_lm_curves.tsv (from any folder).
+# The TSV holds one block per series; blocks are separated by two blank lines (gnuplot 'index k').
+if (strlen(ARG0) > 17 && ARG0[strlen(ARG0)-17:] eq '/soap_lm_curves.gp') { cd ARG0[1:strlen(ARG0)-17] }
+data = 'soap_lm_curves.tsv'
+do for [fmt in "png svg"] {
+  if (fmt eq 'png') { set terminal pngcairo noenhanced size 1120,400 font 'sans,10'; set output 'soap_lm_curves.png' }
+  if (fmt eq 'svg') { set terminal svg noenhanced size 1120,400 font 'sans,10' background '#ffffff'; set output 'soap_lm_curves.svg' }
+  set multiplot layout 1,2 title 'Validation loss, best learning rate of each optimizer. Ours: 109k-param Llama, char Tiny Shakespeare, batch 32x64 tokens'
+  reset
+  set datafile missing NaN
+  set grid lc rgb '#dddddd'
+  set title 'against steps'
+  set xlabel 'step'
+  set ylabel 'validation loss'
+  set key top right
+  plot data index 0 using 1:2 with lines lw 2 lc rgb '#1f77b4' title 'AdamW', \
+     data index 1 using 1:2 with lines lw 2 lc rgb '#2ca02c' title 'Shampoo', \
+     data index 2 using 1:2 with lines lw 2 lc rgb '#d62728' title 'SOAP'
+  reset
+  set datafile missing NaN
+  set grid lc rgb '#dddddd'
+  set title 'against training wall-clock'
+  set xlabel 'training CPU seconds (os.clock)'
+  set ylabel 'validation loss'
+  set key top right
+  plot data index 3 using 1:2 with lines lw 2 lc rgb '#1f77b4' title 'AdamW', \
+     data index 4 using 1:2 with lines lw 2 lc rgb '#2ca02c' title 'Shampoo', \
+     data index 5 using 1:2 with lines lw 2 lc rgb '#d62728' title 'SOAP'
+  unset multiplot
+  unset output
+}

@@ -1,0 +1,144 @@
+-- tests/lua/test_fp8_experiments.lua: the FP8 experiments (experiments/fp8_*.lua)
+-- and their statistics (repro.fp8exp): cosine, amax, overflow counts and the
+-- delayed-scaling surprise against hand computation on a tiny model; then a
+-- smoke run of every configuration for a few steps on a tiny model.
+local A = dofile(arg[0]:match("(.*/)") .. "assert.lua")
+local repro = require "repro"
+local T, nn, fp8 = repro.tensor, repro.nn, repro.fp8
+local U = repro.util
+local X = require "repro.fp8exp"
+
+local tmp = os.tmpname()
+os.remove(tmp)
+U.mkdir_p(tmp)
+
+A.test("cosine of W1/W2 rows by hand", function()
+  local w1 = { { 1, 0, 0 }, { 1, 1, 0 }, { 0, 0, 0 }, { 3, 4, 0 } }
+  local w2 = { { 2, 0, 0 }, { -1, -1, 0 }, { 1, 2, 3 }, { 4, -3, 0 } }
+  A.allclose({ 1, -1, 0, 0 }, X.cosines(w1, w2), 1e-12)
+  -- tensors give the same as tables
+  local c = X.cosines(T.tensor(w1), T.tensor(w2))
+  A.allclose({ 1, -1, 0, 0 }, c, 1e-6)
+  A.raises(function() X.cosines({ { 1 } }, { { 1 }, { 2 } }) end, "1 rows against 2 rows")
+  -- and nn's own alignment agrees on a tiny model
+  local m = nn.Llama{ vocab = 5, dim = 4, layers = 1, heads = 1, ffn_dim = 6, seq_len = 4, seed = 3 }
+  local a = m:swiglu_alignment(1)
+  local w1t, w2t = m.blocks[1].mlp.w1.weight:totable(), m.blocks[1].mlp.w2.weight:totable()
+  for i = 1, 6 do
+    local d, n1, n2 = 0, 0, 0
+    for j = 1, 4 do d = d + w1t[i][j] * w2t[i][j]; n1 = n1 + w1t[i][j] ^ 2; n2 = n2 + w2t[i][j] ^ 2 end
+    A.near(d / math.sqrt(n1 * n2), a[i], 1e-9, "nn alignment channel " .. i)
+    A.near(a[i], X.cosines(m.blocks[1].mlp.w1.weight, m.blocks[1].mlp.w2.weight)[i], 1e-12)
+  end
+end)
+
+A.test("top channels, counts, amax", function()
+  A.allclose({ 3, 1, 2 }, X.top_channels({ 0.5, -0.2, -0.9, 0.1 }, 3), 0)
+  A.allclose({ 1, 2 }, X.top_channels({ 0.5, -0.5 }, 2), 0)   -- ties: lower index first
+  A.eq(2, X.count_above({ 0.5, -0.6, 0.51, 0.2 }, 0.5))
+  A.eq(3, X.list_amax({ 1, -3, 2 }))
+  local nan = X.list_amax({ 1, 0 / 0 })
+  A.truthy(nan ~= nan, "NaN propagates")
+end)
+
+A.test("overflow counts by hand (RNE boundaries)", function()
+  -- e4m3fn: max 448; 464 is the tie between 448 and (non-existent) 480 and stays 448
+  A.eq(0, X.count_overflow({ 448, 464, -464 }, 1, "e4m3fn"))
+  A.eq(2, X.count_overflow({ 464.0001, -500, 1 }, 1, "e4m3fn"))
+  A.eq(1, X.count_overflow({ 100, 200 }, 2.5, "e4m3fn"))            -- 500 overflows, 250 does not
+  A.eq(0, X.count_overflow({ 0 / 0 }, 1, "e4m3fn"))                 -- NaN is not an overflow
+  -- e5m2: max 57344; the tie 61440 rounds to the even neighbour 65536 = inf
+  A.eq(1, X.count_overflow({ 61440, 61439 }, 1, "e5m2"))
+  A.eq(1, X.count_overflow(T.tensor{ { 1, 2 }, { 3, 1000 } }, 0.5, "e4m3fn"))
+  A.raises(function() X.overflow_bound("e3m4") end, "e4m3fn or e5m2")
+  -- the hand boundaries agree with the FP8 module's casts, when it is there
+  if fp8.cast then
+    local x = T.tensor{ 448, 464, 464.5, 470, -470 }
+    local c = fp8.cast(x, "e4m3fn"):totable()
+    A.eq(448, c[1]); A.eq(448, c[2]); A.truthy(c[3] ~= c[3], "464.5 -> NaN"); A.truthy(c[5] ~= c[5], "-470 -> NaN")
+    local e = fp8.cast(T.tensor{ 61439, 61440 }, "e5m2"):totable()
+    A.eq(57344, e[1]); A.eq(math.huge, e[2])
+    A.eq(3, X.count_overflow(x, 1, "e4m3fn"))
+  end
+end)
+
+A.test("delayed-scaling surprise", function()
+  A.near(1.0, X.surprise({}, 5, 16), 0)
+  A.near(2.0, X.surprise({ 1, 3, 2 }, 6, 16), 1e-12)
+  A.near(3.0, X.surprise({ 10, 1, 2 }, 6, 2), 1e-12)   -- only the last 2 entries count
+end)
+
+A.test("amax, overflows and h of a tiny FP8 model against hand computation", function()
+  if not (fp8.linear_recipe and fp8.swiglu and fp8.delayed_scaling) then return end
+  -- one SwiGLU by hand, fp32: h and its amax; the instrumented model must agree
+  local m = nn.Llama{ vocab = 7, dim = 8, layers = 1, heads = 2, ffn_dim = 8, seq_len = 4, seed = 5 }
+  X.instrument(m, fp8)
+  local ids = T.tensor({ { 1, 2, 3, 4 } }):int()
+  m:forward(ids)
+  local probe = X.probe(nn, m.config)
+  local p = probe:run(m, ids)
+  A.near(m.blocks[1].mlp.h_amax, p[1].amax, 1e-6, "probe amax = forward amax (fp32)")
+  A.near(X.list_amax(p[1].channel_amax), p[1].amax, 0, "amax = max of channel amaxes")
+  A.allclose(X.cosines(m.blocks[1].mlp.w1.weight, m.blocks[1].mlp.w2.weight), p[1].cos, 1e-12)
+  -- h by hand from the probe's normalised input would need the attention; instead check the
+  -- fp8 recipe's saturation count against the hand count on a crafted input
+  local r = fp8.linear_recipe{ numerics = "fp8", scaling = "delayed", history = 4, margin = 0, saturate = true }
+  local w = T.tensor{ { 1, 0 }, { 0, 1 } }
+  local x1 = T.tensor{ { 1, 2 } }
+  fp8.linear(x1, w, r)                  -- scale 1 on the first use; amax 2 enters the history
+  local x2 = T.tensor{ { 3, 1.9 } }     -- delayed scale 448/2 = 224: 3*224 = 672 overflows, 1.9*224 does not
+  fp8.linear(x2, w, r)
+  local st = r:stats()
+  A.near(224, st.input.scale, 1e-4, "delayed scale")
+  A.eq(X.count_overflow(x2, st.input.scale, "e4m3fn"), st.input.saturated, "saturated count = hand count")
+  A.eq(1, st.input.saturated)
+  A.near(3, st.input.amax, 1e-6)
+end)
+
+local function run_script(script, args)
+  local exe = os.getenv("REPRO_BINARY") or arg[-1] or "repro"
+  if exe:find("/", 1, true) and exe:sub(1, 1) ~= "/" then exe = (os.getenv("PWD") or ".") .. "/" .. exe end
+  local cmd = string.format("cd %s && REPRO_THREADS=1 %s %s %s >%s/out.txt 2>%s/err.txt", U.shell_quote(U.source_dir()),
+    U.shell_quote(exe), script, args, tmp, tmp)
+  local ok = U.run(cmd)
+  local out, err = U.read_file(tmp .. "/out.txt") or "", U.read_file(tmp .. "/err.txt") or ""
+  if not ok then error(script .. " failed:\n" .. out .. "\n" .. err, 0) end
+  return out
+end
+
+local TINY = "--dim 16 --layers 1 --heads 2 --ffn 32 --seq_len 16 --batch 2 --eval_every 3 --eval_batches 1 --force"
+
+A.test("smoke: fp8_instability, every configuration, a few steps", function()
+  if not fp8.linear_recipe then return end
+  local out = run_script("experiments/fp8_instability.lua", TINY .. " --steps 6 --probe_every 3 --out " .. tmp
+    .. "/inst --figdir " .. tmp .. "/inst_fig")
+  for _, run in ipairs { "bf16", "fp8_delayed", "fp8_delayed_smooth_channel", "fp8_delayed_smooth_token", "fp8_current" } do
+    A.truthy(out:find(run, 1, true), "summary names " .. run)
+    A.truthy(U.exists(tmp .. "/inst/" .. run .. "/log.tsv"), run .. " log")
+    local L = X.read_columns(tmp .. "/inst/" .. run .. "/log.tsv")
+    A.truthy(L["h_amax.1"] and L["sat_h.1"] and L.sat_fwd and L.sat_bwd, run .. " statistics columns")
+  end
+  A.truthy(out:find("non-saturating", 1, true), "summary states the cast mode")
+  for _, f in ipairs { "loss", "outliers", "alignment" } do
+    A.truthy(U.exists(tmp .. "/inst_fig/" .. f .. ".tsv") and U.exists(tmp .. "/inst_fig/" .. f .. ".gp"), f .. " figure data")
+  end
+  -- figures redraw from the saved TSVs alone
+  out = run_script("experiments/fp8_instability.lua", TINY .. " --steps 6 --probe_every 3 --figures_only true --out "
+    .. tmp .. "/inst --figdir " .. tmp .. "/inst_fig")
+  A.truthy(out:find("fp8_delayed", 1, true), "redraw prints the summary")
+end)
+
+A.test("smoke: fp8_adam_moments and fp8_mechanism", function()
+  local out = run_script("experiments/fp8_adam_moments.lua", TINY .. " --steps 4 --out " .. tmp .. "/mom --figdir "
+    .. tmp .. "/mom_fig")
+  A.truthy(out:find("e4m3fn", 1, true) and out:find("on par with BF16", 1, true), "table with the paper's claim")
+  local t = X.read_columns(tmp .. "/mom/moments.tsv")
+  A.eq(9, t._n, "nine (m, v) pairs")
+  out = run_script("experiments/fp8_mechanism.lua", "--steps 20 --record_every 10 --probe 64 --force --out " .. tmp
+    .. "/mech --figdir " .. tmp .. "/mech_fig")
+  A.truthy(out:find("slope", 1, true), "mechanism summary")
+  A.truthy(U.exists(tmp .. "/mech_fig/mechanism.tsv"), "mechanism figure data")
+end)
+
+U.run("rm -rf " .. U.shell_quote(tmp))
+A.done("test_fp8_experiments")
