@@ -66,6 +66,8 @@ local RUNS = {
                                label = "fp8 delayed, Smooth-SwiGLU (token)" },
   fp8_current = { numerics = "fp8", scaling = "current", mlp = "swiglu", label = "fp8 current, SwiGLU" },
 }
+local COLORS = { bf16 = "#7b3294", fp8_delayed = "#d7191c", fp8_delayed_smooth_channel = "#2b83ba",
+                 fp8_delayed_smooth_token = "#1a9641", fp8_current = "#fdae61" }
 local run_names = {}
 for name in tostring(cfg.runs):gmatch("[^,]+") do
   if not RUNS[name] then error("fp8_instability: unknown run '" .. name .. "' (valid: " .. ALL_RUNS .. ")", 0) end
@@ -209,7 +211,7 @@ do
       if L.train_loss[i] == L.train_loss[i] then xs[#xs + 1] = L.step[i] * tokens_per_step; ys[#ys + 1] = sm[i] end
     end
     if #xs == 0 then xs, ys = { 0 }, { 0 / 0 } end
-    series[#series + 1] = { name = RUNS[run].label .. div_text(run), x = xs, y = ys }
+    series[#series + 1] = { name = RUNS[run].label .. div_text(run), x = xs, y = ys, color = COLORS[run] }
     if res_of[run].diverged then
       any_div = true
       ann[#ann + 1] = { vline = res_of[run].step * tokens_per_step, text = run .. " diverges" }
@@ -228,10 +230,10 @@ do
     local s = {}
     for _, run in ipairs(run_names) do
       local L = logs[run]
-      s[#s + 1] = { name = l == 1 and RUNS[run].label or "", x = L.step, y = L["h_amax." .. l] }
+      s[#s + 1] = { name = l == 1 and RUNS[run].label or "", x = L.step, y = L["h_amax." .. l], color = COLORS[run] }
     end
     panels[#panels + 1] = { kind = "lines", title = string.format("layer %d: max |SwiGLU output h| per step", l),
-      xlabel = "step", ylabel = "max |h|", logy = true, series = s }
+      xlabel = "step", ylabel = "max |h|", logy = true, series = s, key = l == 1 and "outside" or nil }
   end
   local s2 = {}
   for _, run in ipairs(run_names) do
@@ -242,22 +244,26 @@ do
       for l = 1, cfg.layers do local v = L["surprise_h." .. l][i]; if v == v and v > m then m = v end end
       y[i] = m
     end
-    s2[#s2 + 1] = { name = "", x = L.step, y = y }
+    s2[#s2 + 1] = { name = "", x = L.step, y = y, color = COLORS[run] }
   end
   panels[#panels + 1] = { kind = "lines", title = string.format("max|h| / max over the previous %d steps (all layers)", cfg.history),
     xlabel = "step", ylabel = "ratio", logy = true, series = s2, yrange = { 0.1, 4 * 2 ^ cfg.margin },
     annotations = { { hline = 2 ^ cfg.margin * 464 / 448, text = "E4M3 overflow under delayed scaling" } } }
+  -- cumulative counts: every E4M3 forward overflow (solid) and those of h alone (dashed)
   local s3 = {}
   for _, run in ipairs(run_names) do
     local L = logs[run]
-    local y = {}
+    local all, honly, ca, ch = {}, {}, 0, 0
     for i = 1, L._n do
-      local f, b = L.sat_fwd[i], L.sat_bwd[i]
-      y[i] = (f == f and f or 0) + (b == b and b or 0)
+      local f = L.sat_fwd[i]
+      if f == f then ca = ca + f end
+      for l = 1, cfg.layers do local x = L["sat_h." .. l][i]; if x == x then ch = ch + x end end
+      all[i], honly[i] = ca, ch
     end
-    s3[#s3 + 1] = { name = "", x = L.step, y = y, style = "impulses" }
+    s3[#s3 + 1] = { name = "", x = L.step, y = all, color = COLORS[run] }
+    s3[#s3 + 1] = { name = "", x = L.step, y = honly, color = COLORS[run], style = "dashed" }
   end
-  panels[#panels + 1] = { kind = "lines", title = "saturated/overflowed FP8 values per step (E4M3 fwd + E5M2 bwd)",
+  panels[#panels + 1] = { kind = "lines", title = "cumulative E4M3 overflows: all forward casts (solid), h = W3 input (dashed)",
     xlabel = "step", ylabel = "count", series = s3 }
   plot.panels{ file = U.join(figdir, "outliers.png"), cols = 2, width = 1300, height = 420 * math.ceil(#panels / 2),
     title = "SwiGLU output outliers and FP8 overflows " .. tag, panels = panels }

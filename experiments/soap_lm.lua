@@ -37,11 +37,10 @@
 --     `precondition_frequency` steps each (one eigendecomposition per round),
 --     so a change in machine load affects all three alike.
 --
--- Time: all seconds come from repro.util's step timer (U.now). When
--- repro.core.sys offers no wall clock it is os.clock(), the process's CPU
--- time summed over threads, so the fast preset runs on one thread
--- (threads = 1): then CPU seconds equal the wall-clock of an idle core and do
--- not count time stolen by other processes on a shared machine.
+-- Time: all seconds are wall-clock, from repro.util's step timer (U.now, the
+-- core's monotonic clock). The fast preset runs on one thread (threads = 1):
+-- at this model size a second thread buys little, and one thread keeps the
+-- timing comparable across optimizers on a shared machine.
 --
 -- Output (folder out/soap_lm/PRESET): runs/*.tsv (the trainer's log of every
 -- run), runs.tsv, timing.tsv, efficiency.tsv, results.md, results_table.tsv,
@@ -156,7 +155,7 @@ local function make_optimizer(kind, params, lr, freq, cfg)
   return optim[kind](params, o)
 end
 
--- lr at 1-based step s (the trainer counts from 1, repro.optim.schedule from 0).
+-- lr at the trainer's step number s = 1, 2, ... (as repro.optim.schedule counts).
 local function make_schedule(cfg, lr, steps)
   local warm = math.min(cfg.warmup, steps - 1)
   local f
@@ -167,7 +166,7 @@ local function make_schedule(cfg, lr, steps)
   else
     error("soap_lm: schedule must be 'constant' or 'cosine', got " .. tostring(cfg.schedule), 0)
   end
-  return function(s) return f(s - 1) end
+  return f
 end
 
 -- ---- runs -------------------------------------------------------------------
@@ -285,7 +284,7 @@ end
 
 -- ---- figures and tables -------------------------------------------------------
 
-local SECONDS = U.wall_clock_source == "os.clock" and "training CPU seconds (os.clock)" or "training seconds"
+local SECONDS = "training wall-clock seconds"
 
 local function series_of(run, kind, xkey)
   return { name = LABEL[kind], x = run[xkey], y = run.loss, color = COLOR[kind] }
@@ -599,7 +598,7 @@ function M.main(args, opts)
   res.wall_seconds = os.difftime(os.time(), wall0)
   results.total_seconds = res.total_seconds
   results.total_wall_seconds = res.wall_seconds
-  results.clock = U.wall_clock_source
+  results.clock = "wall-clock (monotonic)"
   for k, v in pairs(results) do if type(v) == "number" and v ~= v then results[k] = "nan" end end
   exp:write_results(results)
   -- publish the fast preset's figures and tables

@@ -2,6 +2,7 @@
  * init.lua copies these functions into the `repro` table itself. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include "l_common.h"
 #include "repl.h"
 
@@ -53,6 +54,16 @@ static int sys_blas_info(lua_State *L)
     return 1;
 }
 
+/* Wall-clock seconds from a monotonic clock (os.clock() is CPU time summed
+ * over threads, which overstates multi-threaded step times). */
+static int sys_wtime(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + 1e-9 * (lua_Number)ts.tv_nsec);
+    return 1;
+}
+
 static int sys_version(lua_State *L)
 {
     lua_pushstring(L, REPRO_VERSION);
@@ -66,6 +77,7 @@ int l_open_sys(lua_State *L)
         {"get_threads", sys_get_threads},
         {"blas_info", sys_blas_info},
         {"version", sys_version},
+        {"wtime", sys_wtime},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);

@@ -311,8 +311,22 @@ static int pmain(lua_State *L)
     return 1;
 }
 
+/* libgomp reads OMP_WAIT_POLICY once, when it loads, and by default its idle
+ * threads spin between parallel regions; on 2 cores they then fight
+ * OpenBLAS's own threads and every other process (measured: a training step
+ * several times slower on a busy machine). So unless the user chose a policy,
+ * set "passive" and re-execute once before any parallel region runs. */
+static void ensure_passive_omp(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY") || !argv || !argv[0]) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    /* exec failed (no /proc): carry on with libgomp's default policy. */
+}
+
 int main(int argc, char **argv)
 {
+    ensure_passive_omp(argv);
     if (argc >= 1 && argv[0] == NULL) argc = 0;
     if (setup_threads() != 0) return 2;
     if (argc > 1 && strcmp(argv[1], "bench") == 0) return cmd_bench(argc, argv);

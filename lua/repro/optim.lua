@@ -242,25 +242,29 @@ local function check_sched(name, o, need)
   if type(o.warmup or 0) ~= "number" or (o.warmup or 0) < 0 then error("schedule." .. name .. ": warmup must be >= 0", 3) end
 end
 
--- Linear warm-up from lr/warmup to lr over `warmup` steps, then constant.
+-- Schedules map the trainer's step number t = 1, 2, ... (the t-th update) to
+-- a learning rate.
+
+-- Linear warm-up: lr·t/warmup for t < warmup, then constant lr.
 function optim.schedule.linear_warmup(o)
   check_sched("linear_warmup", o, {"lr", "warmup"})
   local lr, w = o.lr, o.warmup or 0
-  return function(step)
-    if step < w then return lr * (step + 1) / w end
+  return function(t)
+    if t < w then return lr * t / w end
     return lr
   end
 end
 
--- Linear warm-up, then cosine decay from lr to min_lr at step `total`; min_lr after.
+-- Linear warm-up to lr at t = warmup, then cosine decay to min_lr at t = total;
+-- min_lr after.
 function optim.schedule.warmup_cosine(o)
   check_sched("warmup_cosine", o, {"lr", "warmup", "total", "min_lr"})
   local lr, w, total, min_lr = o.lr, o.warmup or 0, o.total, o.min_lr or 0
   if type(total) ~= "number" or total <= w then error("schedule.warmup_cosine: total must be > warmup", 2) end
-  return function(step)
-    if step < w then return lr * (step + 1) / w end
-    if step >= total then return min_lr end
-    local f = (step - w) / (total - w)
+  return function(t)
+    if t < w then return lr * t / w end
+    if t >= total then return min_lr end
+    local f = (t - w) / (total - w)
     return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * f))
   end
 end

@@ -12,75 +12,28 @@
 -- is a divergence: it is logged at that step and the run ends cleanly with
 -- result.diverged = true and result.step = the step.
 --
--- Checkpoints (folder `checkpoint`): state-STEP.safetensors holds every tensor
--- (model parameters, optimizer state, FP8 recipe states); meta.txt holds the
--- step, the scalar state (optimizer counters, RNG and data sampler states)
--- and the name of the state file. Each file is written under a temporary name
--- and renamed; meta.txt is renamed last and is the commit point, and older
--- state files are deleted only after it, so an interruption at any moment
--- leaves the last good checkpoint loadable. resume = true continues from it
--- bit-identically (same batches, same RNG, same optimizer state).
+-- Checkpoints (folder `checkpoint`) are written by repro.checkpoint: one
+-- safetensors file per checkpoint with a checksum per tensor, committed by a
+-- rename, the last `checkpoint_keep` (default 3) kept. resume = true continues
+-- from the newest intact one bit-identically (same batches, same RNG, same
+-- optimizer and FP8 scaling state); a corrupt newest file falls back to the
+-- previous one with a warning.
+--
+-- Interruptions: with a checkpoint folder, SIGINT or SIGTERM during a run
+-- lets the current step finish, writes a checkpoint, prints how to resume and
+-- exits with status 130; a second signal ends the process at once (the last
+-- committed checkpoint stays intact).
 local T = require "repro.tensor"
 local U = require "repro.util"
+local checkpoint = require "repro.checkpoint"
+local signal = require("repro.core").signal
 
 local M = {}
 
 -- Step times are wall-clock: os.clock() sums the CPU time of every thread.
--- repro.core.sys has no clock yet, so U.wall_now may spawn `date` (~1 ms).
-local wall = U.wall_now
+local wall = U.now
 
 local function isfinite(x) return x == x and x ~= math.huge and x ~= -math.huge end
-
--- ---- state flattening: nested tables of tensors and scalars -------------------
--- Paths join keys with "/"; integer keys are written "#N". Tensors go to the
--- safetensors file, scalars to meta.txt lines "path<TAB>type<TAB>value".
-
-local function is_tensor(v)
-  return type(v) == "userdata" and v.shape ~= nil
-end
-
-local function flatten_state(v, path, tensors, meta)
-  if is_tensor(v) then tensors[path] = v
-  elseif type(v) == "table" then
-    meta[#meta + 1] = { path, "t", "" }   -- records that an (maybe empty) table exists
-    for _, k in ipairs(U.sorted_keys(v)) do
-      local seg = math.type(k) == "integer" and ("#" .. k) or tostring(k)
-      flatten_state(v[k], path == "" and seg or (path .. "/" .. seg), tensors, meta)
-    end
-  elseif math.type(v) == "integer" then meta[#meta + 1] = { path, "i", string.format("%d", v) }
-  elseif type(v) == "number" then meta[#meta + 1] = { path, "f", string.format("%.17g", v) }
-  elseif type(v) == "boolean" then meta[#meta + 1] = { path, "b", tostring(v) }
-  elseif type(v) == "string" then meta[#meta + 1] = { path, "s", (v:gsub("\\", "\\\\"):gsub("\n", "\\n"):gsub("\t", "\\t")) }
-  elseif v ~= nil then error("checkpoint: cannot store a " .. type(v) .. " at '" .. path .. "'")
-  end
-end
-
-local function set_path(root, path, v)
-  local t, segs = root, {}
-  for seg in path:gmatch("[^/]+") do
-    segs[#segs + 1] = seg:match("^#%d+$") and math.tointeger(tonumber(seg:sub(2))) or seg
-  end
-  for i = 1, #segs - 1 do
-    if t[segs[i]] == nil then t[segs[i]] = {} end
-    t = t[segs[i]]
-  end
-  if #segs == 0 then return end
-  if type(v) == "table" and type(t[segs[#segs]]) == "table" then return end
-  t[segs[#segs]] = v
-end
-
-local function decode_meta(kind, s)
-  if kind == "i" then return math.tointeger(tonumber(s)) end
-  if kind == "f" then
-    if s == "nan" or s == "-nan" then return 0 / 0 end
-    if s == "inf" then return math.huge elseif s == "-inf" then return -math.huge end
-    return tonumber(s) + 0.0
-  end
-  if kind == "b" then return s == "true" end
-  if kind == "s" then return (s:gsub("\\(.)", { n = "\n", t = "\t", ["\\"] = "\\" })) end
-  if kind == "t" then return {} end
-  error("checkpoint: bad metadata type '" .. tostring(kind) .. "'")
-end
 
 -- ---- RNG of the tensor library ---------------------------------------------
 
@@ -117,51 +70,14 @@ local function collect_state(o, step)
   }
 end
 
--- Write a checkpoint of `state` (see collect_state) into dir.
-function M.save_checkpoint(dir, state)
-  U.mkdir_p(dir)
-  local tensors, meta = {}, {}
-  flatten_state(state, "", tensors, meta)
-  local sname = string.format("state-%08d.safetensors", state.step)
-  local spath = U.join(dir, sname)
-  local any = next(tensors) ~= nil
-  if any then
-    T.save(spath .. ".tmp", tensors)
-    local ok, err = os.rename(spath .. ".tmp", spath)
-    if not ok then error("checkpoint: cannot rename to '" .. spath .. "': " .. tostring(err)) end
-  end
-  local lines = { "repro-checkpoint v1", "state_file\t" .. (any and sname or "") }
-  for _, m in ipairs(meta) do lines[#lines + 1] = "=" .. m[1] .. "\t" .. m[2] .. "\t" .. m[3] end
-  U.write_file_atomic(U.join(dir, "meta.txt"), table.concat(lines, "\n") .. "\n")
-  -- the new checkpoint is committed: older state files can go
-  local p = io.popen("ls -1 " .. U.shell_quote(dir) .. " 2>/dev/null")
-  for f in p:lines() do
-    if f:match("^state%-%d+%.safetensors$") and f ~= sname then os.remove(U.join(dir, f)) end
-  end
-  p:close()
+-- Write a checkpoint of `state` (see collect_state) into dir; read the newest
+-- intact one back (nil if there is none).
+function M.save_checkpoint(dir, state, keep)
+  checkpoint.save_state(dir, state, {keep = keep or 3})
 end
 
--- Read the checkpoint in dir: the nested state table, or nil if none.
 function M.load_checkpoint(dir)
-  local mpath = U.join(dir, "meta.txt")
-  local s = U.read_file(mpath)
-  if not s then return nil end
-  local lines = {}
-  for line in s:gmatch("[^\n]+") do lines[#lines + 1] = line end
-  if lines[1] ~= "repro-checkpoint v1" then error("checkpoint: '" .. mpath .. "' is not a repro checkpoint") end
-  local sname = (lines[2] or ""):match("^state_file\t(.*)$")
-  if not sname then error("checkpoint: '" .. mpath .. "' names no state file") end
-  local root = {}
-  for i = 3, #lines do
-    local path, kind, val = lines[i]:match("^=([^\t]*)\t(%a)\t(.*)$")
-    if not path then error(string.format("checkpoint: %s:%d: malformed line", mpath, i)) end
-    if path ~= "" then set_path(root, path, decode_meta(kind, val)) end
-  end
-  if sname ~= "" then
-    local tensors = T.load(U.join(dir, sname))
-    for name, t in pairs(tensors) do set_path(root, name, t) end
-  end
-  return root
+  return checkpoint.load_state(dir)
 end
 
 local function restore(o, st)
@@ -251,6 +167,20 @@ local function truncate_log(path, step)
   return cols
 end
 
+-- The command line that resumes this run: the script's own, plus --resume.
+local function resume_command()
+  local a = rawget(_G, "arg")
+  if type(a) ~= "table" or not a[0] then return "the same call with resume = true" end
+  local words = { "repro", U.shell_quote(a[0]) }
+  local has = false
+  for i = 1, #a do
+    words[#words + 1] = U.shell_quote(a[i])
+    if a[i] == "--resume" then has = true end
+  end
+  if not has then words[#words + 1] = "--resume" end
+  return table.concat(words, " ")
+end
+
 function M.run(o)
   if type(o) ~= "table" then error("train: expected a table of options", 2) end
   for _, k in ipairs { "model", "optimizer", "data", "steps" } do
@@ -273,6 +203,8 @@ function M.run(o)
     if start > 0 then cols = truncate_log(o.log, start) end
     if cols then logf = io.open(o.log, "a") end
   end
+  -- A signal stops the run cleanly only if there is somewhere to save it.
+  if o.checkpoint then signal.install() end
   local tty = U.stderr_is_tty()
   local every = o.progress_every or math.max(1, steps // 10)
   local t_run0 = wall()
@@ -352,10 +284,18 @@ function M.run(o)
       end
     end
     if result.diverged then break end
-    if o.checkpoint and ((o.checkpoint_every and step % o.checkpoint_every == 0) or step == steps) then
-      M.save_checkpoint(o.checkpoint, collect_state(o, step))
+    local stop = o.checkpoint and signal.pending()
+    if o.checkpoint and ((o.checkpoint_every and step % o.checkpoint_every == 0) or step == steps or stop) then
+      M.save_checkpoint(o.checkpoint, collect_state(o, step), o.checkpoint_keep)
+    end
+    if stop then
+      if logf then logf:close() end
+      io.stderr:write(string.format("\ntrain: %s at step %d/%d: checkpoint written to %s\n", stop, step, steps,
+        o.checkpoint), "train: resume with: ", resume_command(), "\n")
+      os.exit(130)
     end
   end
+  if o.checkpoint then signal.uninstall() end
   if logf then logf:close() end
   result.steps = step
   if not result.diverged then result.step = step end

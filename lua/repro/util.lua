@@ -224,31 +224,10 @@ function U.read_tsv(p)
 end
 
 -- ---- time -----------------------------------------------------------------
--- Wall-clock seconds with sub-second resolution. os.clock() is CPU time of
--- all threads (wrong under OpenMP); prefer the core's monotonic clock.
-local clock
-do
-  local ok, core = pcall(require, "repro.core")
-  local sys = ok and type(core) == "table" and core.sys or {}
-  for _, name in ipairs { "wtime", "monotonic", "now", "time", "clock" } do
-    if type(sys[name]) == "function" then
-      local f = sys[name]
-      if pcall(f) and type(f()) == "number" then clock = f break end
-    end
-  end
-end
-U.wall_clock_source = clock and "repro.core.sys" or "os.clock"
-function U.now() return clock and clock() or os.clock() end
-
--- Wall-clock seconds from `date` (a process spawn: ~1 ms; for timing long
--- spans when the core offers no clock).
-function U.wall_now()
-  if clock then return clock() end
-  local p = io.popen("date +%s.%N")
-  local v = tonumber(p:read("l") or "")
-  p:close()
-  return v or os.time()
-end
+-- Wall-clock seconds from the core's monotonic clock. (os.clock() is CPU time
+-- summed over threads: wrong for timing multi-threaded work.)
+U.now = require("repro.core").sys.wtime
+U.wall_now = U.now
 
 -- A timer: t = U.timer(); ...; t:elapsed() -> seconds.
 function U.timer()

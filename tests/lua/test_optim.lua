@@ -175,9 +175,9 @@ A.test("schedules", function()
   local c = optim.schedule.constant(0.1)
   A.eq(0.1, c(0)); A.eq(0.1, c(1000))
   local w = optim.schedule.linear_warmup{lr = 1, warmup = 4}
-  A.near(0.25, w(0)); A.near(1, w(3)); A.near(1, w(100))
+  A.near(0.25, w(1)); A.near(1, w(4)); A.near(1, w(100))
   local s = optim.schedule.warmup_cosine{lr = 1, warmup = 10, total = 110, min_lr = 0.1}
-  A.near(0.1, s(0)); A.near(1, s(10)); A.near(0.55, s(60), 1e-12); A.near(0.1, s(110)); A.near(0.1, s(500))
+  A.near(0.1, s(1)); A.near(1, s(10)); A.near(0.55, s(60), 1e-12); A.near(0.1, s(110)); A.near(0.1, s(500))
   A.raises(function() optim.schedule.warmup_cosine{lr = 1, warmup = 10, total = 5} end, "total must be > warmup")
   A.raises(function() optim.schedule.warmup_cosine{lr = 1, total = 5, min = 0} end, "unknown option 'min'")
 end)
