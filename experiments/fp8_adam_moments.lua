@@ -47,13 +47,13 @@ local function one(m, v, idx, n)
     weight_decay = cfg.weight_decay, m_format = m, v_format = v }))
   io.stderr:write(string.format("[%d/%d] AdamW m=%s v=%s\n", idx, n, m, v))
   local last = 0
-  local t0 = U.wall_now()
+  local t0 = X.now()
   local ok, res = pcall(repro.train, { model = model, optimizer = opt, data = data, steps = cfg.steps,
     schedule = function(s) return cfg.lr * math.min(1, s / math.max(1, cfg.warmup)) end,
     eval_every = cfg.eval_every, eval_batches = cfg.eval_batches, grad_clip = cfg.grad_clip,
     log = exp:path(run, "log.tsv"), progress_every = math.max(1, cfg.steps // 3),
     on_step = function(s) last = s end })
-  local out = { run = run, m = m, v = v, seconds = U.wall_now() - t0 }
+  local out = { run = run, m = m, v = v, seconds = X.now() - t0 }
   if ok then
     out.diverged, out.step, out.val = res.diverged, res.step, res.final_val_loss
   else
@@ -65,7 +65,7 @@ local function one(m, v, idx, n)
   return out
 end
 
-local t_all = U.wall_now()
+local t_all = X.now()
 local results, n, k = {}, #formats * #formats, 0
 for _, m in ipairs(formats) do
   for _, v in ipairs(formats) do
@@ -83,7 +83,7 @@ for _, r in ipairs(results) do
 end
 exp:write_tsv("moments.tsv", { "m_format", "v_format", "diverged", "diverged_step", "final_val_loss" }, tsv_rows)
 local head = string.format("fp8_adam_moments [%s]: AdamW moment storage, %d steps, dim %d, %d layers, fp32 model numerics; "
-  .. "moment casts as in repro.optim (per-tensor scale); %.0f s", exp.preset, cfg.steps, cfg.dim, cfg.layers, U.wall_now() - t_all)
+  .. "moment casts as in repro.optim (per-tensor scale); %.0f s", exp.preset, cfg.steps, cfg.dim, cfg.layers, X.now() - t_all)
 local text = X.format_table({ "m", "v", "ours", "paper (Fishman et al. 2024)", "seconds" }, rows)
 print(head)
 print(text)
@@ -110,4 +110,4 @@ local res = plot.lines{ file = U.join(figdir, "moments.png"), key = "outside", w
     exp.preset, any_div and "" or " - NO RUN DIVERGED"),
   xlabel = "step", ylabel = "validation loss", series = series }
 print("figure: " .. res.png .. "; table: " .. U.join(figdir, "table.txt"))
-exp:write_results{ seconds = U.wall_now() - t_all }
+exp:write_results{ seconds = X.now() - t_all }

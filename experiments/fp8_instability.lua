@@ -128,7 +128,7 @@ local function train_run(run, idx)
     last_loss = l:item()
     return l
   end
-  local t0 = U.wall_now()
+  local t0 = X.now()
   io.stderr:write(string.format("[%d/%d] %s (%s; %s, margin %d, history %d)\n", idx, #run_names, run,
     RUNS[run].label, sat_text, cfg.margin, cfg.history))
   local ok, res = pcall(repro.train, {
@@ -142,7 +142,7 @@ local function train_run(run, idx)
       if step % cfg.probe_every == 0 then do_probe(step) end
     end,
   })
-  local out = { run = run, time = U.wall_now() - t0 }
+  local out = { run = run, time = X.now() - t0 }
   if ok then
     out.diverged, out.step, out.kind = res.diverged, res.step, res.diverged and "forward (loss not finite)" or nil
     out.final_val = res.final_val_loss
@@ -171,7 +171,7 @@ local function train_run(run, idx)
   return out
 end
 
-local t_all = U.wall_now()
+local t_all = X.now()
 local results = {}
 -- --figures_only true: redraw from the TSVs of an earlier run in the same --out folder
 for i, run in ipairs(run_names) do results[run] = cfg.figures_only and true or train_run(run, i) end
@@ -356,7 +356,7 @@ end
 local header = { "run", "saturate", "final_train_loss(25)", "final_val_loss", "diverged_at", "how", "max|h|",
   "ovf_h", "ovf_fwd", "ovf_bwd", "seconds" }
 local text = X.format_table(header, rows)
-local elapsed = U.wall_now() - t_all
+local elapsed = X.now() - t_all
 local head = string.format("fp8_instability [%s]: %d steps x %d tokens, dim %d, %d layers, ffn %d; %s; delayed scaling: margin %d, history %d (TE-style, max); %.0f s",
   exp.preset, cfg.steps, tokens_per_step, cfg.dim, cfg.layers, cfg.ffn, sat_text, cfg.margin, cfg.history, elapsed)
 print(head)

@@ -10,6 +10,15 @@ local U = require "repro.util"
 
 local X = {}
 
+-- Wall-clock seconds (the core's clock when the binary has one).
+function X.now()
+  local ok, core = pcall(require, "repro.core")
+  local f = ok and core.sys and core.sys.wtime
+  if f then return f() end
+  if U.wall_now then return U.wall_now() end
+  return os.time()
+end
+
 -- ---- statistics ----------------------------------------------------------------
 
 -- Per-row cosine of two {F, D} matrices (tensors or nested tables): row i of

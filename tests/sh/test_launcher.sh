@@ -188,10 +188,6 @@ if [ ! -e "$SRC/bench/run" ]; then
   has err "bench/run"
 fi
 
-# the placeholder experiment exits 0 and says it is not implemented
-expect_rc 0 "$BIN" "$SRC/experiments/fp8_instability.lua"
-has out "not implemented yet"
-
 # the launcher script is valid bash and is executable
 checks=$((checks + 1))
 bash -n "$SRC/repro" || fail "the launcher $SRC/repro has a bash syntax error"
