@@ -134,6 +134,15 @@ static int accumulate(rp_tensor **dst, const rp_tensor *g, const char *who)
     if (g->dtype != RP_F32)
         return rp_seterr("backward: %s produced a %s gradient", who, rp_dtype_info[g->dtype].name);
     if (!*dst) {
+        /* A gradient nobody else can see (one header, one storage reference,
+         * covering its whole storage) becomes the accumulator itself: later
+         * in-place sums cannot be observed elsewhere, and the copy is saved. */
+        if (g->refcount == 1 && g->storage->refcount == 1 && g->offset == 0 && !g->grad_fn &&
+            rp_is_contiguous(g) && (size_t)rp_numel(g) * sizeof(float) == g->storage->nbytes) {
+            rp_tensor_retain((rp_tensor *)g);
+            *dst = (rp_tensor *)g;
+            return 0;
+        }
         *dst = rp_copy_contiguous(g);
         return *dst ? 0 : -1;
     }
@@ -155,6 +164,8 @@ static int accumulate(rp_tensor **dst, const rp_tensor *g, const char *who)
     float *dp = RP_F32P(d);
     const float *gp = RP_F32P(gc);
     int64_t n = rp_numel(d);
+    /* elementwise, so the split over threads does not change any result */
+    #pragma omp parallel for schedule(static) if (n > (1 << 15))
     for (int64_t i = 0; i < n; i++) dp[i] += gp[i];
     rp_bump_version(d);
     rp_tensor_release(gc);

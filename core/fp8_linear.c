@@ -2,6 +2,7 @@
  * smoothing scale op, and the SwiGLU / Smooth-SwiGLU FFN. */
 #include "fp8_linear.h"
 #include "autograd.h"
+#include "ops.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -72,7 +73,7 @@ static rp_tensor *lowp(rp_linear_recipe *r, int role, rp_tensor *src)
         return src;
     }
     int64_t n = rp_numel(src);
-    rp_tensor *out = rp_empty(RP_F32, src->ndim, src->shape);
+    rp_tensor *out = rp_empty_uninit(RP_F32, src->ndim, src->shape); /* fully written below */
     if (!out) return NULL;
     const float *in = RP_F32P(src);
     if (r->numerics == RP_NUMERICS_BF16) {
@@ -113,7 +114,9 @@ static int linear_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP_NO
     int rc = 0;
     if (nd->needs_grad[0]) {
         const rp_tensor *x = nd->inputs[0];
-        gin[0] = rp_empty(RP_F32, x->ndim, x->shape);
+        /* BLAS writes every element when no size is 0 (beta = 0) */
+        bool full = M > 0 && K > 0 && N > 0;
+        gin[0] = full ? rp_empty_uninit(RP_F32, x->ndim, x->shape) : rp_empty(RP_F32, x->ndim, x->shape);
         if (!gin[0]) rc = -1;
         else if (M > 0 && K > 0)  /* dgrad (M,K) = g (M,N) · W (N,K) */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)K, (int)N, 1.0f,
@@ -122,7 +125,8 @@ static int linear_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP_NO
     }
     if (rc == 0 && nd->needs_grad[1]) {
         const rp_tensor *w = nd->inputs[1];
-        gin[1] = rp_zeros(RP_F32, w->ndim, w->shape);
+        bool full = M > 0 && K > 0 && N > 0;
+        gin[1] = full ? rp_empty_uninit(RP_F32, w->ndim, w->shape) : rp_zeros(RP_F32, w->ndim, w->shape);
         if (!gin[1]) rc = -1;
         else if (M > 0 && N > 0 && K > 0)  /* wgrad (N,K) = gᵀ (N,M) · x (M,K) */
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)K, (int)M, 1.0f,
@@ -160,7 +164,8 @@ rp_tensor *rp_fp8_linear(const rp_tensor *x, const rp_tensor *w, rp_linear_recip
     int64_t shape[RP_MAXDIM];
     memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
     shape[x->ndim - 1] = N;
-    rp_tensor *y = wq ? rp_zeros(RP_F32, x->ndim, shape) : NULL;
+    rp_tensor *y = !wq ? NULL : M > 0 && N > 0 && K > 0 ? rp_empty_uninit(RP_F32, x->ndim, shape)
+                                                        : rp_zeros(RP_F32, x->ndim, shape);
     if (y && M > 0 && N > 0 && K > 0)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f,
                     RP_F32P(xq), (int)K, RP_F32P(wq), (int)K, 0.0f, RP_F32P(y), (int)N);
@@ -189,7 +194,18 @@ rp_tensor *rp_fp8_linear(const rp_tensor *x, const rp_tensor *w, rp_linear_recip
 
 /* ---- SwiGLU gate: h = silu(a) ⊙ b ---- */
 
-static float sigmoidf_(float v) { return 1.0f / (1.0f + expf(-v)); }
+/* sigmoid with the kit's vectorised exp (rp_exp_f32, <= 2 ulp); the gate
+ * loops run in parallel chunks of a fixed size, each element's arithmetic
+ * independent of the split, so any thread count gives the same bits. */
+#define GATE_CHUNK 4096
+#define GATE_PAR_MIN (1 << 15)
+
+static void sigmoid_chunk(float *s, const float *a, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) s[i] = -a[i];
+    rp_exp_f32(s, s, n);
+    for (int64_t i = 0; i < n; i++) s[i] = 1.0f / (1.0f + s[i]);
+}
 
 static int gate_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
 {
@@ -197,18 +213,25 @@ static int gate_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP_NODE
     rp_tensor *gc = contig_ref(g);
     if (!gc) return -1;
     int64_t n = rp_numel(a);
-    gin[0] = nd->needs_grad[0] ? rp_empty(RP_F32, a->ndim, a->shape) : NULL;
-    gin[1] = nd->needs_grad[1] ? rp_empty(RP_F32, b->ndim, b->shape) : NULL;
+    gin[0] = nd->needs_grad[0] ? rp_empty_uninit(RP_F32, a->ndim, a->shape) : NULL;
+    gin[1] = nd->needs_grad[1] ? rp_empty_uninit(RP_F32, b->ndim, b->shape) : NULL;
     if ((nd->needs_grad[0] && !gin[0]) || (nd->needs_grad[1] && !gin[1])) {
         rp_tensor_release(gc);
         return -1;
     }
     const float *ap = RP_F32P(a), *bp = RP_F32P(b), *gp = RP_F32P(gc);
     float *da = gin[0] ? RP_F32P(gin[0]) : NULL, *db = gin[1] ? RP_F32P(gin[1]) : NULL;
-    for (int64_t i = 0; i < n; i++) {
-        float s = sigmoidf_(ap[i]);
-        if (da) da[i] = gp[i] * bp[i] * s * (1.0f + ap[i] * (1.0f - s));
-        if (db) db[i] = gp[i] * ap[i] * s;
+    int64_t nchunks = (n + GATE_CHUNK - 1) / GATE_CHUNK;
+    #pragma omp parallel for schedule(static) if (n > GATE_PAR_MIN)
+    for (int64_t c = 0; c < nchunks; c++) {
+        float s[GATE_CHUNK];
+        int64_t o = c * GATE_CHUNK, m = n - o < GATE_CHUNK ? n - o : GATE_CHUNK;
+        sigmoid_chunk(s, ap + o, m);
+        if (da)
+            for (int64_t i = 0; i < m; i++)
+                da[o + i] = gp[o + i] * bp[o + i] * s[i] * (1.0f + ap[o + i] * (1.0f - s[i]));
+        if (db)
+            for (int64_t i = 0; i < m; i++) db[o + i] = gp[o + i] * ap[o + i] * s[i];
     }
     rp_tensor_release(gc);
     return 0;
@@ -223,12 +246,17 @@ rp_tensor *rp_swiglu_gate(const rp_tensor *a, const rp_tensor *b)
         return NULL;
     }
     rp_tensor *ac = contig_ref(a), *bc = ac ? contig_ref(b) : NULL;
-    rp_tensor *h = bc ? rp_empty(RP_F32, a->ndim, a->shape) : NULL;
+    rp_tensor *h = bc ? rp_empty_uninit(RP_F32, a->ndim, a->shape) : NULL;
     if (h) {
         const float *ap = RP_F32P(ac), *bp = RP_F32P(bc);
         float *hp = RP_F32P(h);
-        int64_t n = rp_numel(h);
-        for (int64_t i = 0; i < n; i++) hp[i] = ap[i] * sigmoidf_(ap[i]) * bp[i];
+        int64_t n = rp_numel(h), nchunks = (n + GATE_CHUNK - 1) / GATE_CHUNK;
+        #pragma omp parallel for schedule(static) if (n > GATE_PAR_MIN)
+        for (int64_t c = 0; c < nchunks; c++) {
+            int64_t o = c * GATE_CHUNK, m = n - o < GATE_CHUNK ? n - o : GATE_CHUNK;
+            sigmoid_chunk(hp + o, ap + o, m);
+            for (int64_t i = 0; i < m; i++) hp[o + i] = ap[o + i] * hp[o + i] * bp[o + i];
+        }
         const rp_tensor *ins[2] = {a, b};
         if (rp_needs_grad(2, ins)) {
             rp_tensor *in2[2] = {(rp_tensor *)a, (rp_tensor *)b};

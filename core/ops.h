@@ -42,6 +42,13 @@ rp_tensor *rp_unary(rp_unop op, const rp_tensor *x);
  * _ref is libm's expf, the reference it is tested against. */
 void rp_exp_f32(float *out, const float *x, int64_t n);
 void rp_exp_f32_ref(float *out, const float *x, int64_t n);
+/* out[i] = e^(x[i] - c) with the same exp; out may equal x. */
+void rp_sub_exp_f32(float *out, const float *x, float c, int64_t n);
+/* out[i] = silu(a[i]) * b[i] (n floats); silu(v) = v / (1 + e^-v) with the same exp. */
+void rp_silu_mul_f32(float *out, const float *a, const float *b, int64_t n);
+/* Its gradients for upstream g: ga = g b silu'(a), gb = g silu(a) (either may be NULL). */
+void rp_silu_mul_backward_f32(float *ga, float *gb, const float *g, const float *a,
+                              const float *b, int64_t n);
 rp_tensor *rp_clamp(const rp_tensor *x, double lo, double hi); /* NaN bound = none */
 rp_tensor *rp_isnan(const rp_tensor *x);                       /* f32 0/1 mask */
 rp_tensor *rp_isinf(const rp_tensor *x);                       /* f32 0/1 mask */

@@ -1,6 +1,7 @@
 /* ops_attention.c: causal scaled-dot-product attention (fused forward that
  * keeps one logsumexp per query row, fused backward that recomputes the
  * probabilities from it) and rotary position embeddings. */
+#include "ops.h"
 #include "ops_nn.h"
 #include "autograd.h"
 
@@ -66,16 +67,14 @@ static void att_probs(float *P, float *lse, bool lse_out, const float *q, int ld
         if (lse_out) { /* one exp per entry: normalise by the sum afterwards */
             float mx = -INFINITY;
             for (int j = 0; j <= i; j++) mx = row[j] > mx ? row[j] : mx; /* as fmaxf: NaN never wins */
+            rp_sub_exp_f32(row, row, mx, i + 1); /* vectorised; the sum keeps its order */
             double s = 0;
-            for (int j = 0; j <= i; j++) {
-                row[j] = expf(row[j] - mx);
-                s += row[j];
-            }
+            for (int j = 0; j <= i; j++) s += row[j];
             lse[i] = mx + (float)log(s);
             float inv = (float)(1.0 / s);
             for (int j = 0; j <= i; j++) row[j] *= inv;
         } else {
-            for (int j = 0; j <= i; j++) row[j] = expf(row[j] - lse[i]);
+            rp_sub_exp_f32(row, row, lse[i], i + 1);
         }
         for (int j = i + 1; j < T; j++) row[j] = 0.0f;
     }

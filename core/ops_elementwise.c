@@ -118,6 +118,9 @@ static bool is_cmp(rp_binop op) { return op >= RP_LT && op <= RP_NE; }
 static rp_tensor *reduce_to(rp_tensor *g, const rp_tensor *like)
 {
     if (!g) return NULL;
+    /* same shape: hand g over (the engine copies it only if someone else holds it) */
+    if (g->ndim == like->ndim &&
+        memcmp(g->shape, like->shape, sizeof(int64_t) * (size_t)g->ndim) == 0) return g;
     rp_tensor *r = rp_sum_to_shape(g, like->ndim, like->shape);
     rp_tensor_release(g);
     return r;
@@ -129,8 +132,14 @@ static int binary_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NOD
     const rp_tensor *a = n->saved[0], *b = n->saved[1], *out = n->saved[2];
     rp_tensor *ga = NULL, *gb = NULL;
     switch (op) {
-    case RP_ADD: ga = rp_clone(g); gb = rp_clone(g); break;
-    case RP_SUB: ga = rp_clone(g); gb = rp_unary(RP_NEG, g); break;
+    case RP_ADD: /* shared, not cloned: gradients are never written in place by ops */
+        if (n->needs_grad[0]) { ga = (rp_tensor *)g; rp_tensor_retain(ga); }
+        if (n->needs_grad[1]) { gb = (rp_tensor *)g; rp_tensor_retain(gb); }
+        break;
+    case RP_SUB:
+        if (n->needs_grad[0]) { ga = (rp_tensor *)g; rp_tensor_retain(ga); }
+        if (n->needs_grad[1]) gb = rp_unary(RP_NEG, g);
+        break;
     case RP_MUL:
         if (n->needs_grad[0]) ga = rp_mul(g, b);
         if (n->needs_grad[1]) gb = rp_mul(g, a);
@@ -288,16 +297,23 @@ typedef struct { int op; float p0, p1; } un_ctx;
 /* exp without libm: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a
  * degree-7 Taylor polynomial for e^r (truncation < 6e-9 relative), then 2^n
  * applied as two exact power-of-two factors so subnormal results round once.
- * Branch-free float/int arithmetic that compilers vectorise (libm's expf is a
- * scalar call; the unary ops still call expf until this loop is shown to
- * vectorise at -O2, so their results are unchanged); <= 2 ulp against the correctly rounded value, tested over a
- * dense sweep in tests/c/test_vexp.c. Same value on every path and thread. */
+ * Every select is an integer mask on the bit pattern (float ?: becomes a
+ * branch that stops GCC's vectoriser at -O2), and n is read from the
+ * shifter's mantissa instead of a float-to-int conversion, so `omp simd`
+ * loops over it vectorise. <= 2 ulp against the correctly rounded value,
+ * tested over a dense sweep in tests/c/test_vexp.c. Scalar and vector code
+ * run the same IEEE operations (no contraction), so every path and thread
+ * count gives the same bits. */
+static inline float bits_f(uint32_t b) { float f; memcpy(&f, &b, sizeof f); return f; }
+static inline uint32_t f_bits(float f) { uint32_t b; memcpy(&b, &f, sizeof b); return b; }
+
 static inline float fexp(float x)
 {
     const float hi = 88.72283935546875f, lo = -103.97208404541015625f;
-    float xc = x > hi ? hi : x;
-    xc = xc < lo ? lo : xc;
-    xc = xc == xc ? xc : 0.0f;
+    /* all-ones masks; every comparison is false for NaN except x != x */
+    uint32_t mhi = -(uint32_t)(x > hi), mlo = -(uint32_t)(x < lo), mnan = -(uint32_t)(x != x);
+    uint32_t special = mhi | mlo | mnan;
+    float xc = bits_f((f_bits(x) & ~special) | (f_bits(hi) & mhi) | (f_bits(lo) & mlo));
     const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     float t = xc * 1.44269502162933349609375f + shifter;
     float nf = t - shifter;
@@ -310,15 +326,11 @@ static inline float fexp(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t n = (int32_t)nf, n1 = n / 2, n2 = n - n1;
-    uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;
-    float s1, s2;
-    memcpy(&s1, &b1, sizeof s1);
-    memcpy(&s2, &b2, sizeof s2);
-    float y = (p * s1) * s2;
-    y = x > hi ? INFINITY : y;
-    y = x < lo ? 0.0f : y;
-    return x == x ? y : x;
+    int32_t n = (int32_t)(f_bits(t) - f_bits(shifter)); /* |n| <= 150: exact */
+    int32_t n1 = n >> 1, n2 = n - n1;                     /* both in [-75, 64]: normal scales */
+    float y = (p * bits_f((uint32_t)(n1 + 127) << 23)) * bits_f((uint32_t)(n2 + 127) << 23);
+    /* overflow -> +inf, underflow -> +0, NaN -> itself */
+    return bits_f((f_bits(y) & ~special) | (0x7f800000u & mhi) | (f_bits(x) & mnan));
 }
 
 void rp_exp_f32(float *out, const float *x, int64_t n)
@@ -332,14 +344,45 @@ void rp_exp_f32_ref(float *out, const float *x, int64_t n)
     for (int64_t i = 0; i < n; i++) out[i] = expf(x[i]);
 }
 
-static inline float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
+void rp_sub_exp_f32(float *out, const float *x, float c, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) out[i] = fexp(x[i] - c);
+}
+
+static inline float sigmoidf_(float x) { return 1.0f / (1.0f + fexp(-x)); }
+static inline float siluf_(float x) { return x / (1.0f + fexp(-x)); }
+static inline float silu_df(float x)
+{
+    float s = sigmoidf_(x);
+    return s * (1.0f + x * (1.0f - s));
+}
+
+void rp_silu_mul_f32(float *out, const float *a, const float *b, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) out[i] = siluf_(a[i]) * b[i];
+}
+
+void rp_silu_mul_backward_f32(float *ga, float *gb, const float *g, const float *a,
+                              const float *b, int64_t n)
+{
+    if (ga) {
+        #pragma omp simd
+        for (int64_t i = 0; i < n; i++) ga[i] = g[i] * b[i] * silu_df(a[i]);
+    }
+    if (gb) {
+        #pragma omp simd
+        for (int64_t i = 0; i < n; i++) gb[i] = g[i] * siluf_(a[i]);
+    }
+}
 
 static inline float unary_f(int op, float x, float p0, float p1)
 {
     switch (op) {
     case RP_NEG: return -x;
     case RP_ABS: return fabsf(x);
-    case RP_EXP: return expf(x);
+    case RP_EXP: return fexp(x);
     case RP_LOG: return logf(x);
     case RP_SQRT: return sqrtf(x);
     case RP_RSQRT: return 1.0f / sqrtf(x);
@@ -347,7 +390,7 @@ static inline float unary_f(int op, float x, float p0, float p1)
     case RP_SIGMOID: return sigmoidf_(x);
     case RP_RELU: return x > 0 ? x : (isnan(x) ? x : 0.0f);
     case RP_GELU: return (float)(0.5 * x * (1.0 + erf(x * 0.7071067811865476)));
-    case RP_SILU: return x / (1.0f + expf(-x)); /* as the contiguous loop: same bits on any layout */
+    case RP_SILU: return siluf_(x); /* as the contiguous loop: same bits on any layout */
     case RP_SIN: return sinf(x);
     case RP_COS: return cosf(x);
     case RP_SIGN: return x > 0 ? 1.0f : x < 0 ? -1.0f : x; /* keeps NaN and signed zero */
@@ -369,8 +412,15 @@ static void row_unary(float *restrict o, int64_t os, const float *restrict a, in
         switch (c->op) {
         case RP_NEG: for (int64_t i = 0; i < n; i++) o[i] = -a[i]; return;
         case RP_SQUARE: for (int64_t i = 0; i < n; i++) o[i] = a[i] * a[i]; return;
-        case RP_EXP: for (int64_t i = 0; i < n; i++) o[i] = expf(a[i]); return;
-        case RP_SILU: for (int64_t i = 0; i < n; i++) o[i] = a[i] / (1.0f + expf(-a[i])); return;
+        case RP_EXP: rp_exp_f32(o, a, n); return;
+        case RP_SIGMOID:
+            #pragma omp simd
+            for (int64_t i = 0; i < n; i++) o[i] = sigmoidf_(a[i]);
+            return;
+        case RP_SILU:
+            #pragma omp simd
+            for (int64_t i = 0; i < n; i++) o[i] = siluf_(a[i]);
+            return;
         default: break;
         }
     }
@@ -395,7 +445,7 @@ static inline float unary_d(int op, float x, float y, float p0, float p1)
         double pdf = exp(-0.5 * (double)x * x) * 0.3989422804014327;
         return (float)(cdf + x * pdf);
     }
-    case RP_SILU: { float s = sigmoidf_(x); return s * (1.0f + x * (1.0f - s)); }
+    case RP_SILU: return silu_df(x);
     case RP_SIN: return cosf(x);
     case RP_COS: return -sinf(x);
     case RP_SQUARE: return 2.0f * x;
@@ -415,8 +465,22 @@ static int unary_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE
         const float *xp = RP_F32P(x), *yp = RP_F32P(y), *gp = RP_F32P(gc);
         float *rp = RP_F32P(r);
         int64_t m = rp_numel(r);
+        /* the common activations get a loop of their own so they vectorise;
+         * same per-element arithmetic as unary_d */
+        int64_t chunk = 1 << 14, nchunks = (m + chunk - 1) / chunk;
         #pragma omp parallel for schedule(static) if (m > PAR_MIN)
-        for (int64_t i = 0; i < m; i++) rp[i] = gp[i] * unary_d(c.op, xp[i], yp[i], c.p0, c.p1);
+        for (int64_t k = 0; k < nchunks; k++) {
+            int64_t s = k * chunk, e = s + chunk < m ? s + chunk : m;
+            if (c.op == RP_SILU) {
+                #pragma omp simd
+                for (int64_t i = s; i < e; i++) rp[i] = gp[i] * silu_df(xp[i]);
+            } else if (c.op == RP_SIGMOID) {
+                #pragma omp simd
+                for (int64_t i = s; i < e; i++) rp[i] = gp[i] * (yp[i] * (1.0f - yp[i]));
+            } else {
+                for (int64_t i = s; i < e; i++) rp[i] = gp[i] * unary_d(c.op, xp[i], yp[i], c.p0, c.p1);
+            }
+        }
     }
     rp_tensor_release(x); rp_tensor_release(y); rp_tensor_release(gc);
     gin[0] = r;

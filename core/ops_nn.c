@@ -2,6 +2,7 @@
  * dropout, one_hot. Forward and backward are fused per row; rows run in
  * parallel, and every reduction across rows (loss mean, weight gradients)
  * runs in row order so results do not depend on the thread count. */
+#include "ops.h"
 #include "ops_nn.h"
 #include "autograd.h"
 
@@ -205,7 +206,7 @@ static int ce_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MA
     const rp_tensor *x = n->saved[0], *tg = n->saved[1], *lse = n->saved[2];
     int64_t ignore = n->iargs[0], C = x->shape[x->ndim - 1], R = rp_numel(tg);
     float scale = (float)(rp_get_flat(g, 0) / n->dargs[0]);
-    gin[0] = rp_empty(RP_F32, x->ndim, x->shape);
+    gin[0] = rp_empty_uninit(RP_F32, x->ndim, x->shape); /* every row is written */
     if (!gin[0]) return -1;
     const float *xp = RP_F32P(x), *lp = RP_F32P(lse);
     const int32_t *tp = RP_I32P(tg);
@@ -214,7 +215,8 @@ static int ce_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MA
     for (int64_t r = 0; r < R; r++) {
         float *d = gp + r * C;
         if (tp[r] == ignore) { memset(d, 0, sizeof(float) * (size_t)C); continue; }
-        for (int64_t c = 0; c < C; c++) d[c] = scale * expf(xp[r * C + c] - lp[r]);
+        rp_sub_exp_f32(d, xp + r * C, lp[r], C);
+        for (int64_t c = 0; c < C; c++) d[c] = scale * d[c];
         d[tp[r]] -= scale;
     }
     return 0;
@@ -237,7 +239,12 @@ rp_tensor *rp_cross_entropy(const rp_tensor *logits, const rp_tensor *targets,
         float mx = -INFINITY;
         for (int64_t c = 0; c < C; c++) mx = row[c] > mx ? row[c] : mx;
         double s = 0;
-        for (int64_t c = 0; c < C; c++) s += expf(row[c] - mx);
+        float e[256]; /* exps in vectorised blocks, summed in the same order */
+        for (int64_t c0 = 0; c0 < C; c0 += 256) {
+            int64_t m = C - c0 < 256 ? C - c0 : 256;
+            rp_sub_exp_f32(e, row + c0, mx, m);
+            for (int64_t c = 0; c < m; c++) s += e[c];
+        }
         lp[r] = mx + (float)log(s);
         lo[r] = tp[r] == ignore_index ? 0.0f : lp[r] - row[tp[r]];
     }
@@ -523,4 +530,59 @@ rp_tensor *rp_one_hot(const rp_tensor *ids, int64_t n)
     int64_t k = rp_numel(ids);
     for (int64_t i = 0; i < k; i++) RP_F32P(y)[i * n + (int64_t)rp_get_flat(ids, i)] = 1.0f;
     return y;
+}
+
+/* ---- fused SwiGLU gate ---- */
+
+#define SILU_CHUNK (1 << 14)
+
+static int silu_mul_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
+{
+    const rp_tensor *a = n->saved[0], *b = n->saved[1];
+    rp_tensor *gc = contig(g);
+    if (!gc) return -1;
+    if (n->needs_grad[0]) gin[0] = rp_empty_uninit(RP_F32, a->ndim, a->shape);
+    if (n->needs_grad[1]) gin[1] = rp_empty_uninit(RP_F32, a->ndim, a->shape);
+    if ((n->needs_grad[0] && !gin[0]) || (n->needs_grad[1] && !gin[1])) {
+        rp_tensor_release(gc);
+        return -1;
+    }
+    int64_t m = rp_numel(a), nchunks = (m + SILU_CHUNK - 1) / SILU_CHUNK;
+    const float *gp = RP_F32P(gc), *ap = RP_F32P(a), *bp = RP_F32P(b);
+    float *ga = gin[0] ? RP_F32P(gin[0]) : NULL, *gb = gin[1] ? RP_F32P(gin[1]) : NULL;
+    #pragma omp parallel for schedule(static) if (m > PAR_MIN)
+    for (int64_t k = 0; k < nchunks; k++) {
+        int64_t s = k * SILU_CHUNK, len = m - s < SILU_CHUNK ? m - s : SILU_CHUNK;
+        rp_silu_mul_backward_f32(ga ? ga + s : NULL, gb ? gb + s : NULL, gp + s, ap + s, bp + s, len);
+    }
+    rp_tensor_release(gc);
+    return 0;
+}
+
+rp_tensor *rp_silu_mul(const rp_tensor *a, const rp_tensor *b)
+{
+    if (need_f32("silu_mul", "a", a) || need_f32("silu_mul", "b", b)) return NULL;
+    if (!rp_same_shape(a, b)) {
+        char sa[RP_SHAPE_STRLEN], sb[RP_SHAPE_STRLEN];
+        rp_seterr("silu_mul: shapes %s and %s differ", rp_shape_str(a, sa, sizeof sa),
+                  rp_shape_str(b, sb, sizeof sb));
+        return NULL;
+    }
+    rp_tensor *ac = contig(a), *bc = ac ? contig(b) : NULL;
+    rp_tensor *out = bc ? rp_empty_uninit(RP_F32, a->ndim, a->shape) : NULL;
+    if (out) {
+        int64_t m = rp_numel(out), nchunks = (m + SILU_CHUNK - 1) / SILU_CHUNK;
+        const float *ap = RP_F32P(ac), *bp = RP_F32P(bc);
+        float *op = RP_F32P(out);
+        #pragma omp parallel for schedule(static) if (m > PAR_MIN)
+        for (int64_t k = 0; k < nchunks; k++) {
+            int64_t s = k * SILU_CHUNK, len = m - s < SILU_CHUNK ? m - s : SILU_CHUNK;
+            rp_silu_mul_f32(op + s, ap + s, bp + s, len);
+        }
+        const rp_tensor *in[2] = {a, b}, *sv[2] = {ac, bc};
+        out = record(out, "silu_mul", silu_mul_backward, 2, in, 2, sv, NULL);
+    }
+    rp_tensor_release(ac);
+    rp_tensor_release(bc);
+    return out;
 }

@@ -49,6 +49,9 @@ double rp_cross_entropy_ref(const rp_tensor *logits, const rp_tensor *targets,
 
 /* x (..., C) / sqrt(mean(x^2 over C) + eps) * weight (C); weight may be NULL. */
 rp_tensor *rp_rms_norm(const rp_tensor *x, const rp_tensor *weight, double eps);
+/* silu(a) * b for a, b f32 of one shape (the SwiGLU gate), new tensor; one
+ * autograd node, the same bits as a:silu() * b forward and backward. */
+rp_tensor *rp_silu_mul(const rp_tensor *a, const rp_tensor *b);
 rp_tensor *rp_rms_norm_ref(const rp_tensor *x, const rp_tensor *weight, double eps);
 
 /* weight (V, C) rows gathered at ids (i32, any shape, values in [0, V)) ->

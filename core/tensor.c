@@ -446,7 +446,8 @@ int rp_copy_into(rp_tensor *dst, const rp_tensor *src)
 
 rp_tensor *rp_copy_contiguous(const rp_tensor *t)
 {
-    rp_tensor *c = rp_empty(t->dtype, t->ndim, t->shape);
+    /* every element is written by the copy: zeroing first would be a wasted pass */
+    rp_tensor *c = rp_empty_uninit(t->dtype, t->ndim, t->shape);
     if (!c) return NULL;
     if (rp_copy_into(c, t) != 0) { rp_tensor_release(c); return NULL; }
     return c;

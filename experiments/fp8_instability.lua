@@ -230,10 +230,10 @@ do
     local s = {}
     for _, run in ipairs(run_names) do
       local L = logs[run]
-      s[#s + 1] = { name = l == 1 and RUNS[run].label or "", x = L.step, y = L["h_amax." .. l], color = COLORS[run] }
+      s[#s + 1] = { name = "", x = L.step, y = L["h_amax." .. l], color = COLORS[run] }
     end
     panels[#panels + 1] = { kind = "lines", title = string.format("layer %d: max |SwiGLU output h| per step", l),
-      xlabel = "step", ylabel = "max |h|", logy = true, series = s, key = l == 1 and "outside" or nil }
+      xlabel = "step", ylabel = "max |h|", logy = true, series = s }
   end
   local s2 = {}
   for _, run in ipairs(run_names) do
@@ -244,13 +244,13 @@ do
       for l = 1, cfg.layers do local v = L["surprise_h." .. l][i]; if v == v and v > m then m = v end end
       y[i] = m
     end
-    s2[#s2 + 1] = { name = "", x = L.step, y = y, color = COLORS[run] }
+    s2[#s2 + 1] = { name = RUNS[run].label, x = L.step, y = y, color = COLORS[run] }
   end
   panels[#panels + 1] = { kind = "lines", title = string.format("max|h| / max over the previous %d steps (all layers)", cfg.history),
     xlabel = "step", ylabel = "ratio", logy = true, series = s2, yrange = { 0.1, 4 * 2 ^ cfg.margin },
     annotations = { { hline = 2 ^ cfg.margin * 464 / 448, text = "E4M3 overflow under delayed scaling" } } }
   -- cumulative counts: every E4M3 forward overflow (solid) and those of h alone (dashed)
-  local s3 = {}
+  local s3, grand = {}, 0
   for _, run in ipairs(run_names) do
     local L = logs[run]
     local all, honly, ca, ch = {}, {}, 0, 0
@@ -260,10 +260,12 @@ do
       for l = 1, cfg.layers do local x = L["sat_h." .. l][i]; if x == x then ch = ch + x end end
       all[i], honly[i] = ca, ch
     end
+    grand = grand + ca
     s3[#s3 + 1] = { name = "", x = L.step, y = all, color = COLORS[run] }
     s3[#s3 + 1] = { name = "", x = L.step, y = honly, color = COLORS[run], style = "dashed" }
   end
-  panels[#panels + 1] = { kind = "lines", title = "cumulative E4M3 overflows: all forward casts (solid), h = W3 input (dashed)",
+  panels[#panels + 1] = { kind = "lines", title = "cumulative E4M3 overflows: all fwd casts (solid), h (dashed)"
+      .. (grand == 0 and " - NONE in any run" or ""),
     xlabel = "step", ylabel = "count", series = s3 }
   plot.panels{ file = U.join(figdir, "outliers.png"), cols = 2, width = 1300, height = 420 * math.ceil(#panels / 2),
     title = "SwiGLU output outliers and FP8 overflows " .. tag, panels = panels }
@@ -357,8 +359,12 @@ local header = { "run", "saturate", "final_train_loss(25)", "final_val_loss", "d
   "ovf_h", "ovf_fwd", "ovf_bwd", "seconds" }
 local text = X.format_table(header, rows)
 local elapsed = X.now() - t_all
-local head = string.format("fp8_instability [%s]: %d steps x %d tokens, dim %d, %d layers, ffn %d; %s; delayed scaling: margin %d, history %d (TE-style, max); %.0f s",
-  exp.preset, cfg.steps, tokens_per_step, cfg.dim, cfg.layers, cfg.ffn, sat_text, cfg.margin, cfg.history, elapsed)
+local total = 0
+for _, r in ipairs(rows) do total = total + r[#r] end
+local head = string.format("fp8_instability [%s]: %d steps x %d tokens, dim %d, %d layers, ffn %d; %s; delayed scaling: margin %d, history %d (TE-style, max); %s",
+  exp.preset, cfg.steps, tokens_per_step, cfg.dim, cfg.layers, cfg.ffn, sat_text, cfg.margin, cfg.history,
+  cfg.figures_only and string.format("figures redrawn from saved TSVs; training took %.0f s", total)
+    or string.format("%.0f s", elapsed))
 print(head)
 print(text)
 print("ovf_h: E4M3 overflows of the W3 input h (the SwiGLU output); ovf_fwd: all forward E4M3 casts (inputs + weights, incl. h);")

@@ -116,6 +116,13 @@ static int l_rms_norm(lua_State *L)
     return push_result(L, rp_rms_norm(x, w, eps));
 }
 
+/* silu_mul(a, b) = silu(a) * b, one fused op (same shapes) */
+static int l_silu_mul(lua_State *L)
+{
+    rp_tensor *a = l_checktensor(L, 1), *b = l_checktensor(L, 2);
+    return push_result(L, rp_silu_mul(a, b));
+}
+
 /* embedding(weight (V, C), ids i32 1-based) -> (ids..., C) */
 static int l_embedding(lua_State *L)
 {
@@ -210,6 +217,7 @@ static const luaL_Reg nn_functions[] = {
     {"log_softmax", l_log_softmax},
     {"cross_entropy", l_cross_entropy},
     {"rms_norm", l_rms_norm},
+    {"silu_mul", l_silu_mul},
     {"embedding", l_embedding},
     {"attention", l_attention},
     {"scaled_dot_product_attention", l_attention},
@@ -227,6 +235,7 @@ static const luaL_Reg nn_methods[] = {
     {"log_softmax", l_log_softmax},
     {"cross_entropy", l_cross_entropy},
     {"rms_norm", l_rms_norm},
+    {"silu_mul", l_silu_mul},
     {"rope", l_rope},
     {"dropout", l_dropout},
     {"one_hot", l_one_hot},

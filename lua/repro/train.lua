@@ -8,9 +8,11 @@
 -- Each step logs a TSV row: step, train_loss, val_loss (NaN when not
 -- evaluated), lr, grad_norm (before clipping), step_time (s), tokens_per_s,
 -- then the statistics (model:stats() on stats steps, and the registered
--- `stats` functions), NaN where not measured. A NaN or infinite training loss
--- is a divergence: it is logged at that step and the run ends cleanly with
--- result.diverged = true and result.step = the step.
+-- `stats` functions), NaN where not measured. A NaN or infinite training loss,
+-- or a non-finite gradient norm, is a divergence: it is logged at that step
+-- and the run ends cleanly with result.diverged = true, result.step = the
+-- step and result.diverged_in = "forward" or "backward"; the divergent update
+-- is never applied.
 --
 -- Checkpoints (folder `checkpoint`) are written by repro.checkpoint: one
 -- safetensors file per checkpoint with a checksum per tensor, committed by a
@@ -225,11 +227,14 @@ function M.run(o)
     local row = { step = step, train_loss = lv, lr = lr }
     if want_stats and o.model.collect_stats then o.model:collect_stats(false) end
     if not isfinite(lv) then
-      result.diverged, result.step = true, step
+      result.diverged, result.step, result.diverged_in = true, step, "forward"
     else
       loss:backward()
       row.grad_norm = grad_norm(params, o.grad_clip)
-      o.optimizer:step()
+      -- A gradient that overflowed (e.g. a non-saturating E5M2 cast gave inf)
+      -- is a divergence of the backward pass: no update is applied.
+      if isfinite(row.grad_norm) then o.optimizer:step()
+      else result.diverged, result.step, result.diverged_in = true, step, "backward" end
     end
     loss = nil
     local dt = wall() - t0

@@ -88,11 +88,30 @@ A.test("a NaN loss is a divergence: logged, run ends cleanly", function()
   local log = tmp .. "/div.tsv"
   local r = train{ model = wrapped, optimizer = adamw(m:parameters(), 1e-3), data = L, steps = 10, log = log, quiet = true,
                    checkpoint = tmp .. "/ck_div", checkpoint_every = 2 }
-  A.eq(true, r.diverged); A.eq(4, r.step)
+  A.eq(true, r.diverged); A.eq(4, r.step); A.eq("forward", r.diverged_in)
   local tsv = U.read_tsv(log)
   A.eq(4, #tsv.rows)
   A.truthy(tsv.rows[4][2] ~= tsv.rows[4][2], "NaN loss logged")
   A.eq(2, train.load_checkpoint(tmp .. "/ck_div").step, "the diverged state is never checkpointed")
+end)
+
+A.test("a non-finite gradient is a divergence of the backward pass: no update applied", function()
+  local m, L = setup(3, 16, 2)
+  local wrapped = setmetatable({ n = 0 }, { __index = m })
+  local w = m:parameters()[1]
+  function wrapped.loss(self, x, y)
+    self.n = self.n + 1
+    local l = m:loss(x, y)
+    -- at step 3 add sqrt(0 * w): its value is 0, its gradient NaN
+    if self.n == 3 then l = l + (w * 0):sqrt():sum() end
+    return l
+  end
+  local before
+  local r = train{ model = wrapped, optimizer = adamw(m:parameters(), 1e-3), data = L, steps = 10, quiet = true,
+                   on_step = function(step) if step == 2 then before = w:clone() end end }
+  A.eq(true, r.diverged); A.eq(3, r.step); A.eq("backward", r.diverged_in)
+  A.truthy(r.losses[3] == r.losses[3], "the loss itself was finite")
+  A.eq(before:bytes(), w:bytes(), "the divergent update was not applied")
 end)
 
 A.test("checkpoint state round trip of nested tables", function()

@@ -8,7 +8,7 @@ do for [fmt in "png svg"] {
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
-  set title 'AdamW moments in FP8: validation loss [preset fast; the moment casts are repro.optim''s]'
+  set title 'AdamW moments in FP8: validation loss [preset fast; fp32 model; moment casts scaled per tensor, never saturate] - NO RUN DIVERGED'
   set xlabel 'step'
   set ylabel 'validation loss'
   set key outside right top

@@ -12,10 +12,10 @@ do for [fmt in "png svg"] {
   set xlabel 'tokens'
   set ylabel 'training loss'
   set key top right
-  plot data index 0 using 1:2 with lines lw 2 title 'bf16, SwiGLU - no divergence', \
-     data index 1 using 1:2 with lines lw 2 title 'fp8 delayed, SwiGLU - no divergence', \
-     data index 2 using 1:2 with lines lw 2 title 'fp8 delayed, Smooth-SwiGLU (channel) - no divergence', \
-     data index 3 using 1:2 with lines lw 2 title 'fp8 delayed, Smooth-SwiGLU (token) - no divergence', \
-     data index 4 using 1:2 with lines lw 2 title 'fp8 current, SwiGLU - no divergence'
+  plot data index 0 using 1:2 with lines lw 2 lc rgb '#7b3294' title 'bf16, SwiGLU - no divergence', \
+     data index 1 using 1:2 with lines lw 2 lc rgb '#d7191c' title 'fp8 delayed, SwiGLU - no divergence', \
+     data index 2 using 1:2 with lines lw 2 lc rgb '#2b83ba' title 'fp8 delayed, Smooth-SwiGLU (channel) - no divergence', \
+     data index 3 using 1:2 with lines lw 2 lc rgb '#1a9641' title 'fp8 delayed, Smooth-SwiGLU (token) - no divergence', \
+     data index 4 using 1:2 with lines lw 2 lc rgb '#fdae61' title 'fp8 current, SwiGLU - no divergence'
   unset output
 }
