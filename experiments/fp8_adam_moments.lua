@@ -43,29 +43,22 @@ local function one(m, v, idx, n)
   local data = repro.data.shakespeare{ seq_len = cfg.seq_len, batch = cfg.batch, seed = cfg.seed }
   local model = nn.Llama{ vocab = data.vocab_size, dim = cfg.dim, layers = cfg.layers, heads = cfg.heads,
     ffn_dim = cfg.ffn, seq_len = cfg.seq_len, seed = cfg.seed }
-  local opt = X.guard_optimizer(optim.adamw(model:parameters(), { lr = cfg.lr, betas = { cfg.beta1, cfg.beta2 },
-    weight_decay = cfg.weight_decay, m_format = m, v_format = v }))
+  local opt = optim.adamw(model:parameters(), { lr = cfg.lr, betas = { cfg.beta1, cfg.beta2 },
+    weight_decay = cfg.weight_decay, m_format = m, v_format = v })
   io.stderr:write(string.format("[%d/%d] AdamW m=%s v=%s\n", idx, n, m, v))
-  local last = 0
-  local t0 = X.now()
-  local ok, res = pcall(repro.train, { model = model, optimizer = opt, data = data, steps = cfg.steps,
+  local t0 = U.now()
+  local res = repro.train{ model = model, optimizer = opt, data = data, steps = cfg.steps,
     schedule = function(s) return cfg.lr * math.min(1, s / math.max(1, cfg.warmup)) end,
     eval_every = cfg.eval_every, eval_batches = cfg.eval_batches, grad_clip = cfg.grad_clip,
-    log = exp:path(run, "log.tsv"), progress_every = math.max(1, cfg.steps // 3),
-    on_step = function(s) last = s end })
-  local out = { run = run, m = m, v = v, seconds = X.now() - t0 }
-  if ok then
-    out.diverged, out.step, out.val = res.diverged, res.step, res.final_val_loss
-  else
-    if type(res) ~= "table" or not res.fp8exp_diverged then error(res, 0) end
-    out.diverged, out.step = true, last + 1
-  end
+    log = exp:path(run, "log.tsv"), progress_every = math.max(1, cfg.steps // 3) }
+  local out = { run = run, m = m, v = v, seconds = U.now() - t0,
+                diverged = res.diverged, step = res.step, val = res.final_val_loss }
   U.write_config(exp:path(run, "result.txt"), { run = run, m = m, v = v, diverged = out.diverged, step = out.step,
     final_val_loss = out.val or 0 / 0, seconds = out.seconds })
   return out
 end
 
-local t_all = X.now()
+local t_all = U.now()
 local results, n, k = {}, #formats * #formats, 0
 for _, m in ipairs(formats) do
   for _, v in ipairs(formats) do
@@ -83,7 +76,7 @@ for _, r in ipairs(results) do
 end
 exp:write_tsv("moments.tsv", { "m_format", "v_format", "diverged", "diverged_step", "final_val_loss" }, tsv_rows)
 local head = string.format("fp8_adam_moments [%s]: AdamW moment storage, %d steps, dim %d, %d layers, fp32 model numerics; "
-  .. "moment casts as in repro.optim (per-tensor scale); %.0f s", exp.preset, cfg.steps, cfg.dim, cfg.layers, X.now() - t_all)
+  .. "moment casts as in repro.optim (per-tensor scale); %.0f s", exp.preset, cfg.steps, cfg.dim, cfg.layers, U.now() - t_all)
 local text = X.format_table({ "m", "v", "ours", "paper (Fishman et al. 2024)", "seconds" }, rows)
 print(head)
 print(text)
@@ -110,4 +103,4 @@ local res = plot.lines{ file = U.join(figdir, "moments.png"), key = "outside", w
     exp.preset, any_div and "" or " - NO RUN DIVERGED"),
   xlabel = "step", ylabel = "validation loss", series = series }
 print("figure: " .. res.png .. "; table: " .. U.join(figdir, "table.txt"))
-exp:write_results{ seconds = X.now() - t_all }
+exp:write_results{ seconds = U.now() - t_all }

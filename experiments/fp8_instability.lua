@@ -91,8 +91,8 @@ local function train_run(run, idx)
   local model = make_model(run, data.vocab_size)
   X.instrument(model, fp8)
   model.stats = false   -- the alignment comes from the probe below, every probe_every steps
-  local opt = X.guard_optimizer(optim.adamw(model:parameters(), { lr = cfg.lr, betas = { cfg.beta1, cfg.beta2 },
-    weight_decay = cfg.weight_decay }))
+  local opt = optim.adamw(model:parameters(), { lr = cfg.lr, betas = { cfg.beta1, cfg.beta2 },
+    weight_decay = cfg.weight_decay })
   local dir = exp:path(run)
   U.mkdir_p(dir)
   local probe = X.probe(nn, model.config)
@@ -119,49 +119,29 @@ local function train_run(run, idx)
   end
   stats.sat_fwd = function(m) return X.fp8_step_stats(m).sat_fwd end
   stats.sat_bwd = function(m) return X.fp8_step_stats(m).sat_bwd end   -- this step's backward (stats run after it)
-  local last_step, last_row = 0, nil
-  -- the loss of the latest forward: a backward divergence ends the step before the trainer logs it
-  local last_loss = 0 / 0
-  local base_loss = getmetatable(model).loss
-  model.loss = function(self, x, y)
-    local l = base_loss(self, x, y)
-    last_loss = l:item()
-    return l
-  end
-  local t0 = X.now()
+  local last_step = 0
+  local t0 = U.now()
   io.stderr:write(string.format("[%d/%d] %s (%s; %s, margin %d, history %d)\n", idx, #run_names, run,
     RUNS[run].label, sat_text, cfg.margin, cfg.history))
-  local ok, res = pcall(repro.train, {
+  local res = repro.train{
     model = model, optimizer = opt, data = data, steps = cfg.steps, batch = cfg.batch,
     schedule = function(s) return cfg.lr * math.min(1, s / math.max(1, cfg.warmup)) end,
     eval_every = cfg.eval_every, eval_batches = cfg.eval_batches, grad_clip = cfg.grad_clip,
     log = U.join(dir, "log.tsv"), stats_every = 1, stats = stats,
     progress_every = math.max(1, cfg.steps // 6),
     on_step = function(step, row)
-      last_step, last_row = step, row
+      last_step = step
       if step % cfg.probe_every == 0 then do_probe(step) end
     end,
-  })
-  local out = { run = run, time = X.now() - t0 }
-  if ok then
-    out.diverged, out.step, out.kind = res.diverged, res.step, res.diverged and "forward (loss not finite)" or nil
-    out.final_val = res.final_val_loss
-    if res.diverged then out.where = X.saturation_report(model, { "input", "weight" }) end
-  else
-    if type(res) ~= "table" or not res.fp8exp_diverged then error(res, 0) end
-    out.diverged, out.step, out.kind = true, last_step + 1, "backward (gradient not finite)"
+  }
+  local out = { run = run, time = U.now() - t0, final_val = res.final_val_loss }
+  out.diverged, out.step = res.diverged, res.step
+  if res.diverged_in == "forward" then
+    out.kind = "forward (loss not finite)"
+    out.where = X.saturation_report(model, { "input", "weight" })
+  elseif res.diverged_in == "backward" then
+    out.kind = "backward (gradient not finite)"
     out.where = X.saturation_report(model, { "grad_output" })
-    -- log the diverging step (its forward ran; its backward overflowed) with the same columns
-    local logp = U.join(dir, "log.tsv")
-    local L = U.exists(logp) and X.read_columns(logp) or { _names = {} }
-    local row = { step = out.step, train_loss = last_loss }
-    for k, fn in pairs(stats) do row[k] = fn(model) end
-    local cells = {}
-    for i, c in ipairs(L._names) do cells[i] = U.tsv_number(row[c] == nil and 0 / 0 or row[c]) end
-    local f = assert(io.open(logp, "a"))
-    f:write(table.concat(cells, "\t"), "\n")
-    f:close()
-    io.stderr:write(string.format("step %d: DIVERGED in the backward pass (%s)\n", out.step, out.where))
   end
   if last_step % cfg.probe_every ~= 0 then do_probe(last_step) end
   align:close()
@@ -171,7 +151,7 @@ local function train_run(run, idx)
   return out
 end
 
-local t_all = X.now()
+local t_all = U.now()
 local results = {}
 -- --figures_only true: redraw from the TSVs of an earlier run in the same --out folder
 for i, run in ipairs(run_names) do results[run] = cfg.figures_only and true or train_run(run, i) end
@@ -358,7 +338,7 @@ end
 local header = { "run", "saturate", "final_train_loss(25)", "final_val_loss", "diverged_at", "how", "max|h|",
   "ovf_h", "ovf_fwd", "ovf_bwd", "seconds" }
 local text = X.format_table(header, rows)
-local elapsed = X.now() - t_all
+local elapsed = U.now() - t_all
 local total = 0
 for _, r in ipairs(rows) do total = total + r[#r] end
 local head = string.format("fp8_instability [%s]: %d steps x %d tokens, dim %d, %d layers, ffn %d; %s; delayed scaling: margin %d, history %d (TE-style, max); %s",

@@ -87,7 +87,7 @@ end
 
 local log = X.tsv_appender(exp:path("mechanism_log.tsv"),
   { "run", "weight_decay", "step", "loss", "mean_abs_cos", "max_abs_cos", "aligned_gt_0.5", "h_amax", "w1_norm", "w2_norm" })
-local t0 = X.now()
+local t0 = U.now()
 local runs = { { "no_wd", 0.0 }, { "wd", cfg.weight_decay } }
 local final = {}
 for i, r in ipairs(runs) do
@@ -195,13 +195,13 @@ for _, r in ipairs(runs) do
 end
 local header = { "run", "wd", "final_loss", "mean|cos|_0", "mean|cos|_end", "max|cos|_end", "n|cos|>0.5", "max|h|_0", "max|h|_end", "slope" }
 local text = X.format_table(header, rows)
-print(string.format("fp8_mechanism [%s]: one SwiGLU layer d=%d ffn=%d, fp32 (no FP8 casts), %.1f s", exp.preset, d, F, X.now() - t0))
+print(string.format("fp8_mechanism [%s]: one SwiGLU layer d=%d ffn=%d, fp32 (no FP8 casts), %.1f s", exp.preset, d, F, U.now() - t0))
 print(text)
 print("figure: " .. res.png .. (res.rendered and "" or " (not rendered: gnuplot missing)"))
 U.write_file(exp:path("summary.txt"), text .. "\n")
 U.write_file(U.join(figdir, "summary.txt"), string.format("fp8_mechanism [%s]: one SwiGLU layer d=%d ffn=%d, fp32 (no FP8 casts), %d steps, lr %g\n",
   exp.preset, d, F, cfg.steps, cfg.lr) .. text .. "\n")
-local out = { seconds = X.now() - t0, most_aligned_channel = most, least_aligned_channel = least }
+local out = { seconds = U.now() - t0, most_aligned_channel = most, least_aligned_channel = least }
 for i, r in ipairs(rows) do
   for j = 3, #header do out[r[1] .. "." .. header[j]:gsub("[^%w_]", "_")] = rows[i][j] end
 end

@@ -10,15 +10,6 @@ local U = require "repro.util"
 
 local X = {}
 
--- Wall-clock seconds (the core's clock when the binary has one).
-function X.now()
-  local ok, core = pcall(require, "repro.core")
-  local f = ok and core.sys and core.sys.wtime
-  if f then return f() end
-  if U.wall_now then return U.wall_now() end
-  return os.time()
-end
-
 -- ---- statistics ----------------------------------------------------------------
 
 -- Per-row cosine of two {F, D} matrices (tensors or nested tables): row i of
@@ -221,31 +212,6 @@ function X.fp8_step_stats(model)
     end
   end
   return out
-end
-
--- ---- divergence in the backward pass -------------------------------------------------
--- repro.train ends a run on a non-finite loss (a forward overflow). A backward
--- overflow (a non-saturating E5M2 gradient cast giving inf) reaches the
--- optimizer instead, which refuses the step and raises. This proxy turns that
--- into a divergence: it raises a table {fp8exp_diverged = true, message =}
--- that the caller catches with pcall around repro.train.
-function X.guard_optimizer(opt)
-  local proxy = {}
-  setmetatable(proxy, { __index = function(_, k)
-    local v = opt[k]
-    if type(v) == "function" then return function(_, ...) return v(opt, ...) end end
-    return v
-  end })
-  proxy.step = function()
-    local ok, err = pcall(opt.step, opt)
-    if not ok then
-      if tostring(err):find("non-finite gradient", 1, true) then
-        error({ fp8exp_diverged = true, message = tostring(err) }, 0)
-      end
-      error(err, 0)
-    end
-  end
-  return proxy
 end
 
 -- Names of the linears whose last use saturated/overflowed, by role: "layers.1.mlp.w3.input=12 ...".
