@@ -26,6 +26,7 @@
 -- moment of an interruption (or a failed write) the last good checkpoint is
 -- intact.
 local T = require "repro.tensor"
+local U = require "repro.util"
 local cio = require("repro.core").io
 
 local M = {}
@@ -208,12 +209,8 @@ function M.list(dir)
 end
 
 local function mkdir_p(dir)
-  if cio.isdir(dir) then return end
-  local parent = dir:match("^(.*)/[^/]*$")
-  if parent and parent ~= "" then mkdir_p(parent) end
-  if not cio.isdir(dir) then
-    local ok = os.execute("mkdir -p -- '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
-    if not ok or not cio.isdir(dir) then error("cannot create the folder '" .. dir .. "'", 0) end
+  if not (pcall(U.mkdir_p, dir) and cio.isdir(dir)) then
+    error("cannot create the folder '" .. dir .. "'", 0)
   end
 end
 
