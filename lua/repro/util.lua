@@ -72,8 +72,12 @@ function U.write_file_atomic(p, s)
   local f, err = io.open(tmp, "wb")
   if not f then error("write_file: cannot open '" .. tmp .. "': " .. tostring(err), 2) end
   local ok, werr = f:write(s)
-  f:close()
-  if not ok then os.remove(tmp) error("write_file: cannot write '" .. p .. "': " .. tostring(werr), 2) end
+  -- stdio buffers: a full disk may only show when close() flushes
+  local cok, cerr = f:close()
+  if not (ok and cok) then
+    os.remove(tmp)
+    error("write_file: cannot write '" .. p .. "': " .. tostring(werr or cerr), 2)
+  end
   local rok, rerr = os.rename(tmp, p)
   if not rok then os.remove(tmp) error("write_file: cannot rename to '" .. p .. "': " .. tostring(rerr), 2) end
 end

@@ -121,5 +121,17 @@ A.test("without gnuplot: message, data and script still written", function()
   end
 end)
 
+A.test("a full disk while writing a figure's data is a clear error, and nothing half-written stays", function()
+  -- the data file is written as FILE.tsv.tmp, then renamed: point the
+  -- temporary name at /dev/full, where every write fails with ENOSPC
+  local base = dir .. "/full"
+  assert(U.run("ln -sf /dev/full " .. U.shell_quote(base .. ".tsv.tmp")))
+  A.raises(function()
+    plot.lines{ file = base .. ".png", title = "t", series = { { name = "a", x = { 1, 2 }, y = { 1, 2 } } } }
+  end, "cannot write '" .. base .. ".tsv'")
+  A.eq(nil, io.open(base .. ".tsv"), "no data file")
+  A.eq(nil, io.open(base .. ".png"), "no figure")
+end)
+
 U.run("rm -rf -- " .. U.shell_quote(dir))
 A.done("test_plot")
