@@ -89,7 +89,6 @@ end
 local function train_run(run, idx)
   local data = repro.data.shakespeare{ seq_len = cfg.seq_len, batch = cfg.batch, seed = cfg.seed }
   local model = make_model(run, data.vocab_size)
-  X.instrument(model, fp8)
   model.stats = false   -- the alignment comes from the probe below, every probe_every steps
   local opt = optim.adamw(model:parameters(), { lr = cfg.lr, betas = { cfg.beta1, cfg.beta2 },
     weight_decay = cfg.weight_decay })

@@ -159,37 +159,6 @@ function Probe:run(model, ids)
   return out
 end
 
--- ---- instrumenting a training model ------------------------------------------------
--- Each SwiGLU of model records its max |h| of every forward in mlp.h_amax.
--- nn.SwiGLU:forward has a statistics switch of its own, but with the FP8
--- module's fp8.swiglu (which returns y, info with info.h_amax) it takes info
--- for a tensor and fails; this hook computes exactly what its forward does
--- (same calls, same recipes) and reads info.h_amax, so the run is unchanged.
-function X.instrument(model, fp8)
-  for _, b in ipairs(model.blocks) do
-    local mlp = b.mlp
-    local cls = getmetatable(mlp)
-    local sub = setmetatable({}, { __index = cls })
-    for k, v in pairs(cls) do if k:sub(1, 2) == "__" then sub[k] = v end end
-    sub.__index = sub
-    sub.__call = function(self, x)
-      if self.numerics ~= "fp32" then
-        local y, info = fp8.swiglu(x, self.w1.weight, self.w2.weight, self.w3.weight,
-          { recipes = { self.w1.recipe, self.w2.recipe, self.w3.recipe }, smooth = self.smooth })
-        if type(info) == "table" then self.h_amax = info.h_amax
-        elseif info ~= nil then self.h_amax = T.no_grad(function() return info:abs():amax():item() end) end
-        return y
-      end
-      local h = self.w1(x):silu() * self.w2(x)
-      self.h_amax = T.no_grad(function() return h:abs():amax():item() end)
-      return self.w3(h)
-    end
-    setmetatable(mlp, sub)
-  end
-  -- the model's own switch stays off (see above)
-  model.collect_stats = false
-end
-
 -- The FP8 statistics of the last step, summed the way the figures use them:
 -- {h_amax = {per layer}, sat_h = {per layer: saturated/overflowed values of
 -- the W3 input}, sat_fwd = all forward (input + weight) saturations,

@@ -304,14 +304,14 @@ function SwiGLU:forward(x)
   local on = self.stats and self.stats.on
   if self.numerics ~= "fp32" then
     if on then self.w1.amax_in = amax(x); self.w2.amax_in = self.w1.amax_in end
-    local y, h = fp8.swiglu(x, self.w1.weight, self.w2.weight, self.w3.weight,
+    local y, info = fp8.swiglu(x, self.w1.weight, self.w2.weight, self.w3.weight,
       { recipes = { self.w1.recipe, self.w2.recipe, self.w3.recipe }, smooth = self.smooth })
-    if on and h then self.h_amax = amax(h); self.w3.amax_in = self.h_amax end
+    if on then self.h_amax = info.h_amax; self.w3.amax_in = info.h_amax end
     return y
   end
   -- one fused op: the same bits as w1(x):silu() * w2(x), one pass and one node
   local a, b = self.w1(x), self.w2(x)
-  local h = T.silu_mul and T.silu_mul(a, b) or a:silu() * b
+  local h = T.silu_mul(a, b)
   if on then self.h_amax = amax(h) end
   return self.w3(h)
 end
