@@ -347,11 +347,17 @@ local head = string.format("fp8_instability [%s]: %d steps x %d tokens, dim %d, 
 print(head)
 print(text)
 print("ovf_h: E4M3 overflows of the W3 input h (the SwiGLU output); ovf_fwd: all forward E4M3 casts (inputs + weights, incl. h);")
-print("ovf_bwd: E5M2 gradient casts. Where the divergences happened:")
+print("ovf_bwd: E5M2 gradient casts.")
+local any_diverged = false
 for _, run in ipairs(run_names) do
   local r = res_of[run]
-  if r.diverged then print(string.format("  %s: step %d, %s: %s", run, r.step, r.kind, r.where ~= "" and r.where or "(no cast reported)")) end
+  if r.diverged then
+    if not any_diverged then print("Where the divergences happened:") end
+    any_diverged = true
+    print(string.format("  %s: step %d, %s: %s", run, r.step, r.kind, r.where ~= "" and r.where or "(no cast reported)"))
+  end
 end
+if not any_diverged then print("No run diverged.") end
 print("figures: " .. figdir .. "/{loss,outliers,alignment}.{png,svg}")
 U.write_file(exp:path("summary.txt"), head .. "\n" .. text .. "\n")
 U.write_file(U.join(figdir, "summary.txt"), head .. "\n" .. text .. "\n")

@@ -20,7 +20,7 @@ do for [fmt in "png svg"] {
   set datafile missing NaN
   set grid lc rgb '#dddddd'
   set title 'against training wall-clock'
-  set xlabel 'training CPU seconds (os.clock)'
+  set xlabel 'training wall-clock seconds'
   set ylabel 'validation loss'
   set key top right
   plot data index 3 using 1:2 with lines lw 2 lc rgb '#1f77b4' title 'AdamW', \

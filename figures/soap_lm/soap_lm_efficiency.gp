@@ -9,36 +9,36 @@ do for [fmt in "png svg"] {
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
-  set title 'fewer iterations vs AdamW: SOAP 34.5%, Shampoo 32.3%'
+  set title 'fewer iterations vs AdamW: SOAP 38.0%, Shampoo 32.4%'
   set xlabel 'step'
   set ylabel 'validation loss'
-  set yrange [1.86173942:2.46964361]
+  set yrange [1.87099629:2.46964373]
   set key top right
-  set arrow from graph 0, first 1.96964361 to graph 1, first 1.96964361 nohead dt 2 lc rgb '#555555'
-  set arrow from 378.267316, graph 0 to 378.267316, graph 1 nohead dt 2 lc rgb '#555555'
-  set label ' AdamW 378' at 290.267316, 2.04464361
-  set arrow from 256.154576, graph 0 to 256.154576, graph 1 nohead dt 2 lc rgb '#555555'
-  set label ' Shampoo 256' at 256.154576, 2.10464361
-  set arrow from 247.901928, graph 0 to 247.901928, graph 1 nohead dt 2 lc rgb '#555555'
-  set label ' SOAP 248' at 247.901928, 2.16464361
+  set arrow from graph 0, first 1.96964373 to graph 1, first 1.96964373 nohead dt 2 lc rgb '#555555'
+  set arrow from 378.267271, graph 0 to 378.267271, graph 1 nohead dt 2 lc rgb '#555555'
+  set label ' AdamW 378' at 290.267271, 2.04464373
+  set arrow from 255.520469, graph 0 to 255.520469, graph 1 nohead dt 2 lc rgb '#555555'
+  set label ' Shampoo 256' at 255.520469, 2.10464373
+  set arrow from 234.451219, graph 0 to 234.451219, graph 1 nohead dt 2 lc rgb '#555555'
+  set label ' SOAP 234' at 234.451219, 2.16464373
   plot data index 0 using 1:2 with lines lw 2 lc rgb '#1f77b4' title 'AdamW', \
      data index 1 using 1:2 with lines lw 2 lc rgb '#2ca02c' title 'Shampoo', \
      data index 2 using 1:2 with lines lw 2 lc rgb '#d62728' title 'SOAP'
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
-  set title 'less time vs AdamW: SOAP 31.1%, Shampoo 29.2%'
-  set xlabel 'training CPU seconds (os.clock)'
+  set title 'less time vs AdamW: SOAP 34.6%, Shampoo 28.3%'
+  set xlabel 'training wall-clock seconds'
   set ylabel 'validation loss'
-  set yrange [1.86173942:2.46964361]
+  set yrange [1.87099629:2.46964373]
   set key top right
-  set arrow from graph 0, first 1.96964361 to graph 1, first 1.96964361 nohead dt 2 lc rgb '#555555'
-  set arrow from 17.0019951, graph 0 to 17.0019951, graph 1 nohead dt 2 lc rgb '#555555'
-  set label ' AdamW 17.0s' at 12.8440734, 2.04464361
-  set arrow from 12.031296, graph 0 to 12.031296, graph 1 nohead dt 2 lc rgb '#555555'
-  set label ' Shampoo 12.0s' at 12.031296, 2.10464361
-  set arrow from 11.7062568, graph 0 to 11.7062568, graph 1 nohead dt 2 lc rgb '#555555'
-  set label ' SOAP 11.7s' at 11.7062568, 2.16464361
+  set arrow from graph 0, first 1.96964373 to graph 1, first 1.96964373 nohead dt 2 lc rgb '#555555'
+  set arrow from 13.590601, graph 0 to 13.590601, graph 1 nohead dt 2 lc rgb '#555555'
+  set label ' AdamW 13.6s' at 10.2402322, 2.04464373
+  set arrow from 9.74830837, graph 0 to 9.74830837, graph 1 nohead dt 2 lc rgb '#555555'
+  set label ' Shampoo 9.7s' at 9.74830837, 2.10464373
+  set arrow from 8.89423311, graph 0 to 8.89423311, graph 1 nohead dt 2 lc rgb '#555555'
+  set label ' SOAP 8.9s' at 8.89423311, 2.16464373
   plot data index 3 using 1:2 with lines lw 2 lc rgb '#1f77b4' title 'AdamW', \
      data index 4 using 1:2 with lines lw 2 lc rgb '#2ca02c' title 'Shampoo', \
      data index 5 using 1:2 with lines lw 2 lc rgb '#d62728' title 'SOAP'

@@ -12,10 +12,10 @@ do for [fmt in "png svg"] {
   set xlabel 'precondition frequency (steps)'
   set ylabel 'final validation loss'
   set logscale x
-  set yrange [1.871949:1.97943403]
+  set yrange [1.87263902:1.98866143]
   set key top right
-  set arrow from graph 0, first 1.96964361 to graph 1, first 1.96964361 nohead dt 2 lc rgb '#555555'
-  set label 'AdamW' at graph 0.02, first 1.96964361 offset 0,0.6
+  set arrow from graph 0, first 1.96964373 to graph 1, first 1.96964373 nohead dt 2 lc rgb '#555555'
+  set label 'AdamW' at graph 0.02, first 1.96964373 offset 0,0.6
   plot data index 0 using 1:2 with linespoints lw 2 pt 7 ps 0.6 lc rgb '#2ca02c' title 'Shampoo', \
      data index 1 using 1:2 with linespoints lw 2 pt 7 ps 0.6 lc rgb '#d62728' title 'SOAP'
   unset output

@@ -25,11 +25,11 @@ do for [fmt in "png svg"] {
   set ylabel 'cos(w1_i, w2_i)'
   set yrange [-1:1]
   set key top right
-  plot data index 3 using 1:2 with lines lw 2 title 'layer 1 channel 94', \
-     data index 4 using 1:2 with lines lw 2 title 'layer 1 channel 51', \
-     data index 5 using 1:2 with lines lw 2 title 'layer 1 channel 114', \
-     data index 6 using 1:2 with lines lw 2 title 'layer 1 channel 9', \
-     data index 7 using 1:2 with lines lw 2 title 'layer 1 channel 138'
+  plot data index 3 using 1:2 with lines lw 2 title 'layer 1 channel 51', \
+     data index 4 using 1:2 with lines lw 2 title 'layer 1 channel 64', \
+     data index 5 using 1:2 with lines lw 2 title 'layer 1 channel 37', \
+     data index 6 using 1:2 with lines lw 2 title 'layer 1 channel 138', \
+     data index 7 using 1:2 with lines lw 2 title 'layer 1 channel 164'
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
