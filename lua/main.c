@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,22 +312,28 @@ static int pmain(lua_State *L)
     return 1;
 }
 
-/* libgomp reads OMP_WAIT_POLICY once, when it loads, and by default its idle
- * threads spin between parallel regions; on 2 cores they then fight
- * OpenBLAS's own threads and every other process (measured: a training step
- * several times slower on a busy machine). So unless the user chose a policy,
- * set "passive" and re-execute once before any parallel region runs. */
-static void ensure_passive_omp(char **argv)
+/* Idle threads must not spin on 2 cores. libgomp reads OMP_WAIT_POLICY once,
+ * when it loads, and by default its idle threads spin between parallel
+ * regions; OpenBLAS's pthread workers likewise spin (sched_yield) for a long
+ * time after each threaded sgemm. Both then fight the threads of the next op
+ * (measured: a training step several times slower on a busy machine, and
+ * 1.29 s -> 1.04 s per step of the large benchmark model on an idle one).
+ * Neither setting changes a result. So, for whatever the user left unset, set
+ * OMP_WAIT_POLICY=passive and OPENBLAS_THREAD_TIMEOUT=4 (OpenBLAS's minimum:
+ * 2^4 cycles) and re-execute once, before the libraries start threads. */
+static void ensure_thread_env(char **argv)
 {
-    if (getenv("OMP_WAIT_POLICY") || !argv || !argv[0]) return;
-    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
-    execv("/proc/self/exe", argv);
-    /* exec failed (no /proc): carry on with libgomp's default policy. */
+    if (!argv || !argv[0]) return;
+    bool changed = false;
+    if (!getenv("OMP_WAIT_POLICY")) changed |= setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
+    if (!getenv("OPENBLAS_THREAD_TIMEOUT")) changed |= setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1) == 0;
+    if (changed) execv("/proc/self/exe", argv);
+    /* exec failed (no /proc): carry on with the libraries' defaults. */
 }
 
 int main(int argc, char **argv)
 {
-    ensure_passive_omp(argv);
+    ensure_thread_env(argv);
     if (argc >= 1 && argv[0] == NULL) argc = 0;
     if (setup_threads() != 0) return 2;
     if (argc > 1 && strcmp(argv[1], "bench") == 0) return cmd_bench(argc, argv);

@@ -209,6 +209,10 @@ function M.list(dir)
 end
 
 local function mkdir_p(dir)
+  -- Only call out to a shell when the folder is missing: os.execute runs
+  -- system(), which ignores SIGINT while the child runs, so a signal sent
+  -- then would be lost (the stop-on-signal path depends on seeing it).
+  if cio.isdir(dir) then return end
   if not (pcall(U.mkdir_p, dir) and cio.isdir(dir)) then
     error("cannot create the folder '" .. dir .. "'", 0)
   end
