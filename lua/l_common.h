@@ -27,6 +27,11 @@ int l_checkshape(lua_State *L, int idx, const char *fn, int64_t *shape);
 /* Raise an error if the table at idx has a key not in `valid` (NULL-ended). */
 void l_checkoptions(lua_State *L, int idx, const char *fn, const char *const *valid);
 
+/* The Generator userdata (an rp_generator, created by l_tensor.c). */
+#define L_GEN_MT "repro.Generator"
+/* The Generator at idx, or NULL if the value is not one (no error). */
+#define l_togenerator(L, idx) ((rp_generator *)luaL_testudata((L), (idx), L_GEN_MT))
+
 /* Add methods to the tensor metatable's method table (shared by every
  * binding file that adds tensor methods; the table lives in the registry
  * under L_TENSOR_METHODS and __index consults it). */

@@ -82,7 +82,7 @@ static void opt_stream(lua_State *L, int idx, const char *fn, int64_t n, uint64_
             return;
         }
         if (!lua_isnil(L, -1)) {
-            g = luaL_testudata(L, -1, "repro.Generator");
+            g = l_togenerator(L, -1);
             if (!g)
                 luaL_error(L, "%s: option 'generator' must be a Generator or an integer seed "
                            "(got %s)", fn, luaL_typename(L, -1));

@@ -9,7 +9,6 @@
 #include <math.h>
 #include <string.h>
 
-#define L_GEN_MT "repro.Generator" /* the Generator userdata of l_tensor.c */
 
 /* Push the core result or raise its error; callers free temporaries first. */
 static int push_result(lua_State *L, rp_tensor *t)
@@ -190,7 +189,7 @@ static int l_dropout(lua_State *L)
         }
         lua_getfield(L, 3, "generator");
         if (!lua_isnil(L, -1)) {
-            g = luaL_testudata(L, -1, L_GEN_MT);
+            g = l_togenerator(L, -1);
             if (!g) luaL_error(L, "dropout: option 'generator' must be a Generator (got %s)",
                                luaL_typename(L, -1));
         }

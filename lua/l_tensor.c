@@ -207,7 +207,7 @@ static create_opts read_opts(lua_State *L, int idx, const char *fn, int def_dtyp
     o.requires_grad = lua_toboolean(L, -1);
     lua_getfield(L, idx, "generator");
     if (!lua_isnil(L, -1)) {
-        o.gen = luaL_testudata(L, -1, L_GEN_MT);
+        o.gen = l_togenerator(L, -1);
         if (!o.gen) luaL_error(L, "%s: option 'generator' must be a Generator (got %s)", fn, luaL_typename(L, -1));
     }
     lua_pop(L, 3);

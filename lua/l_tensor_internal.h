@@ -9,8 +9,6 @@
 #include <stdbool.h>
 #include "l_common.h"
 
-#define L_GEN_MT "repro.Generator"
-
 /* Push r (ownership taken) or raise the core's error; returns 1. */
 int l_push1(lua_State *L, rp_tensor *r);
 /* The integer at idx; `what` names it in the error. */
