@@ -5,36 +5,9 @@
 -- the ratio is of the summed wall times. Target (issue 4): <= 1.3.
 --   build/repro bench/fp8_step.lua [--steps N] [--only small|large]
 local repro = require "repro"
-local T, nn, U = repro.tensor, repro.nn, require "repro.util"
-
-local steps, only = 5, nil
-for i = 1, #arg do
-  if arg[i] == "--steps" then steps = math.tointeger(tonumber(arg[i + 1])) end
-  if arg[i] == "--only" then only = arg[i + 1] end
-end
-
-local configs = {
-  { name = "small", dim = 128, layers = 4, heads = 4, seq_len = 128, batch = 16 },
-  { name = "large", dim = 384, layers = 6, heads = 6, seq_len = 256, batch = 8 },
-}
-local VOCAB, WARMUP = 65, 2
-
-local function trainer(c, numerics)
-  repro.manual_seed(0)
-  local m = nn.Llama{ vocab = VOCAB, dim = c.dim, layers = c.layers, heads = c.heads, seq_len = c.seq_len,
-                      seed = 0, numerics = numerics }
-  local opt = repro.optim.adamw(m:parameters(), { lr = 1e-3, weight_decay = 0.0 })
-  local g = T.Generator(1)
-  return function()
-    local ids = T.randint(1, VOCAB + 1, { c.batch, c.seq_len + 1 }, { generator = g, dtype = "i32" })
-    local t0 = U.wall_now()
-    opt:zero_grad()
-    local loss = m:loss(ids:narrow(2, 1, c.seq_len), ids:narrow(2, 2, c.seq_len))
-    loss:backward()
-    opt:step()
-    return U.wall_now() - t0
-  end
-end
+local B = dofile(arg[0]:match("(.*/)") .. "lm_common.lua")
+local configs, WARMUP, trainer = B.configs, B.WARMUP, B.trainer
+local steps, only = B.args(5)
 
 print(string.format("# fp8-simulated vs fp32 training step, %d threads, %d timed steps each",
   repro.get_threads and repro.get_threads() or 1, steps))

@@ -3,40 +3,18 @@
 -- thread count) when `import torch` works; prints the ratio.
 --   build/repro bench/lm_throughput.lua [--steps N] [--only small|large]
 local repro = require "repro"
-local T, nn, U = repro.tensor, repro.nn, require "repro.util"
-
-local args = {}
-for i = 1, #arg do args[i] = arg[i] end
-local steps, only = 10, nil
-for i = 1, #args do
-  if args[i] == "--steps" then steps = math.tointeger(tonumber(args[i + 1])) end
-  if args[i] == "--only" then only = args[i + 1] end
-end
-
-local configs = {
-  { name = "small", dim = 128, layers = 4, heads = 4, seq_len = 128, batch = 16 },
-  { name = "large", dim = 384, layers = 6, heads = 6, seq_len = 256, batch = 8 },
-}
-local VOCAB, WARMUP = 65, 2
+local U = require "repro.util"
+local B = dofile(arg[0]:match("(.*/)") .. "lm_common.lua")
+local configs, VOCAB, WARMUP = B.configs, B.VOCAB, B.WARMUP
+local steps, only = B.args(10)
 local threads = repro.get_threads and repro.get_threads() or 1
 
 local function repro_tokens_per_s(c)
-  repro.manual_seed(0)
-  local m = nn.Llama{ vocab = VOCAB, dim = c.dim, layers = c.layers, heads = c.heads, seq_len = c.seq_len, seed = 0 }
-  local opt = repro.optim.adamw(m:parameters(), { lr = 1e-3, weight_decay = 0.0 })
-  local g = T.Generator(1)
-  local t0
-  for step = 1, WARMUP + steps do
-    -- wall clock over the timed steps (os.clock would sum the CPU time of all threads)
-    if step == WARMUP + 1 then t0 = U.wall_now() end
-    local ids = T.randint(1, VOCAB + 1, { c.batch, c.seq_len + 1 }, { generator = g, dtype = "i32" })
-    local x, y = ids:narrow(2, 1, c.seq_len), ids:narrow(2, 2, c.seq_len)
-    opt:zero_grad()
-    local loss = m:loss(x, y)
-    loss:backward()
-    opt:step()
-  end
-  return steps * c.batch * c.seq_len / (U.wall_now() - t0)
+  local step = B.trainer(c, "fp32")
+  for _ = 1, WARMUP do step() end
+  local secs = 0
+  for _ = 1, steps do secs = secs + step() end
+  return steps * c.batch * c.seq_len / secs
 end
 
 local function find_python()
