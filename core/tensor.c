@@ -70,7 +70,7 @@ static size_t phys_bytes(void)
  * fault each, which for a 64 MB temporary takes longer than the kernel that
  * writes it. Exact-size reuse only; bounded in count and bytes. A training step
  * keeps ~100 activations of a few sizes alive at once, so the slots are many. */
-#define CACHE_SLOTS 128
+#define CACHE_SLOTS 512
 #define CACHE_MIN ((size_t)1 << 18)
 #define CACHE_MAX_BYTES ((size_t)1 << 30)
 static struct { void *p; size_t alloc; } cache[CACHE_SLOTS];
