@@ -19,7 +19,8 @@ rp_tensor *l_totensor(lua_State *L, int idx);
  * raises the core's error message prefixed by nothing (core messages already
  * name the op). */
 void l_pushtensor(lua_State *L, rp_tensor *t);
-/* Raise the core error (after the caller freed its temporaries). */
+/* Raise the core error (after the caller freed its temporaries). This and
+ * the two checkers below are defined in l_args.c. */
 int l_corerror(lua_State *L);
 /* Read an integer shape from varargs starting at idx or from a table at idx.
  * Returns ndim; raises a Lua error naming `fn` on bad input. */

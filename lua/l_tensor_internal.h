@@ -1,6 +1,6 @@
-/* l_tensor_internal.h: argument helpers shared by the two halves of the
- * tensor binding (l_tensor.c: userdata, creation, RNG, autograd, I/O;
- * l_tensor_ops.c: op bindings). Dims and indices arrive 1-based (negative
+/* l_tensor_internal.h: argument helpers (defined in l_args.c) shared by the
+ * two halves of the tensor binding (l_tensor.c: userdata, creation, RNG,
+ * autograd; l_tensor_ops.c: op bindings and I/O) and the other bindings. Dims and indices arrive 1-based (negative
  * counts from the end) and leave 0-based; every helper raises a Lua error
  * naming `fn` on bad input. */
 #ifndef L_TENSOR_INTERNAL_H
