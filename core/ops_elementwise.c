@@ -9,6 +9,18 @@
 
 #define PAR_MIN (1 << 15) /* below this many elements threads cost more than they give */
 
+/* The loops built on fexp (exp, sigmoid, silu and their SwiGLU forms) are
+ * compute-bound at SSE2 width, the baseline x86-64 this builds for; they are
+ * also compiled for AVX2 and AVX-512 and picked at load time. fexp uses only
+ * IEEE +, -, *, / and integer bit operations, and contraction is off, so each
+ * lane computes the same bits at every width (tests/c/test_vexp.c compares the
+ * strided scalar path against them). GCC only, as in fp8.c. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX512F__)
+#define HOT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define HOT_CLONES
+#endif
+
 /* ---- the strided driver ------------------------------------------------ */
 
 /* A row kernel: n elements, element strides os/as/bs (as, bs may be 0). */
@@ -329,11 +341,13 @@ static inline float fexp(float x)
     int32_t n = (int32_t)(f_bits(t) - f_bits(shifter)); /* |n| <= 150: exact */
     int32_t n1 = n >> 1, n2 = n - n1;                     /* both in [-75, 64]: normal scales */
     float y = (p * bits_f((uint32_t)(n1 + 127) << 23)) * bits_f((uint32_t)(n2 + 127) << 23);
-    /* overflow -> +inf, underflow -> +0, NaN -> itself */
-    return bits_f((f_bits(y) & ~special) | (0x7f800000u & mhi) | (f_bits(x) & mnan));
+    /* Overflow and underflow need no select of their own: the clamped
+     * inputs give exactly +inf (at hi) and +0 (at lo, p < 1 times 2^-150
+     * rounds to 0) on every path. Only NaN returns itself. */
+    return bits_f((f_bits(y) & ~mnan) | (f_bits(x) & mnan));
 }
 
-void rp_exp_f32(float *out, const float *x, int64_t n)
+HOT_CLONES void rp_exp_f32(float *out, const float *x, int64_t n)
 {
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) out[i] = fexp(x[i]);
@@ -344,7 +358,7 @@ void rp_exp_f32_ref(float *out, const float *x, int64_t n)
     for (int64_t i = 0; i < n; i++) out[i] = expf(x[i]);
 }
 
-void rp_sub_exp_f32(float *out, const float *x, float c, int64_t n)
+HOT_CLONES void rp_sub_exp_f32(float *out, const float *x, float c, int64_t n)
 {
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) out[i] = fexp(x[i] - c);
@@ -358,23 +372,50 @@ static inline float silu_df(float x)
     return s * (1.0f + x * (1.0f - s));
 }
 
-void rp_silu_mul_f32(float *out, const float *a, const float *b, int64_t n)
+HOT_CLONES void rp_silu_mul_f32(float *out, const float *a, const float *b, int64_t n)
 {
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) out[i] = siluf_(a[i]) * b[i];
 }
 
-void rp_silu_mul_backward_f32(float *ga, float *gb, const float *g, const float *a,
-                              const float *b, int64_t n)
+HOT_CLONES void rp_silu_mul_backward_f32(float *ga, float *gb, const float *g, const float *a,
+                                         const float *b, int64_t n)
 {
-    if (ga) {
+    if (ga && gb) { /* one exp for both: fexp(-a) is the one silu_df and siluf_ compute */
+        #pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            float x = a[i], d = 1.0f + fexp(-x), s = 1.0f / d;
+            ga[i] = g[i] * b[i] * (s * (1.0f + x * (1.0f - s)));
+            gb[i] = g[i] * (x / d);
+        }
+    } else if (ga) {
         #pragma omp simd
         for (int64_t i = 0; i < n; i++) ga[i] = g[i] * b[i] * silu_df(a[i]);
-    }
-    if (gb) {
+    } else if (gb) {
         #pragma omp simd
         for (int64_t i = 0; i < n; i++) gb[i] = g[i] * siluf_(a[i]);
     }
+}
+
+/* Contiguous loops of the unary ops and their gradients (row_unary,
+ * unary_backward); the same per-element arithmetic as unary_f / unary_d. */
+HOT_CLONES static void sigmoid_loop(float *restrict o, const float *restrict a, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) o[i] = sigmoidf_(a[i]);
+}
+
+HOT_CLONES static void silu_loop(float *restrict o, const float *restrict a, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) o[i] = siluf_(a[i]);
+}
+
+HOT_CLONES static void silu_grad_loop(float *restrict r, const float *restrict g,
+                                      const float *restrict x, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) r[i] = g[i] * silu_df(x[i]);
 }
 
 static inline float unary_f(int op, float x, float p0, float p1)
@@ -413,14 +454,8 @@ static void row_unary(float *restrict o, int64_t os, const float *restrict a, in
         case RP_NEG: for (int64_t i = 0; i < n; i++) o[i] = -a[i]; return;
         case RP_SQUARE: for (int64_t i = 0; i < n; i++) o[i] = a[i] * a[i]; return;
         case RP_EXP: rp_exp_f32(o, a, n); return;
-        case RP_SIGMOID:
-            #pragma omp simd
-            for (int64_t i = 0; i < n; i++) o[i] = sigmoidf_(a[i]);
-            return;
-        case RP_SILU:
-            #pragma omp simd
-            for (int64_t i = 0; i < n; i++) o[i] = siluf_(a[i]);
-            return;
+        case RP_SIGMOID: sigmoid_loop(o, a, n); return;
+        case RP_SILU: silu_loop(o, a, n); return;
         default: break;
         }
     }
@@ -455,11 +490,19 @@ static inline float unary_d(int op, float x, float y, float p0, float p1)
     }
 }
 
+/* t's own storage when contiguous (the backward loop only reads it), else a
+ * contiguous copy; copying x, y and g every time was most of the backward's
+ * memory traffic. */
+static rp_tensor *contig_in(const rp_tensor *t)
+{
+    return rp_is_contiguous(t) ? rp_detach(t) : rp_copy_contiguous(t);
+}
+
 static int unary_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
 {
     un_ctx c = {(int)n->iargs[0], (float)n->dargs[0], (float)n->dargs[1]};
-    rp_tensor *x = rp_copy_contiguous(n->saved[0]), *y = rp_copy_contiguous(n->saved[1]);
-    rp_tensor *gc = rp_copy_contiguous(g);
+    rp_tensor *x = contig_in(n->saved[0]), *y = contig_in(n->saved[1]);
+    rp_tensor *gc = contig_in(g);
     rp_tensor *r = x && y && gc ? rp_empty_uninit(RP_F32, x->ndim, x->shape) : NULL;
     if (r) {
         const float *xp = RP_F32P(x), *yp = RP_F32P(y), *gp = RP_F32P(gc);
@@ -472,8 +515,7 @@ static int unary_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE
         for (int64_t k = 0; k < nchunks; k++) {
             int64_t s = k * chunk, e = s + chunk < m ? s + chunk : m;
             if (c.op == RP_SILU) {
-                #pragma omp simd
-                for (int64_t i = s; i < e; i++) rp[i] = gp[i] * silu_df(xp[i]);
+                silu_grad_loop(rp + s, gp + s, xp + s, e - s);
             } else if (c.op == RP_SIGMOID) {
                 #pragma omp simd
                 for (int64_t i = s; i < e; i++) rp[i] = gp[i] * (yp[i] * (1.0f - yp[i]));

@@ -1,7 +1,10 @@
 /* test_vexp.c: the kit's vectorised exp (rp_exp_f32) against the correctly
  * rounded value over a dense sweep of every float region (normal, subnormal
  * and overflowing results), its special values, agreement with libm's expf
- * (rp_exp_f32_ref), and the sigmoid / silu ops built on it. */
+ * (rp_exp_f32_ref), and the sigmoid / silu ops built on it. The vector
+ * kernels (picked at load time for the CPU: SSE2, AVX2 or AVX-512) must give
+ * the bits of the scalar strided path, which every layout and thread count
+ * relies on; so are their short and unaligned tails. */
 #include "check.h"
 #include "ops.h"
 
@@ -22,6 +25,113 @@ static int64_t ulp_dist(float a, float b)
 }
 
 #define CHUNK 4096
+
+static uint32_t hash32(uint32_t x)
+{
+    x ^= x >> 16; x *= 0x7feb352dU; x ^= x >> 15; x *= 0x846ca68bU; x ^= x >> 16;
+    return x;
+}
+
+/* a finite value in (-64, 64) from a hash, many of them with low bits set */
+static float hval(uint32_t h) { return ((float)(h >> 8) - 8388608.0f) * 0x1p-17f; }
+
+static int64_t bits_differ(const float *a, const float *b, int64_t n)
+{
+    int64_t d = 0;
+    for (int64_t i = 0; i < n; i++) d += memcmp(a + i, b + i, sizeof(float)) != 0;
+    return d;
+}
+
+/* f32 tensor of shape (n) holding xs, and a stride-2 view of the same
+ * values (the strided scalar path of the unary ops). */
+static void make_inputs(const float *xs, int64_t n, rp_tensor **contig, rp_tensor **strided,
+                        rp_tensor **holder)
+{
+    int64_t s2[2] = {n, 2};
+    *contig = rp_empty(RP_F32, 1, &n);
+    *holder = rp_empty(RP_F32, 2, s2);
+    memcpy(RP_F32P(*contig), xs, sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) RP_F32P(*holder)[2 * i] = xs[i];
+    *strided = rp_select(*holder, 1, 0);
+}
+
+/* Every 251st bit pattern over all floats (NaN and Inf included): the
+ * vector kernels against the scalar strided path and against the scalar
+ * composition of the SwiGLU gate, bit for bit. */
+static void cross_paths(void)
+{
+    static float xs[CHUNK], bs[CHUNK], gs[CHUNK], o1[CHUNK], o2[CHUNK], o3[CHUNK], o4[CHUNK];
+    static float want1[CHUNK], want2[CHUNK];
+    int64_t differ[8] = {0}, n_tested = 0;
+    int k = 0;
+    bool tails_done = false;
+    for (uint64_t b = 0; b < (1ull << 32); b += 251) {
+        uint32_t u = (uint32_t)b;
+        memcpy(&xs[k], &u, 4);
+        bs[k] = hval(hash32(u));
+        gs[k] = hval(hash32(u ^ 0x9e3779b9u));
+        if (++k < CHUNK && b + 251 < (1ull << 32)) continue;
+        rp_tensor *xc, *xv, *hold;
+        make_inputs(xs, k, &xc, &xv, &hold);
+        rp_unop ops[3] = {RP_EXP, RP_SIGMOID, RP_SILU};
+        rp_tensor *yc[3], *yv[3];
+        for (int o = 0; o < 3; o++) {
+            yc[o] = rp_unary(ops[o], xc);
+            yv[o] = rp_unary(ops[o], xv);
+            CHECK(yc[o] && yv[o] && rp_is_contiguous(yv[o]));
+            differ[o] += bits_differ(RP_F32P(yc[o]), RP_F32P(yv[o]), k);
+        }
+        const float *sig = RP_F32P(yv[1]), *silu = RP_F32P(yv[2]);
+        /* exp directly, and e^(x - c) against exp of the difference */
+        rp_exp_f32(o1, xs, k);
+        differ[3] += bits_differ(o1, RP_F32P(yv[0]), k);
+        float c = bs[0];
+        for (int i = 0; i < k; i++) o2[i] = xs[i] - c;
+        rp_exp_f32(want1, o2, k);
+        rp_sub_exp_f32(o1, xs, c, k);
+        differ[4] += bits_differ(o1, want1, k);
+        /* silu(a) b and its gradients, every combination of outputs */
+        for (int i = 0; i < k; i++) {
+            float x = xs[i], s = sig[i];
+            want1[i] = gs[i] * bs[i] * (s * (1.0f + x * (1.0f - s)));
+            want2[i] = gs[i] * silu[i];
+            o3[i] = silu[i] * bs[i];
+        }
+        rp_silu_mul_f32(o4, xs, bs, k);
+        differ[5] += bits_differ(o4, o3, k);
+        rp_silu_mul_backward_f32(o1, o2, gs, xs, bs, k);
+        differ[6] += bits_differ(o1, want1, k) + bits_differ(o2, want2, k);
+        memset(o1, 0, sizeof o1);
+        memset(o2, 0, sizeof o2);
+        rp_silu_mul_backward_f32(o1, NULL, gs, xs, bs, k);
+        rp_silu_mul_backward_f32(NULL, o2, gs, xs, bs, k);
+        differ[7] += bits_differ(o1, want1, k) + bits_differ(o2, want2, k);
+        /* short and unaligned calls (once, on inputs around 1): each lane is
+         * independent of its neighbours, whichever part of a loop it falls in */
+        if (!tails_done && u >= 0x3f800000u) {
+            tails_done = true;
+            for (int len = 0; len <= 70; len++)
+                for (int off = 1; off <= 3; off += 2) {
+                    rp_exp_f32(o1 + off, xs + off, len);
+                    differ[3] += bits_differ(o1 + off, RP_F32P(yv[0]) + off, len);
+                    rp_silu_mul_backward_f32(o1 + off, o2 + off, gs + off, xs + off, bs + off, len);
+                    differ[6] += bits_differ(o1 + off, want1 + off, len) +
+                                 bits_differ(o2 + off, want2 + off, len);
+                }
+        }
+        for (int o = 0; o < 3; o++) { rp_tensor_release(yc[o]); rp_tensor_release(yv[o]); }
+        rp_tensor_release(xc); rp_tensor_release(xv); rp_tensor_release(hold);
+        n_tested += k;
+        k = 0;
+    }
+    printf("vector vs scalar paths: %lld inputs; differing bits: exp %lld, sigmoid %lld, silu %lld, "
+           "rp_exp_f32 %lld, sub_exp %lld, silu_mul %lld, backward %lld + %lld\n",
+           (long long)n_tested, (long long)differ[0], (long long)differ[1], (long long)differ[2],
+           (long long)differ[3], (long long)differ[4], (long long)differ[5], (long long)differ[6],
+           (long long)differ[7]);
+    CHECK(n_tested > 17000000 && tails_done);
+    for (int i = 0; i < 8; i++) CHECK_EQ_INT(0, differ[i]);
+}
 
 int main(void)
 {
@@ -71,6 +181,12 @@ int main(void)
     CHECK(sy[1] == INFINITY);
     CHECK(sy[2] == 0.0f);
     CHECK(sy[3] == 1.0f && sy[4] == 1.0f);
+    /* a NaN comes back with its own bits (sign, quiet bit and payload) */
+    uint32_t nans[4] = {0x7fc00000u, 0xffc00001u, 0x7f800001u, 0xff812345u};
+    float nx[4], ny[4];
+    memcpy(nx, nans, sizeof nx);
+    rp_exp_f32(ny, nx, 4);
+    CHECK(memcmp(nx, ny, sizeof nx) == 0);
     for (int i = 5; i < ns; i++) {
         float want = (float)exp((double)sx[i]);
         if (isinf(want)) CHECK(sy[i] == want);
@@ -105,5 +221,7 @@ int main(void)
     CHECK_EQ_INT(0, mismatch);
     rp_tensor_release(x); rp_tensor_release(sg); rp_tensor_release(sl);
     rp_tensor_release(ex); rp_tensor_release(xt); rp_tensor_release(slt);
+
+    cross_paths();
     return check_report("test_vexp");
 }
