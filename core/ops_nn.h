@@ -72,6 +72,12 @@ rp_tensor *rp_one_hot(const rp_tensor *ids, int64_t n);
  * scores scaled by 1/sqrt(D), position t attends to 0..t. Parallel over
  * (B, H); deterministic for any thread count. */
 rp_tensor *rp_attention(const rp_tensor *q, const rp_tensor *k, const rp_tensor *v);
+/* Which attention kernel: 0 the full T x T one; 1 (the default) the blocked
+ * causal one for each (T, D) where a check on first use shows it reproduces
+ * the full kernel bit for bit on this machine's BLAS, else the full one; 2
+ * the blocked one always (faster, last bits may differ). Returns the previous
+ * choice; a negative argument only reads it. */
+int rp_attention_kernel(int kernel);
 /* Naive double-precision reference of rp_attention (no autograd). */
 rp_tensor *rp_attention_ref(const rp_tensor *q, const rp_tensor *k, const rp_tensor *v);
 

@@ -324,29 +324,123 @@ static void test_attention(void)
     rp_tensor_release(qb); rp_tensor_release(kb); rp_tensor_release(vb);
 }
 
-/* Forward and backward bit for bit with 1 and 2 threads. */
+/* Forward and backward bit for bit with 1 and 2 threads, in one block and
+ * in several (blocked kernel forced). */
 static void test_attention_threads(void)
 {
-    int64_t s[] = {2, 3, 33, 16};
-    rp_tensor *q = randn(4, s), *k = randn(4, s), *v = randn(4, s);
-    rp_tensor *res[2][4];
-    for (int t = 0; t < 2; t++) {
-        rp_set_threads(t + 1);
-        rp_tensor *in[3] = {q, k, v};
-        for (int i = 0; i < 3; i++) { in[i]->requires_grad = true; rp_tensor_release(in[i]->grad); in[i]->grad = NULL; }
-        rp_tensor *y = rp_attention(q, k, v);
-        rp_tensor *g = rp_copy_contiguous(y);
-        CHECK(rp_backward(y, g, false) == 0);
-        res[t][0] = rp_copy_contiguous(y);
-        for (int i = 0; i < 3; i++) { res[t][i + 1] = in[i]->grad; in[i]->grad = NULL; }
-        rp_tensor_release(g); rp_tensor_release(y);
+    int64_t shapes[][4] = {{2, 3, 33, 16}, {2, 3, 100, 16}, {2, 2, 130, 32}};
+    int prev = rp_attention_kernel(-1);
+    for (int c = 0; c < 3; c++) {
+        rp_attention_kernel(c == 0 ? prev : 2);
+        rp_tensor *q = randn(4, shapes[c]), *k = randn(4, shapes[c]), *v = randn(4, shapes[c]);
+        rp_tensor *res[2][4];
+        for (int t = 0; t < 2; t++) {
+            rp_set_threads(t + 1);
+            rp_tensor *in[3] = {q, k, v};
+            for (int i = 0; i < 3; i++) { in[i]->requires_grad = true; rp_tensor_release(in[i]->grad); in[i]->grad = NULL; }
+            rp_tensor *y = rp_attention(q, k, v);
+            rp_tensor *g = rp_copy_contiguous(y);
+            CHECK(rp_backward(y, g, false) == 0);
+            res[t][0] = rp_copy_contiguous(y);
+            for (int i = 0; i < 3; i++) { res[t][i + 1] = in[i]->grad; in[i]->grad = NULL; }
+            rp_tensor_release(g); rp_tensor_release(y);
+        }
+        for (int i = 0; i < 4; i++) {
+            CHECK(bit_equal(res[0][i], res[1][i]));
+            rp_tensor_release(res[0][i]); rp_tensor_release(res[1][i]);
+        }
+        rp_tensor_release(q); rp_tensor_release(k); rp_tensor_release(v);
     }
-    for (int i = 0; i < 4; i++) {
-        CHECK(bit_equal(res[0][i], res[1][i]));
-        rp_tensor_release(res[0][i]); rp_tensor_release(res[1][i]);
-    }
-    rp_tensor_release(q); rp_tensor_release(k); rp_tensor_release(v);
+    rp_attention_kernel(prev);
     rp_set_threads(2);
+}
+
+/* out, dq, dk, dv (contiguous) of the attention of q, k, v against upstream
+ * gradient g, with kernel choice kern (rp_attention_kernel). */
+static void att_grads(int kern, rp_tensor *q, rp_tensor *k, rp_tensor *v, const rp_tensor *g,
+                      rp_tensor *res[4])
+{
+    int prev = rp_attention_kernel(kern);
+    rp_tensor *in[3] = {q, k, v};
+    for (int i = 0; i < 3; i++) { in[i]->requires_grad = true; rp_tensor_release(in[i]->grad); in[i]->grad = NULL; }
+    rp_tensor *y = rp_attention(q, k, v);
+    CHECK(y != NULL);
+    CHECK(y && rp_backward(y, g, false) == 0);
+    res[0] = y ? rp_copy_contiguous(y) : NULL;
+    for (int i = 0; i < 3; i++) {
+        res[i + 1] = in[i]->grad ? rp_copy_contiguous(in[i]->grad) : NULL;
+        rp_tensor_release(in[i]->grad);
+        in[i]->grad = NULL;
+        in[i]->requires_grad = false;
+    }
+    rp_tensor_release(y);
+    rp_attention_kernel(prev);
+}
+
+/* max |a - b| / (1 + |b|) */
+static double rel_diff(const rp_tensor *a, const rp_tensor *b)
+{
+    if (!a || !b || !rp_same_shape(a, b)) return INFINITY;
+    double m = 0;
+    for (int64_t i = 0; i < rp_numel(a); i++) {
+        double x = rp_get_flat(a, i), y = rp_get_flat(b, i), d = fabs(x - y) / (1 + fabs(y));
+        if (!(d <= m)) m = d;
+    }
+    return m;
+}
+
+/* The blocked kernel (rp_attention_kernel 2) against the full one (0): T = 1,
+ * T within one block, at and around block edges, not a multiple of the
+ * block; D below 32 (blocks of 32) and from 32 (a first block of 64); q, k, v
+ * contiguous, (B, T, H, D) storage viewed as (B, H, T, D), and with D not
+ * unit-stride (copied). The choice 1, the default, must give the full
+ * kernel's bits: it uses the blocked kernel only where it checked that (with
+ * OpenBLAS 0.3.21 the two differ in the last bits at T = 340, where OpenBLAS
+ * splits the full kernel's sums over T into chunks). */
+static void test_attention_blocked(void)
+{
+    struct { int64_t B, H, T, D; int layout; } cases[] = {
+        {1, 2, 1, 8, 0},    {2, 1, 5, 4, 1},    {1, 2, 31, 16, 0},  {1, 2, 47, 16, 1},
+        {1, 2, 48, 16, 0},  {2, 1, 100, 16, 1}, {1, 2, 79, 32, 0},  {1, 2, 80, 32, 1},
+        {1, 1, 130, 40, 2}, {1, 2, 200, 64, 1}, {1, 1, 340, 16, 0}, {1, 1, 97, 2, 2},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int64_t s[4] = {cases[c].B, cases[c].H, cases[c].T, cases[c].D};
+        int64_t sbthd[4] = {s[0], s[2], s[1], s[3]}, sbhdt[4] = {s[0], s[1], s[3], s[2]};
+        rp_tensor *raw[3], *in[3];
+        for (int i = 0; i < 3; i++) {
+            int lay = cases[c].layout;
+            raw[i] = randn(4, lay == 0 ? s : lay == 1 ? sbthd : sbhdt);
+            in[i] = lay == 0 ? (rp_tensor_retain(raw[i]), raw[i]) : swapped(raw[i], lay == 1 ? 1 : 2, lay == 1 ? 2 : 3);
+        }
+        int failures = check_failures;
+        rp_tensor *g = randn(4, s), *res[3][4];
+        for (int kern = 0; kern < 3; kern++) att_grads(kern, in[0], in[1], in[2], g, res[kern]);
+        rp_tensor *r = rp_attention_ref(in[0], in[1], in[2]);
+        CHECK(max_abs_diff(res[2][0], r) <= 2e-6);
+        for (int i = 0; i < 4; i++) {
+            CHECK(bit_equal(res[1][i], res[0][i]));
+            CHECK(rel_diff(res[2][i], res[0][i]) <= 1e-5);
+        }
+        if (check_failures > failures)
+            fprintf(stderr, "attention blocked: case (%lld,%lld,%lld,%lld) layout %d\n", (long long)s[0],
+                    (long long)s[1], (long long)s[2], (long long)s[3], cases[c].layout);
+        for (int kern = 0; kern < 3; kern++)
+            for (int i = 0; i < 4; i++) rp_tensor_release(res[kern][i]);
+        rp_tensor_release(r); rp_tensor_release(g);
+        for (int i = 0; i < 3; i++) { rp_tensor_release(in[i]); rp_tensor_release(raw[i]); }
+    }
+    /* gradients of the blocked kernel against finite differences, over
+     * several blocks of each width */
+    int prev = rp_attention_kernel(2);
+    int64_t gs[][4] = {{1, 2, 50, 4}, {1, 1, 81, 32}};
+    for (int c = 0; c < 2; c++) {
+        rp_tensor *in[3] = {randn(4, gs[c]), randn(4, gs[c]), randn(4, gs[c])};
+        bool diff[3] = {true, true, true};
+        gradcheck("attention blocked", f_att, NULL, 3, in, diff, 1e-2, 3e-3);
+        for (int i = 0; i < 3; i++) rp_tensor_release(in[i]);
+    }
+    rp_attention_kernel(prev);
 }
 
 /* ---- rope ---- */
@@ -383,6 +477,59 @@ static void test_rope(void)
     CHECK(rp_rope(xo, 0, 10000) == NULL);
     CHECK(strstr(rp_errmsg(), "D even") != NULL);
     rp_tensor_release(xo); rp_tensor_release(x);
+}
+
+/* rope of x and its gradient for upstream g (both contiguous copies). */
+static void rope_grads(rp_tensor *x, int64_t offset, const rp_tensor *g, rp_tensor *res[2])
+{
+    x->requires_grad = true;
+    rp_tensor *y = rp_rope(x, offset, 10000);
+    CHECK(y && rp_backward(y, g, false) == 0);
+    res[0] = y ? rp_copy_contiguous(y) : NULL;
+    res[1] = x->grad ? rp_copy_contiguous(x->grad) : NULL;
+    rp_tensor_release(x->grad);
+    x->grad = NULL;
+    x->requires_grad = false;
+    rp_tensor_release(y);
+}
+
+/* The cos/sin tables are cached between calls: the same bits after the cache
+ * has cycled through more (T, offset) keys than it holds; strided inputs
+ * (the heads' transpose, and D not unit-stride) give the bits of their
+ * contiguous copies, forward and backward. */
+static void test_rope_cache_strides(void)
+{
+    int64_t s[] = {2, 3, 7, 8}, sbthd[] = {2, 7, 3, 8}, sbhdt[] = {2, 3, 8, 7};
+    rp_tensor *x = randn(4, s), *g = randn(4, s), *first[2], *again[2];
+    rope_grads(x, 5, g, first);
+    for (int64_t off = 0; off < 20; off++) {
+        rp_tensor *y = rp_rope(x, off, 10000);
+        CHECK(y != NULL);
+        /* row t of head 0 rotated by angle (off + t) base^0 = off + t in pair (0, D/2) */
+        for (int64_t t = 0; y && t < 7; t++) {
+            double ang = (double)(off + t), a = RP_F32P(x)[t * 8], b = RP_F32P(x)[t * 8 + 4];
+            CHECK_NEAR(a * cos(ang) - b * sin(ang), RP_F32P(y)[t * 8], 1e-5);
+        }
+        rp_tensor_release(y);
+    }
+    rope_grads(x, 5, g, again);
+    for (int i = 0; i < 2; i++) {
+        CHECK(bit_equal(first[i], again[i]));
+        rp_tensor_release(first[i]); rp_tensor_release(again[i]);
+    }
+    for (int lay = 0; lay < 2; lay++) {
+        rp_tensor *raw = randn(4, lay ? sbhdt : sbthd);
+        rp_tensor *xs = swapped(raw, lay ? 2 : 1, lay ? 3 : 2), *xc = rp_copy_contiguous(xs);
+        rp_tensor *rs[2], *rc[2];
+        rope_grads(xs, 2, g, rs);
+        rope_grads(xc, 2, g, rc);
+        for (int i = 0; i < 2; i++) {
+            CHECK(bit_equal(rs[i], rc[i]));
+            rp_tensor_release(rs[i]); rp_tensor_release(rc[i]);
+        }
+        rp_tensor_release(xs); rp_tensor_release(xc); rp_tensor_release(raw);
+    }
+    rp_tensor_release(x); rp_tensor_release(g);
 }
 
 /* ---- dropout ---- */
@@ -427,7 +574,9 @@ int main(void)
     test_embedding();
     test_attention();
     test_attention_threads();
+    test_attention_blocked();
     test_rope();
+    test_rope_cache_strides();
     test_dropout();
     CHECK_EQ_INT(0, (long long)rp_live_bytes());
     return check_report("test_ops_nn");
