@@ -1,7 +1,9 @@
 /* bench_fp8.c: fp32 -> e4m3fn quantization (scale applied, amax and
  * saturation/flush counts computed in the same pass) on 64M elements,
  * against memcpy of the same 256 MB, on 1 and 2 threads. Target: the
- * quantizer reads its input at >= 50% of memcpy's bandwidth.
+ * quantizer reads its input at >= 50% of memcpy's bandwidth. Also the
+ * simulated-FP8 operand of a GEMM: quantize + decode (two passes, codes in
+ * memory) against the fused rp_fp8_qdq_f32 (one pass, f32 out).
  * Usage: bench_fp8 [n_elements]   (default 64M) */
 #include <math.h>
 #include <omp.h>
@@ -52,6 +54,7 @@ int main(int argc, char **argv)
     for (int threads = 1; threads <= 2; threads++) {
         omp_set_num_threads(threads);
         double tm = 1e30, tq = 1e30, tr = 1e30, cm = 1e30, cq = 1e30, cr = 1e30;
+        double t2p = 1e30, tf = 1e30, c2p = 1e30, cf = 1e30;
         rp_fp8_qstats st = {0};
         for (int rep = 0; rep < 5; rep++) {
             double t0 = now(), c0 = cpu();
@@ -63,6 +66,15 @@ int main(int argc, char **argv)
             double t3 = now(), c3 = cpu();
             tm = fmin(tm, t1 - t0); tq = fmin(tq, t2 - t1); tr = fmin(tr, t3 - t2);
             cm = fmin(cm, c1 - c0); cq = fmin(cq, c2 - c1); cr = fmin(cr, c3 - c2);
+            rp_fp8_quantize_f32(q, &st, x, n, RP_FMT_E4M3FN, 50.0f, true, false, 0, 0);
+            rp_fp8_decode_f32(y, q, n, RP_FMT_E4M3FN, 1.0f / 50.0f);
+            double t4 = now(), c4 = cpu();
+            rp_fp8_qdq_job j = {.out = y, .in = x, .n = n, .fmt = RP_FMT_E4M3FN, .saturate = true,
+                                .scale = 50.0f};
+            rp_fp8_qdq_f32(&j, 1);
+            double t5 = now(), c5 = cpu();
+            t2p = fmin(t2p, t4 - t3); tf = fmin(tf, t5 - t4);
+            c2p = fmin(c2p, c4 - c3); cf = fmin(cf, c5 - c4);
         }
         printf("threads %d wall: memcpy %7.1f MB/s | quantize+amax+stats %7.1f MB/s (%3.0f%% of memcpy)"
                " | encode only %7.1f MB/s (%3.0f%%)\n",
@@ -71,6 +83,10 @@ int main(int argc, char **argv)
                " | encode only %7.1f MB/s (%3.0f%%)   [amax %.3f, saturated %lld]\n",
                threads, mb / cm, mb / cq, 100.0 * cm / cq, mb / cr, 100.0 * cm / cr,
                (double)st.amax, (long long)st.saturated);
+        printf("threads %d wall: quantize + decode %7.1f MB/s | fused qdq %7.1f MB/s (%.2fx)\n",
+               threads, mb / t2p, mb / tf, t2p / tf);
+        printf("threads %d cpu:  quantize + decode %7.1f MB/s | fused qdq %7.1f MB/s (%.2fx)\n",
+               threads, mb / c2p, mb / cf, c2p / cf);
     }
     free(x);
     free(y);

@@ -2,8 +2,9 @@
  * direct cblas_sgemm on the same data (ratio = direct time / op time, target
  * >= 0.95), at 512^3, at the attention shapes of a seq_len 256, dim 384,
  * 6-head model with batch 8, and at its qkv projection; then the fused
- * attention forward + backward at that shape. Times are the minimum over
- * repetitions (the machine is shared). Usage: bench_matmul [reps]. */
+ * attention forward + backward (against its full T x T kernel) and RoPE at
+ * that shape and two smaller ones. Times are the minimum over repetitions
+ * (the machine is shared). Usage: bench_matmul [reps]. */
 #include "ops_nn.h"
 #include "autograd.h"
 #include "rng.h"
@@ -42,7 +43,13 @@ static rp_tensor *tview(const rp_tensor *t)
     return rp_alias(t, nd, sh, st, t->offset);
 }
 
-/* One comparison: batch x (M, K) · (K, N); b stored (K, N) or, if bt, (N, K). */
+/* OpenBLAS's own thread switch: the kit keeps BLAS on one thread and splits
+ * products itself, while the peer below is threaded OpenBLAS. */
+extern void openblas_set_num_threads(int);
+
+/* One comparison: batch x (M, K) · (K, N); b stored (K, N) or, if bt, (N, K).
+ * The peer is cblas_sgemm on rp_get_threads() BLAS threads, one call per batch
+ * entry, as the kit did before it split products itself. */
 static void compare(const char *name, int64_t batch, int64_t M, int64_t K, int64_t N, bool bt,
                     int reps)
 {
@@ -53,6 +60,7 @@ static void compare(const char *name, int64_t batch, int64_t M, int64_t K, int64
     rp_tensor *c = rp_empty(RP_F32, nd, sc + (3 - nd));
     double best_direct = 1e30, best_op = 1e30;
     for (int r = 0; r < reps + 1; r++) {
+        openblas_set_num_threads(rp_get_threads());
         double t0 = now();
         for (int64_t i = 0; i < batch; i++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, bt ? CblasTrans : CblasNoTrans, (int)M,
@@ -60,13 +68,15 @@ static void compare(const char *name, int64_t batch, int64_t M, int64_t K, int64
                         RP_F32P(bs) + i * K * N, bt ? (int)K : (int)N, 0.0f,
                         RP_F32P(c) + i * M * N, (int)N);
         double t1 = now();
-        rp_tensor *y = rp_matmul(a, b);
+        openblas_set_num_threads(1);
         double t2 = now();
+        rp_tensor *y = rp_matmul(a, b);
+        double t3 = now();
         if (!y) { fprintf(stderr, "%s: %s\n", name, rp_errmsg()); exit(1); }
         rp_tensor_release(y);
         if (r > 0) { /* first round warms up */
             if (t1 - t0 < best_direct) best_direct = t1 - t0;
-            if (t2 - t1 < best_op) best_op = t2 - t1;
+            if (t3 - t2 < best_op) best_op = t3 - t2;
         }
     }
     double gflop = 2.0 * (double)batch * (double)M * (double)N * (double)K * 1e-9;
@@ -75,36 +85,71 @@ static void compare(const char *name, int64_t batch, int64_t M, int64_t K, int64
     rp_tensor_release(a); rp_tensor_release(b); rp_tensor_release(bs); rp_tensor_release(c);
 }
 
-static void bench_attention(int reps)
+
+/* Fused attention forward and forward + backward at (B, H, T, D), default
+ * kernel and full T x T kernel interleaved (minimum over repetitions of
+ * each); then RoPE forward + backward on the heads' (B, T, H, D) -> (B, H,
+ * T, D) view, as the model applies it. */
+static void bench_attention(const int64_t s[4], int reps)
 {
-    int64_t s[4] = {8, 6, 256, 64};
     rp_tensor *q = randn(4, s), *k = randn(4, s), *v = randn(4, s), *g = randn(4, s);
     q->requires_grad = k->requires_grad = v->requires_grad = true;
-    double best_f = 1e30, best_fb = 1e30;
+    double best_f[2] = {1e30, 1e30}, best_fb[2] = {1e30, 1e30};
+    int dflt = rp_attention_kernel(-1);
     for (int r = 0; r < reps + 1; r++) {
-        double t0 = now();
-        rp_tensor *y = rp_attention(q, k, v);
-        double t1 = now();
-        if (!y || rp_backward(y, g, false) != 0) { fprintf(stderr, "attention: %s\n", rp_errmsg()); exit(1); }
-        double t2 = now();
-        rp_tensor_release(y);
-        for (int i = 0; i < 3; i++) {
-            rp_tensor *in = i == 0 ? q : i == 1 ? k : v;
-            rp_tensor_release(in->grad);
-            in->grad = NULL;
-        }
-        if (r > 0) {
-            if (t1 - t0 < best_f) best_f = t1 - t0;
-            if (t2 - t0 < best_fb) best_fb = t2 - t0;
+        for (int w = 0; w < 2; w++) { /* w 0: default kernel, 1: full */
+            rp_attention_kernel(w ? 0 : dflt);
+            double t0 = now();
+            rp_tensor *y = rp_attention(q, k, v);
+            double t1 = now();
+            if (!y || rp_backward(y, g, false) != 0) { fprintf(stderr, "attention: %s\n", rp_errmsg()); exit(1); }
+            double t2 = now();
+            rp_tensor_release(y);
+            for (int i = 0; i < 3; i++) {
+                rp_tensor *in = i == 0 ? q : i == 1 ? k : v;
+                rp_tensor_release(in->grad);
+                in->grad = NULL;
+            }
+            if (r > 0) { /* first round warms up (and lets the default kernel check its blocks) */
+                if (t1 - t0 < best_f[w]) best_f[w] = t1 - t0;
+                if (t2 - t0 < best_fb[w]) best_fb[w] = t2 - t0;
+            }
         }
     }
+    rp_attention_kernel(dflt);
+    char name[64];
+    snprintf(name, sizeof name, "attention (%lld,%lld,%lld,%lld)", (long long)s[0],
+             (long long)s[1], (long long)s[2], (long long)s[3]);
     /* causal: count the useful half of q kᵀ and P v (fwd), 2x that for bwd */
-    double fwd_gflop = 2.0 * 2 * 48 * 256.0 * 256 * 64 / 2 * 1e-9;
-    printf("attention (8,6,256,64) forward          %8.3f ms  (%.1f useful GFLOP/s)\n",
-           best_f * 1e3, fwd_gflop / best_f);
-    printf("attention (8,6,256,64) forward+backward %8.3f ms  (%.1f useful GFLOP/s)\n",
-           best_fb * 1e3, 3 * fwd_gflop / best_fb);
-    rp_tensor_release(q); rp_tensor_release(k); rp_tensor_release(v); rp_tensor_release(g);
+    double fwd_gflop = 2.0 * 2 * (double)(s[0] * s[1]) * (double)s[2] * (double)s[2] *
+                       (double)s[3] / 2 * 1e-9;
+    printf("%s forward          %8.3f ms  (%.1f useful GFLOP/s)\n", name, best_f[0] * 1e3,
+           fwd_gflop / best_f[0]);
+    printf("%s forward+backward %8.3f ms  (%.1f useful GFLOP/s)\n", name, best_fb[0] * 1e3,
+           3 * fwd_gflop / best_fb[0]);
+    printf("%s full T x T kernel: forward %.3f ms, forward+backward %.3f ms; default x%.2f, x%.2f\n",
+           name, best_f[1] * 1e3, best_fb[1] * 1e3, best_f[1] / best_f[0], best_fb[1] / best_fb[0]);
+    rp_tensor_release(q); rp_tensor_release(k); rp_tensor_release(v);
+
+    int64_t sb[4] = {s[0], s[2], s[1], s[3]};
+    rp_tensor *xs = randn(4, sb);
+    int64_t sh[4] = {s[0], s[1], s[2], s[3]}, st[4] = {xs->stride[0], xs->stride[2], xs->stride[1], xs->stride[3]};
+    rp_tensor *x = rp_alias(xs, 4, sh, st, xs->offset);
+    x->requires_grad = true;
+    double best = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        double t0 = now();
+        rp_tensor *y = rp_rope(x, 0, 10000);
+        if (!y || rp_backward(y, g, false) != 0) { fprintf(stderr, "rope: %s\n", rp_errmsg()); exit(1); }
+        double t1 = now();
+        rp_tensor_release(y);
+        rp_tensor_release(x->grad);
+        x->grad = NULL;
+        if (r > 0 && t1 - t0 < best) best = t1 - t0;
+    }
+    printf("rope (%lld,%lld,%lld,%lld) heads view forward+backward %8.3f ms\n", (long long)s[0],
+           (long long)s[1], (long long)s[2], (long long)s[3], best * 1e3);
+    rp_tensor_release(x); rp_tensor_release(xs); rp_tensor_release(g);
 }
 
 int main(int argc, char **argv)
@@ -118,6 +163,9 @@ int main(int argc, char **argv)
     compare("attn q.kT 48x(256x64x256) k:t()", 48, 256, 64, 256, true, reps);
     compare("attn p.v 48x(256x256x64)", 48, 256, 256, 64, false, reps);
     compare("qkv proj 2048x384 . w:t() (384->1152)", 1, 2048, 384, 1152, true, reps);
-    bench_attention(reps);
+    /* the large and small benchmark models (bench/lm_common.lua), and the
+     * fast presets of the experiments (dim 64, 4 heads, seq_len 64, batch 16) */
+    const int64_t att_shapes[3][4] = {{8, 6, 256, 64}, {16, 4, 128, 32}, {16, 4, 64, 16}};
+    for (int i = 0; i < 3; i++) bench_attention(att_shapes[i], reps);
     return 0;
 }

@@ -128,8 +128,33 @@ rp_tensor *rp_sum_to_shape(const rp_tensor *g, int ndim, const int64_t *shape)
 
 /* ---- engine ---- */
 
-/* *dst += g (g has dst's shape, any strides). Creates *dst if NULL. */
-static int accumulate(rp_tensor **dst, const rp_tensor *g, const char *who)
+/* Strides that are a permutation of contiguous ones: every element of the
+ * storage once, in some order (a transpose of a fresh gradient is one). */
+static bool dense(const rp_tensor *t)
+{
+    bool used[RP_MAXDIM] = {false};
+    int64_t expect = 1;
+    for (int k = 0; k < t->ndim; k++) {
+        int best = -1;
+        for (int d = 0; d < t->ndim; d++)
+            if (!used[d] && t->shape[d] > 1 && t->stride[d] == expect) { best = d; break; }
+        if (best < 0) {
+            for (int d = 0; d < t->ndim; d++)
+                if (!used[d] && t->shape[d] <= 1) { best = d; break; }
+            if (best < 0) return false;
+        }
+        used[best] = true;
+        expect *= t->shape[best];
+    }
+    return true;
+}
+
+/* *dst += g (g has dst's shape, any strides). Creates *dst if NULL. A leaf's
+ * .grad is always contiguous; a pending gradient inside the graph may keep a
+ * dense permuted layout, so that the weight gradient of x·wᵀ, which matmul
+ * writes in w's own layout, passes the transpose's backward as a view and
+ * reaches w.grad without a transposing copy. */
+static int accumulate(rp_tensor **dst, const rp_tensor *g, const char *who, bool leaf)
 {
     if (g->dtype != RP_F32)
         return rp_seterr("backward: %s produced a %s gradient", who, rp_dtype_info[g->dtype].name);
@@ -138,7 +163,8 @@ static int accumulate(rp_tensor **dst, const rp_tensor *g, const char *who)
          * covering its whole storage) becomes the accumulator itself: later
          * in-place sums cannot be observed elsewhere, and the copy is saved. */
         if (g->refcount == 1 && g->storage->refcount == 1 && g->offset == 0 && !g->grad_fn &&
-            rp_is_contiguous(g) && (size_t)rp_numel(g) * sizeof(float) == g->storage->nbytes) {
+            (rp_is_contiguous(g) || (!leaf && dense(g))) &&
+            (size_t)rp_numel(g) * sizeof(float) == g->storage->nbytes) {
             rp_tensor_retain((rp_tensor *)g);
             *dst = (rp_tensor *)g;
             return 0;
@@ -257,7 +283,7 @@ int rp_backward(rp_tensor *root, const rp_tensor *grad, bool retain_graph)
     }
     if (!seed) return -1;
     if (!root->grad_fn) { /* a leaf */
-        int rc = accumulate(&root->grad, seed, "backward");
+        int rc = accumulate(&root->grad, seed, "backward", true);
         rp_tensor_release(seed);
         return rc;
     }
@@ -292,8 +318,8 @@ int rp_backward(rp_tensor *root, const rp_tensor *grad, bool retain_graph)
         for (int i = 0; i < n->ninputs; i++) {
             rp_tensor *in = n->inputs[i];
             if (rc == 0 && gin[i] && in && in->requires_grad) {
-                if (in->grad_fn) rc = accumulate(&in->grad_fn->pending, gin[i], n->name);
-                else rc = accumulate(&in->grad, gin[i], n->name);
+                if (in->grad_fn) rc = accumulate(&in->grad_fn->pending, gin[i], n->name, false);
+                else rc = accumulate(&in->grad, gin[i], n->name, true);
             }
             rp_tensor_release(gin[i]);
         }

@@ -1,33 +1,13 @@
-/* fp8.c: the traits table, decode tables, the fast encoders, stochastic
- * rounding, fused quantization and the scaling recipes. */
+/* fp8.c: the traits table, decode tables, the fast encoders and casts,
+ * stochastic rounding and the scaling recipes (quantization with statistics
+ * is in fp8_quant.c). */
 #include "fp8.h"
 
 #include <math.h>
-#include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 
-/* The encoders compute both the normal-range and the subnormal-range result
- * (one float addition) and select; with -ftrapping-math GCC refuses to
- * execute that addition speculatively, turns the select into a branch and
- * does not vectorize. Nothing here reads FP exception flags, and
- * -fno-trapping-math changes no IEEE result (unlike -ffast-math). */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
-
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-
-/* The hot loops are also compiled for AVX2 and picked at load time (the
- * default build targets baseline x86-64, whose SSE2 lacks the 32-bit
- * compares/blends these loops use); integer and IEEE ops give identical
- * results on either path (contraction is off project-wide). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__)
-#define HOT_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define HOT_CLONES
-#endif
+#include "fp8_impl.h"
 
 const rp_fp8_traits rp_fp8_info[RP_NFMT] = {
     [RP_FMT_E4M3FN] = {.name = "e4m3fn", .bits = 8, .ebits = 4, .mbits = 3, .bias = 7,
@@ -97,12 +77,6 @@ float rp_fp8_format_max(int fmt)
 }
 
 bool rp_fp8_is_8bit(int fmt) { return fmt >= 0 && fmt < RP_NFMT && rp_fp8_info[fmt].bits == 8; }
-
-/* ---- bit helpers ---- */
-
-ALWAYS_INLINE uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-ALWAYS_INLINE float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-
 /* ---- decode tables ---- */
 
 static float tables[RP_FMT_E8M0FNU + 1][256];
@@ -146,90 +120,7 @@ const float *rp_fp8_table(int fmt)
     pthread_once(&tables_once, init_tables);
     return tables[fmt];
 }
-
-/* ---- the fast encoders ----
- * Sign-magnitude formats: above the target's smallest normal, round the f32
- * bit pattern at bit S = 23-m with a ties-to-even bias (the carry moves into
- * the exponent by itself); below it, adding C = 2^(24-bias-m), whose ulp is
- * the target's subnormal spacing, makes the FPU round to the subnormal grid
- * (one IEEE addition, so exactly RNE). Both paths are computed and selected,
- * which lets the loop vectorize. */
-ALWAYS_INLINE uint8_t enc_sm(uint32_t u, int m, int bias, uint32_t maxc, uint32_t ovf,
-                             uint32_t nanc, bool fnuz, bool sat)
-{
-    const int S = 23 - m;
-    const uint32_t minnorm = (uint32_t)(128 - bias) << 23;
-    const float C = u2f((uint32_t)(127 + 24 - bias - m) << 23);
-    /* |x| < 2^31, so signed compares are exact (and native in SSE2) */
-    uint32_t sign = (u >> 24) & 0x80u, a = u & 0x7FFFFFFFu;
-    uint32_t r = a + ((a >> S) & 1u) + ((1u << (S - 1)) - 1u);
-    int32_t cn = (int32_t)(r >> S) - ((127 - bias) << m);
-    int32_t cs = (int32_t)(f2u(u2f(a) + C) - f2u(C));
-    int32_t c = (int32_t)a < (int32_t)minnorm ? cs : cn;
-    uint32_t mag = c > (int32_t)maxc ? (sat ? maxc : ovf) : (uint32_t)c;
-    mag = (int32_t)a > 0x7F800000 ? nanc : mag;
-    uint32_t sb = fnuz ? (mag != 0 ? sign : 0) : sign;
-    return (uint8_t)(mag | sb);
-}
-
-/* e8m0fnu: ml_dtypes rounds on the implicit bit, so ties go up; below 2^-126
- * its denormal path gives 0x00 (2^-127) up to 2^-127 and 0x01 above. */
-ALWAYS_INLINE uint8_t enc_e8m0(uint32_t u, bool sat)
-{
-    uint32_t a = u & 0x7FFFFFFFu;
-    uint32_t c = a < 0x00800000u ? (uint32_t)(a > 0x00400000u) : (a + 0x00400000u) >> 23;
-    c = c > 0xFEu ? (sat ? 0xFEu : 0xFFu) : c;
-    c = (a == 0 || (u >> 31)) ? (sat ? 0x00u : 0xFFu) : c;
-    c = a > 0x7F800000u ? 0xFFu : c;
-    return (uint8_t)c;
-}
-
-/* fmt is a constant at every call site that matters, so the switch folds. */
-ALWAYS_INLINE uint8_t enc(int fmt, uint32_t u, bool sat)
-{
-    switch (fmt) {
-    case RP_FMT_E4M3FN: return enc_sm(u, 3, 7, 0x7E, 0x7F, 0x7F, false, sat);
-    case RP_FMT_E5M2: return enc_sm(u, 2, 15, 0x7B, 0x7C, 0x7E, false, sat);
-    case RP_FMT_E4M3FNUZ: return enc_sm(u, 3, 8, 0x7F, 0x80, 0x80, true, sat);
-    case RP_FMT_E5M2FNUZ: return enc_sm(u, 2, 16, 0x7F, 0x80, 0x80, true, sat);
-    case RP_FMT_E4M3: return enc_sm(u, 3, 7, 0x77, 0x78, 0x7C, false, sat);
-    case RP_FMT_E3M4: return enc_sm(u, 4, 3, 0x6F, 0x70, 0x78, false, sat);
-    default: return enc_e8m0(u, sat);
-    }
-}
-
 uint8_t rp_fp8_encode1(float x, int fmt, bool saturate) { return enc(fmt, f2u(x), saturate); }
-
-#define PAR_MIN 65536
-
-/* OpenMP outlines a parallel loop body into a function that reads fmt and
- * sat from memory, which defeats constant folding and vectorization. So a
- * parallel region only splits [0, n) into one contiguous range per thread,
- * and each range runs through a plain function whose loops are specialised
- * per format by FMT_DISPATCH (a literal fmt) and vectorized with omp simd. */
-#define PAR_RANGE(n, lo, hi)                                                   \
-    int nt_ = omp_get_num_threads(), t_ = omp_get_thread_num();                \
-    int64_t lo = (n) * t_ / nt_, hi = (n) * (t_ + 1) / nt_
-
-#define FMT_DISPATCH(CALL)                                                     \
-    switch (fmt) {                                                             \
-    case RP_FMT_E4M3FN: { const int F_ = RP_FMT_E4M3FN; CALL; } break;         \
-    case RP_FMT_E5M2: { const int F_ = RP_FMT_E5M2; CALL; } break;             \
-    case RP_FMT_E4M3FNUZ: { const int F_ = RP_FMT_E4M3FNUZ; CALL; } break;     \
-    case RP_FMT_E5M2FNUZ: { const int F_ = RP_FMT_E5M2FNUZ; CALL; } break;     \
-    case RP_FMT_E4M3: { const int F_ = RP_FMT_E4M3; CALL; } break;             \
-    case RP_FMT_E3M4: { const int F_ = RP_FMT_E3M4; CALL; } break;             \
-    case RP_FMT_E8M0FNU: { const int F_ = RP_FMT_E8M0FNU; CALL; } break;       \
-    default: break;                                                            \
-    }
-
-ALWAYS_INLINE void encode_loop(uint8_t *out, const float *in, int64_t n, int fmt, float scale,
-                               bool sat)
-{
-    #pragma omp simd
-    for (int64_t i = 0; i < n; i++) out[i] = enc(fmt, f2u(in[i] * scale), sat);
-}
-
 HOT_CLONES static void encode_range(uint8_t *out, const float *in, int64_t n, int fmt, float scale, bool sat)
 {
     if (sat) { FMT_DISPATCH(encode_loop(out, in, n, F_, scale, true)) }
@@ -376,181 +267,6 @@ void rp_fp8_cast_sr_f32(float *out, const float *in, int64_t n, int fmt, bool sa
     for (int64_t i = 0; i < n; i++)
         out[i] = tab[enc_sr(in[i], fmt, saturate, rp_rng_word(seed, base, (uint64_t)i))];
 }
-
-/* ---- quantization with statistics ---- */
-
-/* Largest |x| bit pattern whose magnitude code satisfies pred (monotone). */
-static uint32_t search_bits(int fmt, bool zero)
-{
-    const rp_fp8_traits *t = &rp_fp8_info[fmt];
-    uint32_t lo = 0, hi = 0x7F800000u; /* invariant: lo satisfies, hi may not */
-    while (hi - lo > 1) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        uint8_t c = enc(fmt, mid, false);
-        uint32_t mag = fmt == RP_FMT_E8M0FNU ? c : (c & 0x7Fu);
-        bool ok = zero ? mag == 0 : (c != t->ovf_code && mag <= t->max_code);
-        if (ok) lo = mid; else hi = mid;
-    }
-    return lo;
-}
-
-typedef struct { uint32_t amax; int64_t nsat, nfl; } qacc;
-
-/* Per block of 2^14 elements (64 KB, still in cache for the second loop):
- * one loop for the statistics (32-bit counters) and one for the codes; each
- * vectorizes at full width, the fused loop did not. */
-ALWAYS_INLINE void quant_loop(uint8_t *out, qacc *acc, const float *in, int64_t n, int fmt,
-                              float scale, bool sat, uint32_t sat_thr, uint32_t zero_thr)
-{
-    for (int64_t b = 0; b < n; b += (1 << 14)) {
-        int64_t e = n - b < (1 << 14) ? n : b + (1 << 14);
-        int32_t amax = (int32_t)acc->amax;
-        uint32_t nsat = 0, nfl = 0;
-        #pragma omp simd reduction(max : amax) reduction(+ : nsat, nfl)
-        for (int64_t i = b; i < e; i++) {
-            int32_t ax = (int32_t)(f2u(in[i]) & 0x7FFFFFFFu);
-            amax = ax > amax ? ax : amax;
-            int32_t ay = (int32_t)(f2u(in[i] * scale) & 0x7FFFFFFFu);
-            nsat += (ay > (int32_t)sat_thr) & (ay <= 0x7F800000);
-            nfl += (ax != 0) & (ay <= (int32_t)zero_thr);
-        }
-        encode_loop(out + b, in + b, e - b, fmt, scale, sat);
-        acc->amax = (uint32_t)amax;
-        acc->nsat += nsat;
-        acc->nfl += nfl;
-    }
-}
-
-HOT_CLONES static void quant_range(uint8_t *out, qacc *acc, const float *in, int64_t n, int fmt, float scale,
-                        bool sat, uint32_t sat_thr, uint32_t zero_thr)
-{
-    if (sat) { FMT_DISPATCH(quant_loop(out, acc, in, n, F_, scale, true, sat_thr, zero_thr)) }
-    else { FMT_DISPATCH(quant_loop(out, acc, in, n, F_, scale, false, sat_thr, zero_thr)) }
-}
-
-static void quant_stats_sr(uint8_t *out, rp_fp8_qstats *st, const float *in, int64_t n, int fmt,
-                           float scale, bool sat, uint64_t seed, uint64_t base)
-{
-    const rp_fp8_traits *t = &rp_fp8_info[fmt];
-    rp_fp8_encode_sr_f32(out, in, n, fmt, scale, sat, seed, base);
-    int64_t nsat = 0, nfl = 0;
-    for (int64_t i = 0; i < n; i++) {
-        uint8_t c = out[i];
-        float y = in[i] * scale;
-        if (isnan(y)) continue;
-        bool ovf;
-        if (sat) ovf = fabsf(y) > t->max;
-        else if (fmt == RP_FMT_E8M0FNU) ovf = c == 0xFF && y > 0.0f;
-        else if (!t->has_negative_zero) ovf = c == 0x80;
-        else ovf = (c & 0x7Fu) == t->ovf_code;
-        nsat += ovf;
-        bool zero = fmt == RP_FMT_E8M0FNU ? y == 0.0f
-                  : t->has_negative_zero ? (c & 0x7Fu) == 0 : c == 0;
-        nfl += in[i] != 0.0f && zero;
-    }
-    st->amax = rp_amax_f32(in, n);
-    st->saturated = nsat;
-    st->flushed = nfl;
-}
-
-void rp_fp8_quantize_f32(uint8_t *codes, rp_fp8_qstats *st, const float *in, int64_t n,
-                         int fmt, float scale, bool saturate, bool sr, uint64_t seed,
-                         uint64_t base)
-{
-    st->scale = scale;
-    st->numel = n;
-    if (sr) {
-        quant_stats_sr(codes, st, in, n, fmt, scale, saturate, seed, base);
-        return;
-    }
-    uint32_t sat_thr = search_bits(fmt, false);
-    /* e8m0fnu has no zero: only a product that underflowed to 0 counts. */
-    uint32_t zero_thr = fmt == RP_FMT_E8M0FNU ? 0 : search_bits(fmt, true);
-    qacc tot = {0, 0, 0};
-    /* max and integer sums are exact in any order: thread-count independent */
-    #pragma omp parallel if (n > PAR_MIN)
-    {
-        PAR_RANGE(n, lo, hi);
-        qacc acc = {0, 0, 0};
-        quant_range(codes + lo, &acc, in + lo, hi - lo, fmt, scale, saturate, sat_thr, zero_thr);
-        #pragma omp critical(rp_fp8_quant)
-        {
-            tot.amax = acc.amax > tot.amax ? acc.amax : tot.amax;
-            tot.nsat += acc.nsat;
-            tot.nfl += acc.nfl;
-        }
-    }
-    st->amax = u2f(tot.amax);
-    st->saturated = tot.nsat;
-    st->flushed = tot.nfl;
-}
-
-static void quant_rowcol(uint8_t *codes, rp_fp8_qstats *st, const float *in, int64_t R,
-                         int64_t C, int fmt, const float *scales, bool sat, bool rows)
-{
-    uint32_t sat_thr = search_bits(fmt, false);
-    uint32_t zero_thr = fmt == RP_FMT_E8M0FNU ? 0 : search_bits(fmt, true);
-    uint32_t amax = 0;
-    int64_t nsat = 0, nfl = 0;
-    #pragma omp parallel for schedule(static) reduction(max : amax) reduction(+ : nsat, nfl) if (R * C > PAR_MIN)
-    for (int64_t r = 0; r < R; r++)
-        for (int64_t c = 0; c < C; c++) {
-            int64_t i = r * C + c;
-            uint32_t ax = f2u(in[i]) & 0x7FFFFFFFu;
-            amax = ax > amax ? ax : amax;
-            uint32_t uy = f2u(in[i] * scales[rows ? r : c]), ay = uy & 0x7FFFFFFFu;
-            codes[i] = enc(fmt, uy, sat);
-            nsat += (ay > sat_thr) & (ay <= 0x7F800000u);
-            nfl += (ax != 0) & (ay <= zero_thr);
-        }
-    st->amax = u2f(amax);
-    st->scale = 0.0f;
-    st->saturated = nsat;
-    st->flushed = nfl;
-    st->numel = R * C;
-}
-
-void rp_fp8_quantize_rows_f32(uint8_t *codes, rp_fp8_qstats *st, const float *in, int64_t R,
-                              int64_t C, int fmt, const float *scales, bool saturate)
-{
-    quant_rowcol(codes, st, in, R, C, fmt, scales, saturate, true);
-}
-
-void rp_fp8_quantize_cols_f32(uint8_t *codes, rp_fp8_qstats *st, const float *in, int64_t R,
-                              int64_t C, int fmt, const float *scales, bool saturate)
-{
-    quant_rowcol(codes, st, in, R, C, fmt, scales, saturate, false);
-}
-
-void rp_amax_rows_f32(float *out, const float *in, int64_t R, int64_t C)
-{
-    #pragma omp parallel for schedule(static) if (R * C > PAR_MIN)
-    for (int64_t r = 0; r < R; r++) out[r] = rp_amax_f32(in + r * C, C);
-}
-
-void rp_amax_cols_f32(float *out, const float *in, int64_t R, int64_t C)
-{
-    uint32_t *m = calloc((size_t)(C > 0 ? C : 1), sizeof *m);
-    if (!m) { /* fall back to a slow column walk rather than fail */
-        for (int64_t c = 0; c < C; c++) {
-            uint32_t mm = 0;
-            for (int64_t r = 0; r < R; r++) {
-                uint32_t a = f2u(in[r * C + c]) & 0x7FFFFFFFu;
-                mm = a > mm ? a : mm;
-            }
-            out[c] = u2f(mm);
-        }
-        return;
-    }
-    for (int64_t r = 0; r < R; r++)
-        for (int64_t c = 0; c < C; c++) {
-            uint32_t a = f2u(in[r * C + c]) & 0x7FFFFFFFu;
-            m[c] = a > m[c] ? a : m[c];
-        }
-    for (int64_t c = 0; c < C; c++) out[c] = u2f(m[c]);
-    free(m);
-}
-
 /* ---- scaling recipes ---- */
 
 float rp_fp8_current_scale(float amax, int fmt, float margin, bool pow2)

@@ -115,6 +115,28 @@ typedef struct {
 void rp_fp8_quantize_f32(uint8_t *codes, rp_fp8_qstats *st, const float *in, int64_t n,
                          int fmt, float scale, bool saturate, bool sr, uint64_t seed,
                          uint64_t base);
+/* Fused quantize-dequantize of one or more tensors in one parallel region:
+ * out[i] = decode(code(in[i]*scale)) * (1/scale), RNE (the f32 a GEMM on the
+ * simulated format sees), codes[i] = code(in[i]*scale) when codes is not
+ * NULL, and the statistics of rp_fp8_quantize_f32, in one pass over memory
+ * (no codes buffer). With current, scale = rp_fp8_current_scale(amax(in),
+ * fmt, margin, pow2) is computed first (one more read) and written back. fmt must be 8-bit; out, codes (n) are
+ * the caller's; in, out must not overlap. Same bits as quantize + decode. */
+typedef struct {
+    float *out;
+    uint8_t *codes;          /* or NULL */
+    const float *in;
+    int64_t n;
+    int fmt;
+    bool saturate;
+    bool current;            /* else scale is given */
+    bool pow2;               /* current only */
+    float margin;            /* current only */
+    float scale;             /* in (given) or out (current) */
+    rp_fp8_qstats st;        /* out */
+} rp_fp8_qdq_job;
+#define RP_FP8_QDQ_MAXJOBS 8 /* per region; more jobs take several (same results) */
+void rp_fp8_qdq_f32(rp_fp8_qdq_job *jobs, int njobs);
 /* Per-row / per-column: in is (R,C) row-major, scales has R (rows) or C
  * (cols) entries; stats are totals (amax over everything, scale = 0). */
 void rp_fp8_quantize_rows_f32(uint8_t *codes, rp_fp8_qstats *st, const float *in, int64_t R,

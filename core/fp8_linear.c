@@ -3,6 +3,7 @@
 #include "fp8_linear.h"
 #include "autograd.h"
 #include "ops.h"
+#include "ops_nn.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -63,40 +64,133 @@ static rp_tensor *contig_ref(const rp_tensor *t)
     return rp_copy_contiguous(t);
 }
 
-/* The value the GEMM sees for one role: src itself (fp32), its bf16 rounding,
- * or Q(src) = decode(code(src·s))·(1/s) with the role's scale; records stats
- * and, for delayed scaling, updates the role's state after use. */
-static rp_tensor *lowp(rp_linear_recipe *r, int role, rp_tensor *src)
+/* One operand to bring to the GEMM's precision: src itself (fp32), its bf16
+ * rounding, or Q(src) = decode(code(src·s))·(1/s) with the role's scale. */
+typedef struct {
+    rp_linear_recipe *r;
+    int role;
+    rp_tensor *src;   /* contiguous f32, borrowed */
+    rp_tensor *q;     /* result: a new reference */
+} lowp_req;
+
+static bool is_fp8(const rp_linear_recipe *r) { return r && r->numerics == RP_NUMERICS_FP8; }
+
+/* Would requests a and b give the same Q (same bits, same statistics)? */
+static bool same_q(const lowp_req *a, const lowp_req *b)
 {
-    if (!r || r->numerics == RP_NUMERICS_FP32) {
-        rp_tensor_retain(src);
-        return src;
+    const rp_linear_recipe *ra = a->r, *rb = b->r;
+    if (a->src != b->src || ra->fmt[a->role] != rb->fmt[b->role] || ra->saturate != rb->saturate ||
+        ra->delayed != rb->delayed)
+        return false;
+    if (ra->delayed)
+        return memcmp(&ra->ds[a->role]->scale, &rb->ds[b->role]->scale, sizeof(float)) == 0;
+    return memcmp(&ra->margin, &rb->margin, sizeof(float)) == 0 && ra->pow2 == rb->pow2;
+}
+
+/* Fills req[i].q for all n requests. The fp8 ones run in one parallel region
+ * (rp_fp8_qdq_f32), and a request equal to an earlier one (same source,
+ * format and scale) shares its result. Then, in request order, each fp8 use
+ * records its statistics and, for delayed scaling, updates the role's state
+ * with its amax (TE semantics: the scale is used, then updated). A batch must
+ * not hold one (recipe, role) twice: the second use would have to see the
+ * first one's update. n <= LOWP_MAX. Returns 0, or -1 + error with no
+ * reference left. */
+#define LOWP_MAX 4
+static int lowp_many(lowp_req *req, int n)
+{
+    rp_fp8_qdq_job jobs[LOWP_MAX];
+    int job_of[LOWP_MAX], nj = 0;
+    for (int i = 0; i < n; i++) req[i].q = NULL;
+    for (int i = 0; i < n; i++) {
+        lowp_req *q = &req[i];
+        rp_linear_recipe *r = q->r;
+        job_of[i] = -1;
+        if (!r || r->numerics == RP_NUMERICS_FP32) {
+            rp_tensor_retain(q->src);
+            q->q = q->src;
+            continue;
+        }
+        int k = 0;
+        if (is_fp8(r))
+            for (; k < i; k++)
+                if (job_of[k] >= 0 && same_q(&req[k], q)) break;
+        if (is_fp8(r) && k < i) {
+            rp_tensor_retain(req[k].q);
+            q->q = req[k].q;
+            job_of[i] = job_of[k];
+            continue;
+        }
+        /* fully written below */
+        q->q = rp_empty_uninit(RP_F32, q->src->ndim, q->src->shape);
+        if (!q->q) goto fail;
+        if (r->numerics == RP_NUMERICS_BF16) {
+            rp_fp8_cast_f32(RP_F32P(q->q), RP_F32P(q->src), rp_numel(q->src), RP_FMT_BF16, false);
+            continue;
+        }
+        int fmt = r->fmt[q->role];
+        jobs[nj] = (rp_fp8_qdq_job){.out = RP_F32P(q->q), .codes = NULL, .in = RP_F32P(q->src),
+                                    .n = rp_numel(q->src), .fmt = fmt, .saturate = r->saturate,
+                                    .current = !r->delayed, .pow2 = r->pow2, .margin = r->margin,
+                                    .scale = r->delayed ? r->ds[q->role]->scale : 1.0f};
+        job_of[i] = nj++;
     }
-    int64_t n = rp_numel(src);
-    rp_tensor *out = rp_empty_uninit(RP_F32, src->ndim, src->shape); /* fully written below */
-    if (!out) return NULL;
-    const float *in = RP_F32P(src);
-    if (r->numerics == RP_NUMERICS_BF16) {
-        rp_fp8_cast_f32(RP_F32P(out), in, n, RP_FMT_BF16, false);
-        return out;
+    rp_fp8_qdq_f32(jobs, nj);
+    for (int i = 0; i < n; i++) {
+        if (job_of[i] < 0) continue;
+        rp_linear_recipe *r = req[i].r;
+        const rp_fp8_qstats *st = &jobs[job_of[i]].st;
+        r->last[req[i].role] = *st;
+        r->calls[req[i].role]++;
+        if (r->delayed) rp_delayed_scaling_update(r->ds[req[i].role], st->amax);
     }
-    uint8_t *codes = malloc((size_t)(n > 0 ? n : 1));
-    if (!codes) {
-        rp_tensor_release(out);
-        rp_seterr("fp8 linear: out of memory for %lld codes", (long long)n);
-        return NULL;
+    return 0;
+fail:
+    for (int i = 0; i < n; i++) {
+        rp_tensor_release(req[i].q);
+        req[i].q = NULL;
     }
-    int fmt = r->fmt[role];
-    float scale = r->delayed ? r->ds[role]->scale
-                             : rp_fp8_current_scale(rp_amax_f32(in, n), fmt, r->margin, r->pow2);
-    rp_fp8_qstats st;
-    rp_fp8_quantize_f32(codes, &st, in, n, fmt, scale, r->saturate, false, 0, 0);
-    rp_fp8_decode_f32(RP_F32P(out), codes, n, fmt, 1.0f / scale);
-    free(codes);
-    r->last[role] = st;
-    r->calls[role]++;
-    if (r->delayed) rp_delayed_scaling_update(r->ds[role], st.amax);
-    return out;
+    return -1;
+}
+
+/* A (R, C) matrix view of the contiguous tensor t, or of its transpose. */
+static rp_tensor *mat_view(const rp_tensor *t, int64_t R, int64_t C, bool trans)
+{
+    int64_t shape[2] = {trans ? C : R, trans ? R : C};
+    int64_t stride[2] = {trans ? 1 : C, trans ? C : 1};
+    return rp_alias(t, 2, shape, stride, t->offset);
+}
+
+/* op(A) (M,K) · op(B) (K,N) as a new tensor of the given shape (M·N
+ * elements); a, b contiguous, a stored (M,K) or, with ta, (K,M); b stored
+ * (K,N) or, with tb, (N,K); no size 0. rp_matmul splits the product over
+ * the kit's threads in pieces that give the same bits as one sgemm
+ * (ops_matmul.c): a direct cblas_sgemm here would run on one thread, since
+ * BLAS is kept on one. With a size of 1, BLAS may pick another kernel for
+ * the view than the plain call did, so those tiny products stay one direct
+ * sgemm. */
+static rp_tensor *gemm(int ndim, const int64_t *shape, bool ta, bool tb, int64_t M, int64_t N,
+                       int64_t K, const rp_tensor *a, const rp_tensor *b)
+{
+    if (M > 1 && N > 1 && K > 1) {
+        rp_tensor *av = mat_view(a, ta ? K : M, ta ? M : K, ta);
+        rp_tensor *bv = av ? mat_view(b, tb ? N : K, tb ? K : N, tb) : NULL;
+        rp_tensor *y = bv ? rp_matmul(av, bv) : NULL;
+        rp_tensor_release(av);
+        rp_tensor_release(bv);
+        if (!y) return NULL;
+        /* a fresh (M, N) contiguous result, ours alone: give it the caller's shape */
+        y->ndim = ndim;
+        memcpy(y->shape, shape, sizeof(int64_t) * (size_t)ndim);
+        rp_contiguous_strides(ndim, shape, y->stride);
+        return y;
+    }
+    rp_tensor *y = rp_empty_uninit(RP_F32, ndim, shape);
+    rp_blas_one_thread();
+    if (y) /* BLAS writes every element when no size is 0 (beta = 0) */
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    (int)M, (int)N, (int)K, 1.0f, RP_F32P(a), (int)(ta ? M : K), RP_F32P(b),
+                    (int)(tb ? K : N), 0.0f, RP_F32P(y), (int)N);
+    return y;
 }
 
 /* ---- linear ---- */
@@ -108,67 +202,58 @@ static int linear_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP_NO
     int64_t M = nd->iargs[0], N = nd->iargs[1], K = nd->iargs[2];
     rp_tensor *gc = contig_ref(g);
     if (!gc) return -1;
-    rp_tensor *gq = lowp(r, RP_ROLE_GRAD, gc);
+    lowp_req rq = {r, RP_ROLE_GRAD, gc, NULL};
+    int rc = lowp_many(&rq, 1);
     rp_tensor_release(gc);
-    if (!gq) return -1;
-    int rc = 0;
-    if (nd->needs_grad[0]) {
+    if (rc) return -1;
+    rp_tensor *gq = rq.q;
+    bool full = M > 0 && K > 0 && N > 0;
+    if (nd->needs_grad[0]) { /* dgrad (M,K) = g (M,N) · W (N,K) */
         const rp_tensor *x = nd->inputs[0];
-        /* BLAS writes every element when no size is 0 (beta = 0) */
-        bool full = M > 0 && K > 0 && N > 0;
-        gin[0] = full ? rp_empty_uninit(RP_F32, x->ndim, x->shape) : rp_empty(RP_F32, x->ndim, x->shape);
+        gin[0] = full ? gemm(x->ndim, x->shape, false, false, M, K, N, gq, wq)
+                      : rp_zeros(RP_F32, x->ndim, x->shape);
         if (!gin[0]) rc = -1;
-        else if (M > 0 && K > 0)  /* dgrad (M,K) = g (M,N) · W (N,K) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)K, (int)N, 1.0f,
-                        RP_F32P(gq), (int)(N > 0 ? N : 1), RP_F32P(wq), (int)(K > 0 ? K : 1),
-                        0.0f, RP_F32P(gin[0]), (int)K);
     }
-    if (rc == 0 && nd->needs_grad[1]) {
+    if (rc == 0 && nd->needs_grad[1]) { /* wgrad (N,K) = gᵀ (N,M) · x (M,K) */
         const rp_tensor *w = nd->inputs[1];
-        bool full = M > 0 && K > 0 && N > 0;
-        gin[1] = full ? rp_empty_uninit(RP_F32, w->ndim, w->shape) : rp_zeros(RP_F32, w->ndim, w->shape);
+        gin[1] = full ? gemm(w->ndim, w->shape, true, false, N, K, M, gq, xq)
+                      : rp_zeros(RP_F32, w->ndim, w->shape);
         if (!gin[1]) rc = -1;
-        else if (M > 0 && N > 0 && K > 0)  /* wgrad (N,K) = gᵀ (N,M) · x (M,K) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)K, (int)M, 1.0f,
-                        RP_F32P(gq), (int)N, RP_F32P(xq), (int)K, 0.0f, RP_F32P(gin[1]), (int)K);
     }
     rp_tensor_release(gq);
     return rc;
 }
 
-rp_tensor *rp_fp8_linear(const rp_tensor *x, const rp_tensor *w, rp_linear_recipe *r)
+/* Checks the operands of y = x·wᵀ and gives the GEMM sizes. */
+static int linear_check(const rp_tensor *x, const rp_tensor *w, int64_t *M, int64_t *N, int64_t *K)
 {
     char a[RP_SHAPE_STRLEN], b[RP_SHAPE_STRLEN];
-    if (x->dtype != RP_F32 || w->dtype != RP_F32) {
-        rp_seterr("fp8.linear: needs f32 tensors (got %s and %s)", rp_dtype_info[x->dtype].name,
-                  rp_dtype_info[w->dtype].name);
-        return NULL;
-    }
-    if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1]) {
-        rp_seterr("fp8.linear: input %s and weight %s do not match (want x (..., in), W (out, in))",
-                  rp_shape_str(x, a, sizeof a), rp_shape_str(w, b, sizeof b));
-        return NULL;
-    }
-    int64_t K = w->shape[1], N = w->shape[0], M = K ? rp_numel(x) / K : 0;
-    if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX) {
-        rp_seterr("fp8.linear: sizes %s x %s too large for BLAS", rp_shape_str(x, a, sizeof a),
-                  rp_shape_str(w, b, sizeof b));
-        return NULL;
-    }
-    if (M == 0 && K == 0) M = rp_numel(x); /* (..., 0) input: rows still count */
-    rp_tensor *xc = contig_ref(x), *wc = xc ? contig_ref(w) : NULL;
-    rp_tensor *xq = wc ? lowp(r, RP_ROLE_INPUT, xc) : NULL;
-    rp_tensor *wq = xq ? lowp(r, RP_ROLE_WEIGHT, wc) : NULL;
-    rp_tensor_release(xc);
-    rp_tensor_release(wc);
+    if (x->dtype != RP_F32 || w->dtype != RP_F32)
+        return rp_seterr("fp8.linear: needs f32 tensors (got %s and %s)", rp_dtype_info[x->dtype].name,
+                         rp_dtype_info[w->dtype].name);
+    if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
+        return rp_seterr("fp8.linear: input %s and weight %s do not match (want x (..., in), W (out, in))",
+                         rp_shape_str(x, a, sizeof a), rp_shape_str(w, b, sizeof b));
+    *K = w->shape[1];
+    *N = w->shape[0];
+    *M = *K ? rp_numel(x) / *K : 0;
+    if (*M > INT32_MAX || *N > INT32_MAX || *K > INT32_MAX)
+        return rp_seterr("fp8.linear: sizes %s x %s too large for BLAS", rp_shape_str(x, a, sizeof a),
+                         rp_shape_str(w, b, sizeof b));
+    if (*M == 0 && *K == 0) *M = rp_numel(x); /* (..., 0) input: rows still count */
+    return 0;
+}
+
+/* y = xq·wqᵀ for the checked x, w (sizes M, N, K), with the node that saves
+ * xq and wq for backward. Borrows xq and wq. */
+static rp_tensor *linear_gemm(const rp_tensor *x, const rp_tensor *w, rp_tensor *xq, rp_tensor *wq,
+                              rp_linear_recipe *r, int64_t M, int64_t N, int64_t K)
+{
     int64_t shape[RP_MAXDIM];
     memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
     shape[x->ndim - 1] = N;
-    rp_tensor *y = !wq ? NULL : M > 0 && N > 0 && K > 0 ? rp_empty_uninit(RP_F32, x->ndim, shape)
-                                                        : rp_zeros(RP_F32, x->ndim, shape);
-    if (y && M > 0 && N > 0 && K > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f,
-                    RP_F32P(xq), (int)K, RP_F32P(wq), (int)K, 0.0f, RP_F32P(y), (int)N);
+    rp_tensor *y = M > 0 && N > 0 && K > 0 ? gemm(x->ndim, shape, false, true, M, N, K, xq, wq)
+                                           : rp_zeros(RP_F32, x->ndim, shape);
     const rp_tensor *ins[2] = {x, w};
     if (y && rp_needs_grad(2, ins)) {
         rp_tensor *in2[2] = {(rp_tensor *)x, (rp_tensor *)w};
@@ -187,8 +272,23 @@ rp_tensor *rp_fp8_linear(const rp_tensor *x, const rp_tensor *w, rp_linear_recip
             }
         }
     }
-    rp_tensor_release(xq);
-    rp_tensor_release(wq);
+    return y;
+}
+
+rp_tensor *rp_fp8_linear(const rp_tensor *x, const rp_tensor *w, rp_linear_recipe *r)
+{
+    int64_t M = 0, N = 0, K = 0;
+    if (linear_check(x, w, &M, &N, &K)) return NULL;
+    rp_tensor *xc = contig_ref(x), *wc = xc ? contig_ref(w) : NULL;
+    lowp_req rq[2] = {{r, RP_ROLE_INPUT, xc, NULL}, {r, RP_ROLE_WEIGHT, wc, NULL}};
+    rp_tensor *y = NULL;
+    if (wc && lowp_many(rq, 2) == 0) {
+        y = linear_gemm(x, w, rq[0].q, rq[1].q, r, M, N, K);
+        rp_tensor_release(rq[0].q);
+        rp_tensor_release(rq[1].q);
+    }
+    rp_tensor_release(xc);
+    rp_tensor_release(wc);
     return y;
 }
 
@@ -200,11 +300,47 @@ rp_tensor *rp_fp8_linear(const rp_tensor *x, const rp_tensor *w, rp_linear_recip
 #define GATE_CHUNK 4096
 #define GATE_PAR_MIN (1 << 15)
 
-static void sigmoid_chunk(float *s, const float *a, int64_t n)
+/* The chunk loops are also compiled for AVX2 / AVX-512 and picked at load
+ * time (the default build targets baseline x86-64); they are plain IEEE
+ * operations in a fixed order (contraction is off project-wide), so every
+ * path gives the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX512F__)
+#define HOT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define HOT_CLONES
+#endif
+
+/* s = sigmoid(a) = 1 / (1 + e^-a) */
+static inline void sigmoid_chunk(float *s, const float *a, int64_t n)
 {
+    #pragma omp simd
     for (int64_t i = 0; i < n; i++) s[i] = -a[i];
     rp_exp_f32(s, s, n);
+    #pragma omp simd
     for (int64_t i = 0; i < n; i++) s[i] = 1.0f / (1.0f + s[i]);
+}
+
+/* h = a · sigmoid(a) · b; h doubles as the sigmoid's scratch */
+HOT_CLONES static void gate_fwd_chunk(float *h, const float *a, const float *b, int64_t n)
+{
+    sigmoid_chunk(h, a, n);
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) h[i] = a[i] * h[i] * b[i];
+}
+
+/* da = g·b·s·(1 + a(1 - s)), db = g·a·s with s = sigmoid(a); either may be NULL */
+HOT_CLONES static void gate_bwd_chunk(float *da, float *db, float *s, const float *g, const float *a,
+                                      const float *b, int64_t n)
+{
+    sigmoid_chunk(s, a, n);
+    if (da) {
+        #pragma omp simd
+        for (int64_t i = 0; i < n; i++) da[i] = g[i] * b[i] * s[i] * (1.0f + a[i] * (1.0f - s[i]));
+    }
+    if (db) {
+        #pragma omp simd
+        for (int64_t i = 0; i < n; i++) db[i] = g[i] * a[i] * s[i];
+    }
 }
 
 static int gate_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
@@ -226,12 +362,7 @@ static int gate_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP_NODE
     for (int64_t c = 0; c < nchunks; c++) {
         float s[GATE_CHUNK];
         int64_t o = c * GATE_CHUNK, m = n - o < GATE_CHUNK ? n - o : GATE_CHUNK;
-        sigmoid_chunk(s, ap + o, m);
-        if (da)
-            for (int64_t i = 0; i < m; i++)
-                da[o + i] = gp[o + i] * bp[o + i] * s[i] * (1.0f + ap[o + i] * (1.0f - s[i]));
-        if (db)
-            for (int64_t i = 0; i < m; i++) db[o + i] = gp[o + i] * ap[o + i] * s[i];
+        gate_bwd_chunk(da ? da + o : NULL, db ? db + o : NULL, s, gp + o, ap + o, bp + o, m);
     }
     rp_tensor_release(gc);
     return 0;
@@ -254,8 +385,7 @@ rp_tensor *rp_swiglu_gate(const rp_tensor *a, const rp_tensor *b)
         #pragma omp parallel for schedule(static) if (n > GATE_PAR_MIN)
         for (int64_t c = 0; c < nchunks; c++) {
             int64_t o = c * GATE_CHUNK, m = n - o < GATE_CHUNK ? n - o : GATE_CHUNK;
-            sigmoid_chunk(hp + o, ap + o, m);
-            for (int64_t i = 0; i < m; i++) hp[o + i] = ap[o + i] * hp[o + i] * bp[o + i];
+            gate_fwd_chunk(hp + o, ap + o, bp + o, m);
         }
         const rp_tensor *ins[2] = {a, b};
         if (rp_needs_grad(2, ins)) {
@@ -274,10 +404,20 @@ rp_tensor *rp_swiglu_gate(const rp_tensor *a, const rp_tensor *b)
 
 /* ---- y = x ⊙ v (constant v along columns or rows) ---- */
 
+/* One product per element: any split over threads gives the same bits. */
 static void scale_kernel(float *y, const float *x, const float *v, int64_t R, int64_t C, bool per_row)
 {
-    for (int64_t r = 0; r < R; r++)
-        for (int64_t c = 0; c < C; c++) y[r * C + c] = x[r * C + c] * v[per_row ? r : c];
+    #pragma omp parallel for schedule(static) if (R * C > GATE_PAR_MIN && R > 1)
+    for (int64_t r = 0; r < R; r++) {
+        const float *xr = x + r * C;
+        float *yr = y + r * C;
+        if (per_row) {
+            float vr = v[r];
+            for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * vr;
+        } else {
+            for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * v[c];
+        }
+    }
 }
 
 static int scale_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
@@ -285,7 +425,7 @@ static int scale_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP_NOD
     if (!nd->needs_grad[0]) return 0;
     rp_tensor *gc = contig_ref(g);
     if (!gc) return -1;
-    gin[0] = rp_empty(RP_F32, g->ndim, g->shape);
+    gin[0] = rp_empty_uninit(RP_F32, g->ndim, g->shape); /* fully written */
     if (gin[0])
         scale_kernel(RP_F32P(gin[0]), RP_F32P(gc), RP_F32P(nd->saved[0]), nd->iargs[0],
                      nd->iargs[1], nd->iargs[2] != 0);
@@ -303,7 +443,7 @@ rp_tensor *rp_scale_by_vector(const rp_tensor *x, const rp_tensor *v, bool per_r
         return NULL;
     }
     rp_tensor *xc = contig_ref(x);
-    rp_tensor *y = xc ? rp_empty(RP_F32, x->ndim, x->shape) : NULL;
+    rp_tensor *y = xc ? rp_empty_uninit(RP_F32, x->ndim, x->shape) : NULL; /* fully written */
     if (y) {
         scale_kernel(RP_F32P(y), RP_F32P(xc), RP_F32P(v), R, C, per_row);
         const rp_tensor *ins[1] = {x};
@@ -339,27 +479,50 @@ rp_tensor *rp_fp8_swiglu(const rp_tensor *x, const rp_tensor *w1, const rp_tenso
     }
     rp_linear_recipe *r1 = recipes ? recipes[0] : NULL, *r2 = recipes ? recipes[1] : NULL,
                      *r3 = recipes ? recipes[2] : NULL;
-    rp_tensor *a = rp_fp8_linear(x, w1, r1);
-    rp_tensor *b = a ? rp_fp8_linear(x, w2, r2) : NULL;
+    rp_tensor *a = NULL, *b = NULL;
+    if (r1 && r1 == r2) { /* one recipe: its second use must see the first one's update */
+        a = rp_fp8_linear(x, w1, r1);
+        b = a ? rp_fp8_linear(x, w2, r2) : NULL;
+    } else { /* x, W1 and W2 in one pass, x quantized once when both scales agree */
+        int64_t M = 0, N = 0, K = 0;
+        if (linear_check(x, w1, &M, &N, &K)) return NULL;
+        rp_tensor *xc = contig_ref(x), *w1c = xc ? contig_ref(w1) : NULL,
+                  *w2c = w1c ? contig_ref(w2) : NULL;
+        lowp_req rq[4] = {{r1, RP_ROLE_INPUT, xc, NULL}, {r1, RP_ROLE_WEIGHT, w1c, NULL},
+                          {r2, RP_ROLE_INPUT, xc, NULL}, {r2, RP_ROLE_WEIGHT, w2c, NULL}};
+        if (w2c && lowp_many(rq, 4) == 0) {
+            a = linear_gemm(x, w1, rq[0].q, rq[1].q, r1, M, N, K);
+            b = a ? linear_gemm(x, w2, rq[2].q, rq[3].q, r2, M, N, K) : NULL;
+            for (int i = 0; i < 4; i++) rp_tensor_release(rq[i].q);
+        }
+        rp_tensor_release(xc);
+        rp_tensor_release(w1c);
+        rp_tensor_release(w2c);
+    }
     rp_tensor *h = b ? rp_swiglu_gate(a, b) : NULL;
     rp_tensor_release(a);
     rp_tensor_release(b);
     if (!h) return NULL;
     int64_t F = w1->shape[0], M = F ? rp_numel(h) / F : 0;
-    if (st) st->h_amax = rp_amax_f32(RP_F32P(h), rp_numel(h));
     if (smooth == RP_SMOOTH_NONE) {
+        /* fp8 W3: its input quantization measures max |h| anyway (same bits) */
+        bool from_q = is_fp8(r3);
+        if (st && !from_q) st->h_amax = rp_amax_f32(RP_F32P(h), rp_numel(h));
         rp_tensor *y = rp_fp8_linear(h, w3, r3);
+        if (st && from_q) st->h_amax = r3->last[RP_ROLE_INPUT].amax;
         rp_tensor_release(h);
         return y;
     }
     bool tok = smooth == RP_SMOOTH_TOKEN;
     int64_t ns = tok ? M : F;
-    rp_tensor *s = rp_empty(RP_F32, 1, &ns), *inv = rp_empty(RP_F32, 1, &ns);
+    rp_tensor *s = rp_empty_uninit(RP_F32, 1, &ns), *inv = rp_empty_uninit(RP_F32, 1, &ns);
     rp_tensor *y = NULL;
     if (s && inv) {
         float *sp = RP_F32P(s), *ip = RP_F32P(inv);
         if (tok) rp_amax_rows_f32(ip, RP_F32P(h), M, F);
         else rp_amax_cols_f32(ip, RP_F32P(h), M, F);
+        /* max |h| is the max over the per-token / per-channel maxima (same bits) */
+        if (st) st->h_amax = rp_amax_f32(ip, ns);
         /* an all-zero (or non-finite) channel/token is left unscaled */
         for (int64_t i = 0; i < ns; i++) {
             if (!(ip[i] > 0.0f) || !isfinite(ip[i]) || !isfinite(1.0f / ip[i])) ip[i] = 1.0f;

@@ -2,7 +2,8 @@
  * (fp32 / bf16 / fp8 with per-role scaling as TransformerEngine keeps it) and
  * the SwiGLU / Smooth-SwiGLU FFN built on it, all with autograd.
  *
- * Numerics (accumulation is always fp32, cblas_sgemm on dequantized values):
+ * Numerics (accumulation is always fp32: the kit's matmul, i.e. sgemm split
+ * over the threads, on dequantized values):
  *  - fp32: plain.
  *  - bf16: x and W rounded to bf16 (RNE) in forward; in backward the output
  *    gradient is rounded to bf16 too; dgrad/wgrad use the bf16 x and W; the
@@ -60,7 +61,10 @@ typedef struct {
  *  - RP_SMOOTH_TOKEN: token t is multiplied by s_t = 1/max_i |h_ti| before
  *    quantization and the output row is multiplied by 1/s_t after W3.
  * s is computed on the fly and is a constant for autograd (the function does
- * not depend on it in exact arithmetic). st may be NULL. */
+ * not depend on it in exact arithmetic). st may be NULL. x, W1 and W2 are
+ * quantized in one pass (x once when recipes[0] and [1] give it the same
+ * scale), with the same bits, statistics and scaling updates as three
+ * separate rp_fp8_linear calls. */
 rp_tensor *rp_fp8_swiglu(const rp_tensor *x, const rp_tensor *w1, const rp_tensor *w2,
                          const rp_tensor *w3, rp_linear_recipe *const recipes[3], int smooth,
                          rp_swiglu_stats *st);

@@ -9,23 +9,11 @@
 #include <string.h>
 
 /* OpenBLAS's LAPACK (ssyevd, sgeqrf, sorgqr) splits its blocked work by the
- * BLAS thread count, so results change with REPRO_THREADS. House rule 9 (same
- * seed, same numbers, any thread count) wins: LAPACK calls run on one BLAS
- * thread; the matrices preconditioners use are small enough for that. */
-extern int openblas_get_num_threads(void);
-extern void openblas_set_num_threads(int);
-
-static int lapack_threads_begin(void)
-{
-    int n = openblas_get_num_threads();
-    if (n != 1) openblas_set_num_threads(1);
-    return n;
-}
-
-static void lapack_threads_end(int n)
-{
-    if (n != 1) openblas_set_num_threads(n);
-}
+ * BLAS thread count, so results change with it. House rule 9 (same seed, same
+ * numbers, any thread count) wins: BLAS always runs on one thread
+ * (rp_set_threads, and rp_blas_one_thread before each call for programs
+ * that never called it). The matrices preconditioners use are small enough
+ * for one thread. */
 
 int rp_eigh_f32(float *w, float *V, const float *A, int n)
 {
@@ -34,9 +22,8 @@ int rp_eigh_f32(float *w, float *V, const float *A, int n)
     if (V != A) memcpy(V, A, sizeof(float) * (size_t)n * (size_t)n);
     for (int64_t i = 0; i < (int64_t)n * n; i++)
         if (!isfinite(V[i])) return rp_seterr("eigh: matrix has a non-finite entry (%g)", (double)V[i]);
-    int nt = lapack_threads_begin();
+    rp_blas_one_thread();
     lapack_int info = LAPACKE_ssyevd(LAPACK_ROW_MAJOR, 'V', 'U', n, V, n, w);
-    lapack_threads_end(nt);
     if (info < 0) return rp_seterr("eigh: ssyevd argument %d invalid", (int)-info);
     if (info > 0) return rp_seterr("eigh: ssyevd failed to converge (info %d) on a %dx%d matrix", (int)info, n, n);
     return 0;
@@ -53,10 +40,9 @@ int rp_qr_f32(float *Q, float *R, const float *A, int m, int n)
     float *tau = malloc(sizeof(float) * (size_t)k);
     if (!a || !tau) { free(a); free(tau); return rp_seterr("qr: out of memory (%dx%d)", m, n); }
     memcpy(a, A, sizeof(float) * (size_t)m * (size_t)n);
-    int nt = lapack_threads_begin();
+    rp_blas_one_thread();
     lapack_int info = LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, m, n, a, n, tau);
     if (info != 0) {
-        lapack_threads_end(nt);
         free(a);
         free(tau);
         return rp_seterr("qr: sgeqrf failed (info %d)", (int)info);
@@ -69,7 +55,6 @@ int rp_qr_f32(float *Q, float *R, const float *A, int m, int n)
     for (int i = 0; i < m; i++)
         memmove(Q + (size_t)i * k, a + (size_t)i * n, sizeof(float) * (size_t)k);
     info = LAPACKE_sorgqr(LAPACK_ROW_MAJOR, m, k, k, Q, k, tau);
-    lapack_threads_end(nt);
     free(a);
     free(tau);
     if (info != 0) return rp_seterr("qr: sorgqr failed (info %d)", (int)info);

@@ -462,8 +462,7 @@ static int att_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_M
         if (!gin[i]) goto done;
     }
     if (T == 0) { rc = 0; goto done; }
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    rp_blas_one_thread();
     int oom = 0;
     #pragma omp parallel if (B * H > 1 && B * H * T * T * D > ATT_PAR_MIN)
     {
@@ -491,7 +490,6 @@ static int att_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_M
         }
         free(P);
     }
-    openblas_set_num_threads(blas_threads);
     if (oom) { rp_seterr("attention: out of memory for scratch of T = %d", T); goto done; }
     rc = 0;
 done:
@@ -517,8 +515,7 @@ rp_tensor *rp_attention(const rp_tensor *q, const rp_tensor *k, const rp_tensor 
     int oom = 0;
     att_blocks pb = {0, 0};
     if (T > 0) {
-        int blas_threads = openblas_get_num_threads();
-        openblas_set_num_threads(1);
+        rp_blas_one_thread();
         pb = att_plan(T, D);
         #pragma omp parallel if (B * H > 1 && B * H * T * T * D > ATT_PAR_MIN)
         {
@@ -542,8 +539,7 @@ rp_tensor *rp_attention(const rp_tensor *q, const rp_tensor *k, const rp_tensor 
             }
             free(P);
         }
-        openblas_set_num_threads(blas_threads);
-    }
+        }
     if (oom) { rp_seterr("attention: out of memory for scratch of T = %d", T); goto fail; }
     const rp_tensor *ins[3] = {q, k, v};
     if (rp_needs_grad(3, ins)) {

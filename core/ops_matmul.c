@@ -1,7 +1,15 @@
 /* ops_matmul.c: matmul through cblas_sgemm and outer. Views whose last two
  * dims are row-major (strides (ld, 1)) or column-major (strides (1, ld)) are
  * handed to sgemm as NoTrans / Trans without a copy, so x·wᵀ with w (out, in)
- * costs the same as a contiguous product. */
+ * costs the same as a contiguous product.
+ *
+ * Threads: OpenBLAS's threaded sgemm rounds differently at different thread
+ * counts (seen in the gradients of a dim-128 model), so BLAS runs on one
+ * thread (rp_set_threads) and this file splits each product over OpenMP
+ * itself: into batch entries and, inside a large product, blocks of output
+ * rows or columns. The tasks depend on the shapes alone, never on the thread
+ * count, and every output element comes from one single-threaded sgemm over
+ * the full K, so any thread count gives the same bits; see gemm_run. */
 #include "ops_nn.h"
 #include "autograd.h"
 
@@ -9,6 +17,8 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* OpenBLAS's own entry points (not in every cblas.h). */
 
 /* How sgemm sees a (R, C) matrix with element strides (s0, s1). */
 typedef struct { bool ok, trans; int ld; } mlay;
@@ -108,6 +118,140 @@ static void sgemm_rm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const fl
                 (int)M, (int)N, (int)K, 1.0f, A, lda, B, ldb, beta, C, (int)ldc);
 }
 
+/* ---- products split into tasks ----
+ *
+ * A block of output rows (or columns) computed by its own sgemm gives the
+ * same bits as that part of the whole product: OpenBLAS cuts K into blocks
+ * by K alone and sums each element's K block in order in one micro-kernel
+ * tile. Two things would break that, and the plan avoids both:
+ * - its small-matrix kernels (M·N·K <= 10^6 on AVX-512 machines) sum K
+ *   differently: in 2,100 random shapes and splits only blocks under 10^6
+ *   changed bits, so no block is smaller than BLOCK_MIN_WORK;
+ * - an element's tile position could change at a block edge, so interior
+ *   boundaries fall on multiples of BLOCK_ALIGN, a multiple of the 16x4
+ *   register tile.
+ * tests/c/test_matmul.c checks the first claim on every product shape the
+ * models use, against one whole sgemm. */
+#define BLOCK_MIN_WORK (INT64_C(1) << 22) /* M·N·K of a block: 4x the small-kernel limit */
+#define BLOCK_ALIGN 64
+/* Powers of two, so 1, 2 and 4 threads get equal shares. Each block repacks
+ * the operand all blocks share, which costs more the fewer lines (rows or
+ * columns) a block has: more than 2 blocks only with LINES_FOR_4 lines each. */
+#define MAX_BLOCKS 4
+#define LINES_FOR_4 512
+/* Below this much work in all (M·N·K summed over tasks) one thread is faster
+ * than waking the others. */
+#define PAR_MIN_WORK (INT64_C(1) << 21)
+
+/* How one product's output is cut: n blocks along the rows (or columns) of
+ * its D rows (or columns). */
+typedef struct { bool cols; int n; int64_t D; } blocks;
+
+static int64_t block_start(const blocks *b, int i)
+{
+    if (i >= b->n) return b->D;
+    return b->D / b->n * i / BLOCK_ALIGN * BLOCK_ALIGN;
+}
+
+/* The most blocks (a power of two up to MAX_BLOCKS) whose smallest block
+ * still does BLOCK_MIN_WORK (and has LINES_FOR_4 lines if there are more
+ * than 2); cut along the longer side of the output. */
+static blocks plan_blocks(int64_t M, int64_t N, int64_t K)
+{
+    blocks b = {M < N, 1, M < N ? N : M};
+    double per_line = (double)(b.cols ? M : N) * (double)K;
+    for (int n = MAX_BLOCKS; n > 1; n /= 2) {
+        b.n = n;
+        int64_t least = b.D;
+        for (int i = 0; i < n; i++) {
+            int64_t len = block_start(&b, i + 1) - block_start(&b, i);
+            if (len < least) least = len;
+        }
+        if ((double)least * per_line >= (double)BLOCK_MIN_WORK && (n <= 2 || least >= LINES_FOR_4))
+            return b;
+    }
+    b.n = 1;
+    return b;
+}
+
+/* C = op(A)·op(B) (beta 0) or C += op(A)·op(B) (beta 1) for every entry of a
+ * batch with shape bo; as/bs/cs are the batch strides of A, B and C. Entries
+ * whose C stride is 0 along a dim of size > 1 sum into one C slice, in batch
+ * order (the gradient of a broadcast operand). */
+typedef struct {
+    bool ta, tb;
+    int64_t M, N, K;
+    const float *A, *B;
+    float *C;
+    int lda, ldb;
+    int64_t ldc;
+    float beta;
+    int nbo;
+    int64_t bo[RP_MAXDIM], as[RP_MAXDIM], bs[RP_MAXDIM], cs[RP_MAXDIM];
+} gemm_job;
+
+static bool summed_dim(const gemm_job *j, int d) { return j->cs[d] == 0 && j->bo[d] > 1; }
+
+/* Offsets of entry r of C slice s (slices index the kept dims, r the summed
+ * ones; increasing r is increasing batch index within a slice). */
+static void entry_offsets(const gemm_job *j, int64_t s, int64_t r, int64_t off[3])
+{
+    off[0] = off[1] = off[2] = 0;
+    for (int d = j->nbo - 1; d >= 0; d--) {
+        int64_t idx;
+        if (summed_dim(j, d)) { idx = r % j->bo[d]; r /= j->bo[d]; }
+        else { idx = s % j->bo[d]; s /= j->bo[d]; }
+        off[0] += idx * j->as[d];
+        off[1] += idx * j->bs[d];
+        off[2] += idx * j->cs[d];
+    }
+}
+
+/* Runs job j as tasks (C slice, block); a task does its block of every entry
+ * of its slice in batch order. Which thread runs a task changes no bit. */
+static void gemm_run(const gemm_job *j)
+{
+    if (j->M == 0 || j->N == 0) return;
+    /* rp_set_threads keeps BLAS on one thread; a program that never called
+     * it would otherwise run OpenBLAS's threads inside ours. */
+    rp_blas_one_thread();
+    blocks bl = plan_blocks(j->M, j->N, j->K);
+    int64_t S = 1, R = 1;
+    for (int d = 0; d < j->nbo; d++) {
+        if (summed_dim(j, d)) R *= j->bo[d];
+        else S *= j->bo[d];
+    }
+    int64_t ntask = S * bl.n;
+    double work = (double)S * (double)R * (double)j->M * (double)j->N * (double)j->K;
+    #pragma omp parallel for schedule(dynamic, 1) if (ntask > 1 && work >= (double)PAR_MIN_WORK)
+    for (int64_t t = 0; t < ntask; t++) {
+        int64_t s = t / bl.n;
+        int b = (int)(t % bl.n);
+        int64_t lo = block_start(&bl, b), len = block_start(&bl, b + 1) - lo;
+        for (int64_t r = 0; r < R; r++) {
+            int64_t off[3];
+            entry_offsets(j, s, r, off);
+            const float *A = j->A + off[0], *B = j->B + off[1];
+            float *C = j->C + off[2];
+            if (bl.cols) /* columns lo.. of op(B) and C */
+                sgemm_rm(j->ta, j->tb, j->M, len, j->K, A, j->lda,
+                         B + lo * (j->tb ? j->ldb : 1), j->ldb, j->beta, C + lo, j->ldc);
+            else /* rows lo.. of op(A) and C */
+                sgemm_rm(j->ta, j->tb, len, j->N, j->K, A + lo * (j->ta ? 1 : j->lda), j->lda,
+                         B, j->ldb, j->beta, C + lo * j->ldc, j->ldc);
+        }
+    }
+}
+
+/* One unbatched product. */
+static void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int64_t ldc)
+{
+    gemm_job j = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .A = A, .B = B, .C = C,
+                  .lda = lda, .ldb = ldb, .ldc = ldc, .beta = beta, .nbo = 0};
+    gemm_run(&j);
+}
+
 /* Can a's batch dims fold into its rows, i.e. is (batch*M, K) one strided
  * matrix with row stride lay.ld? Then a product with an unbatched b is one
  * sgemm, which is what linear layers need to be fast. */
@@ -175,20 +319,42 @@ static int out_shape(const mm_plan *p, const rp_tensor *a, const rp_tensor *b, i
     return nd;
 }
 
+/* Batch strides of a contiguous (bo..., R, C) tensor. */
+static void contig_batch_strides(const mm_plan *p, int64_t RC, int64_t *out)
+{
+    int64_t st = RC;
+    for (int d = p->nbo - 1; d >= 0; d--) {
+        out[d] = st;
+        st *= p->bo[d];
+    }
+}
+
+/* A job over p's batch: the caller sets the strides. */
+static gemm_job batched_job(const mm_plan *p, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                            const float *A, int lda, const float *B, int ldb, float beta,
+                            float *C, int64_t ldc)
+{
+    gemm_job j = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .A = A, .B = B, .C = C,
+                  .lda = lda, .ldb = ldb, .ldc = ldc, .beta = beta, .nbo = p->nbo};
+    memcpy(j.bo, p->bo, sizeof j.bo);
+    return j;
+}
+
 /* out (nbatch, M, N) contiguous = A · B. */
 static void mm_forward(float *out, const operand *A, const operand *B, const mm_plan *p)
 {
     const float *a0 = RP_F32P(A->t), *b0 = RP_F32P(B->t);
     if (p->fold) {
-        sgemm_rm(false, B->lay.trans, p->nbatch * p->M, p->N, p->K, a0, A->lay.ld, b0,
+        gemm_one(false, B->lay.trans, p->nbatch * p->M, p->N, p->K, a0, A->lay.ld, b0,
                  B->lay.ld, 0.0f, out, p->N);
         return;
     }
-    for (int64_t i = 0; i < p->nbatch; i++)
-        sgemm_rm(A->lay.trans, B->lay.trans, p->M, p->N, p->K,
-                 a0 + batch_offset(i, p->nbo, p->bo, p->astr), A->lay.ld,
-                 b0 + batch_offset(i, p->nbo, p->bo, p->bstr), B->lay.ld, 0.0f,
-                 out + i * p->M * p->N, p->N);
+    gemm_job j = batched_job(p, A->lay.trans, B->lay.trans, p->M, p->N, p->K, a0, A->lay.ld,
+                             b0, B->lay.ld, 0.0f, out, p->N);
+    memcpy(j.as, p->astr, sizeof j.as);
+    memcpy(j.bs, p->bstr, sizeof j.bs);
+    contig_batch_strides(p, p->M * p->N, j.cs);
+    gemm_run(&j);
 }
 
 static void operands_free(operand *A, operand *B)
@@ -217,7 +383,6 @@ static int matmul_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NOD
     gc = rp_is_contiguous(g) ? rp_detach(g) : rp_copy_contiguous(g);
     if (!gc) goto fail;
     const float *g0 = RP_F32P(gc), *a0 = RP_F32P(A.t), *b0 = RP_F32P(B.t);
-    int64_t MN = p.M * p.N;
     if (n->needs_grad[0]) { /* ga (M, K) = g (M, N) · bᵀ */
         /* the folded product overwrites (beta 0); batched slices accumulate */
         ga = p.fold ? rp_empty_uninit(RP_F32, A.t->ndim, A.t->shape)
@@ -225,16 +390,16 @@ static int matmul_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NOD
         if (!ga) goto fail;
         float *d = RP_F32P(ga);
         if (p.fold) {
-            sgemm_rm(false, !B.lay.trans, p.nbatch * p.M, p.K, p.N, g0, (int)p.N, b0,
+            gemm_one(false, !B.lay.trans, p.nbatch * p.M, p.K, p.N, g0, (int)p.N, b0,
                      B.lay.ld, 0.0f, d, p.K);
         } else {
-            int64_t gstr[RP_MAXDIM];
-            batch_strides(&A, ga->stride, p.nbo, gstr);
             /* Broadcast batches accumulate into one slice in batch order. */
-            for (int64_t i = 0; i < p.nbatch; i++)
-                sgemm_rm(false, !B.lay.trans, p.M, p.K, p.N, g0 + i * MN, (int)p.N,
-                         b0 + batch_offset(i, p.nbo, p.bo, p.bstr), B.lay.ld, 1.0f,
-                         d + batch_offset(i, p.nbo, p.bo, gstr), p.K);
+            gemm_job j = batched_job(&p, false, !B.lay.trans, p.M, p.K, p.N, g0, (int)p.N, b0,
+                                     B.lay.ld, 1.0f, d, p.K);
+            contig_batch_strides(&p, p.M * p.N, j.as);
+            memcpy(j.bs, p.bstr, sizeof j.bs);
+            batch_strides(&A, ga->stride, p.nbo, j.cs);
+            gemm_run(&j);
         }
         reshape_fresh(ga, a->ndim, a->shape);
     }
@@ -243,18 +408,26 @@ static int matmul_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NOD
                     : rp_zeros(RP_F32, B.t->ndim, B.t->shape);
         if (!gb) goto fail;
         float *d = RP_F32P(gb);
-        if (p.fold) {
-            sgemm_rm(true, false, p.K, p.N, p.nbatch * p.M, a0, A.lay.ld, g0, (int)p.N, 0.0f,
+        if (p.fold && B.lay.trans && b->ndim == 2) {
+            gemm_one(true, false, p.N, p.K, p.nbatch * p.M, g0, (int)p.N, a0, A.lay.ld, 0.0f,
+                     d, p.K);
+            int64_t sh[2] = {p.K, p.N}, st[2] = {1, p.K};
+            rp_tensor *v = rp_alias(gb, 2, sh, st, 0);
+            rp_tensor_release(gb);
+            gb = v;
+            if (!gb) goto fail;
+        } else if (p.fold) {
+            gemm_one(true, false, p.K, p.N, p.nbatch * p.M, a0, A.lay.ld, g0, (int)p.N, 0.0f,
                      d, p.N);
         } else {
-            int64_t gstr[RP_MAXDIM];
-            batch_strides(&B, gb->stride, p.nbo, gstr);
-            for (int64_t i = 0; i < p.nbatch; i++)
-                sgemm_rm(!A.lay.trans, false, p.K, p.N, p.M,
-                         a0 + batch_offset(i, p.nbo, p.bo, p.astr), A.lay.ld, g0 + i * MN,
-                         (int)p.N, 1.0f, d + batch_offset(i, p.nbo, p.bo, gstr), p.N);
+            gemm_job j = batched_job(&p, !A.lay.trans, false, p.K, p.N, p.M, a0, A.lay.ld, g0,
+                                     (int)p.N, 1.0f, d, p.N);
+            memcpy(j.as, p.astr, sizeof j.as);
+            contig_batch_strides(&p, p.M * p.N, j.bs);
+            batch_strides(&B, gb->stride, p.nbo, j.cs);
+            gemm_run(&j);
         }
-        reshape_fresh(gb, b->ndim, b->shape);
+        if (!(p.fold && B.lay.trans && b->ndim == 2)) reshape_fresh(gb, b->ndim, b->shape);
     }
     gin[0] = ga;
     gin[1] = gb;

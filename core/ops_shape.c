@@ -74,6 +74,13 @@ static int view_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_
         rp_tensor_release(c);
         return gin[0] ? 0 : -1;
     }
+    if (kind == G_PERMUTE) { /* the inverse permutation of g, as a view: no copy */
+        int64_t sh[RP_MAXDIM], st[RP_MAXDIM];
+        const int64_t *perm = n->iargs + 1;
+        for (int i = 0; i < in->ndim; i++) { sh[perm[i]] = g->shape[i]; st[perm[i]] = g->stride[i]; }
+        gin[0] = rp_alias(g, in->ndim, sh, st, g->offset);
+        return gin[0] ? 0 : -1;
+    }
     rp_tensor *z = rp_zeros(RP_F32, in->ndim, in->shape);
     if (!z) return -1;
     rp_tensor *v = geo_apply(z, kind, n->iargs + 1);

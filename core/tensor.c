@@ -513,15 +513,25 @@ rp_tensor *rp_expand_view(const rp_tensor *t, int ndim, const int64_t *shape)
 
 /* ---- threads ---- */
 
+extern int openblas_get_num_threads(void);
 extern void openblas_set_num_threads(int);
 static int n_threads = 0;
 
+/* n OpenMP threads for the kernels; OpenBLAS always on one. Its threaded
+ * sgemm and LAPACK round differently at different thread counts, so the kit
+ * splits products over its own threads instead (ops_matmul.c), in pieces
+ * that do not depend on n, and every result is the same at any n. */
 void rp_set_threads(int n)
 {
     if (n < 1) n = 1;
     n_threads = n;
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(1);
+}
+
+void rp_blas_one_thread(void)
+{
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
 
 int rp_get_threads(void) { return n_threads > 0 ? n_threads : omp_get_max_threads(); }

@@ -136,8 +136,13 @@ int rp_broadcast_shape(const char *op, const rp_tensor *a, const rp_tensor *b,
 /* A view of t expanded to shape (ndim >= t->ndim); stride 0 on broadcast dims. */
 rp_tensor *rp_expand_view(const rp_tensor *t, int ndim, const int64_t *shape);
 
-/* Number of threads used by core kernels and BLAS. */
+/* Number of threads of the core kernels (OpenMP). BLAS always runs on one
+ * thread; matmul splits products over the kernels' threads (ops_matmul.c). */
 void rp_set_threads(int n);
+/* Put OpenBLAS on one thread if it is not (its default is every core): every
+ * BLAS and LAPACK caller runs this first, for programs that never called
+ * rp_set_threads. */
+void rp_blas_one_thread(void);
 int rp_get_threads(void);
 
 #endif

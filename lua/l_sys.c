@@ -16,14 +16,18 @@ extern int openblas_get_parallel(void);
  * start millions of threads (which would kill the process, not raise). */
 #define L_MAX_THREADS 1024
 
+/* The library, its threading build and the threads it really runs on: one,
+ * since rp_set_threads keeps it there and the kit splits each product over
+ * its own threads (same bits at any thread count). */
 void l_blas_info(char *buf, size_t n)
 {
     static const char *const models[] = {"sequential", "pthreads", "openmp"};
-    int p = openblas_get_parallel();
+    int p = openblas_get_parallel(), nt = openblas_get_num_threads();
     const char *cfg = openblas_get_config();
     /* The config string starts with "OpenBLAS <version>". */
-    snprintf(buf, n, "%s (%d threads, %s)", cfg ? cfg : "OpenBLAS (unknown config)",
-             openblas_get_num_threads(), p >= 0 && p <= 2 ? models[p] : "unknown threading");
+    snprintf(buf, n, "%s (%s build, each call on %d thread%s; products split over the kit's threads)",
+             cfg ? cfg : "OpenBLAS (unknown config)",
+             p >= 0 && p <= 2 ? models[p] : "unknown threading", nt, nt == 1 ? "" : "s");
 }
 
 static int sys_set_threads(lua_State *L)

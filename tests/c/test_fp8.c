@@ -303,6 +303,104 @@ static void test_quantize_stats(void)
     free(b);
 }
 
+/* The fused quantize-dequantize equals quantize + decode bit for bit (values,
+ * codes, statistics) for every format, both overflow modes, specials, given
+ * and current scales, several jobs in one call, on 1 and 2 threads. */
+static void test_qdq(void)
+{
+    enum { N = 300001 };
+    float *x = malloc(N * sizeof *x), *ref = malloc(N * sizeof *ref);
+    float *o1 = malloc(N * sizeof *o1), *o2 = malloc(N * sizeof *o2);
+    uint8_t *qa = malloc(N), *qb = malloc(N);
+    uint32_t s = 7;
+    for (int i = 0; i < N; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = ldexpf((float)(s >> 8) / 16777216.0f - 0.5f, (int)(s % 60) - 30);
+    }
+    const float specials[] = {NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-45f, -3e38f, 448.0f, 464.0f};
+    for (int i = 0; i < (int)(sizeof specials / sizeof specials[0]); i++) x[1000 + 997 * i] = specials[i];
+    const float scales[] = {3.0f, 0.37f, 1024.0f};
+    for (int k = 0; k < NF8; k++)
+        for (int sat = 0; sat < 2; sat++)
+            for (int si = 0; si < 3; si++) {
+                int f = fmts8[k];
+                float sc = scales[si];
+                rp_fp8_qstats st;
+                rp_fp8_quantize_f32(qa, &st, x, N, f, sc, sat, false, 0, 0);
+                rp_fp8_decode_f32(ref, qa, N, f, 1.0f / sc);
+                for (int t = 1; t <= 2; t++) {
+                    rp_set_threads(t);
+                    float *o = t == 1 ? o1 : o2;
+                    rp_fp8_qdq_job j = {.out = o, .codes = si == 0 ? qb : NULL, .in = x, .n = N,
+                                        .fmt = f, .saturate = sat, .scale = sc};
+                    rp_fp8_qdq_f32(&j, 1);
+                    CHECK(memcmp(o, ref, N * sizeof *o) == 0);
+                    if (si == 0) CHECK(memcmp(qa, qb, N) == 0);
+                    CHECK(bits_of(j.st.amax) == bits_of(st.amax));
+                    CHECK(j.st.scale == sc && j.st.numel == N);
+                    CHECK_EQ_INT(st.saturated, j.st.saturated);
+                    CHECK_EQ_INT(st.flushed, j.st.flushed);
+                }
+            }
+    /* several jobs at once (sizes 0, 5 and large), current scaling with
+     * margin and pow2, and more jobs than one region takes */
+    rp_fp8_qdq_job jobs[RP_FP8_QDQ_MAXJOBS + 3];
+    float *outs[RP_FP8_QDQ_MAXJOBS + 3];
+    int nj = RP_FP8_QDQ_MAXJOBS + 3;
+    for (int t = 1; t <= 2; t++) {
+        rp_set_threads(t);
+        for (int i = 0; i < nj; i++) {
+            int64_t n = i == 0 ? 0 : i == 1 ? 5 : N - 10000 - 1000 * i; /* past the specials */
+            outs[i] = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+            jobs[i] = (rp_fp8_qdq_job){.out = outs[i], .in = x + 10000 + i, .n = n, .fmt = fmts8[i % NF8],
+                                       .saturate = i % 2, .current = i % 3 != 0, .pow2 = i % 4 == 1,
+                                       .margin = (float)(i % 3), .scale = 2.5f};
+        }
+        rp_fp8_qdq_f32(jobs, nj);
+        for (int i = 0; i < nj; i++) {
+            const rp_fp8_qdq_job *j = &jobs[i];
+            float want = j->current ? rp_fp8_current_scale(rp_amax_f32(j->in, j->n), j->fmt, j->margin, j->pow2)
+                                    : 2.5f;
+            CHECK(bits_of(want) == bits_of(j->scale));
+            CHECK(j->n < 2 || want != 1.0f);
+            rp_fp8_qstats st;
+            rp_fp8_quantize_f32(qa, &st, j->in, j->n, j->fmt, want, j->saturate, false, 0, 0);
+            rp_fp8_decode_f32(ref, qa, j->n, j->fmt, 1.0f / want);
+            CHECK(memcmp(j->out, ref, (size_t)j->n * sizeof(float)) == 0);
+            CHECK(bits_of(j->st.amax) == bits_of(st.amax));
+            CHECK_EQ_INT(st.saturated, j->st.saturated);
+            CHECK_EQ_INT(st.flushed, j->st.flushed);
+            CHECK_EQ_INT(j->n, j->st.numel);
+            free(outs[i]);
+        }
+    }
+    /* per-column amax over threads equals a plain walk, NaN included */
+    enum { R = 190, C = 1501 }; /* R·C <= N */
+    float *cm = malloc(C * sizeof *cm), *cw = malloc(C * sizeof *cw);
+    x[5 * C + 700] = NAN;
+    for (int c = 0; c < C; c++) {
+        uint32_t m = 0;
+        for (int r = 0; r < R; r++) {
+            uint32_t a = bits_of(x[r * C + c]) & 0x7FFFFFFFu;
+            m = a > m ? a : m;
+        }
+        cw[c] = float_of(m);
+    }
+    for (int t = 1; t <= 2; t++) {
+        rp_set_threads(t);
+        rp_amax_cols_f32(cm, x, R, C);
+        CHECK(memcmp(cm, cw, C * sizeof *cm) == 0);
+    }
+    free(cm);
+    free(cw);
+    free(x);
+    free(ref);
+    free(o1);
+    free(o2);
+    free(qa);
+    free(qb);
+}
+
 static void test_scaling(void)
 {
     CHECK_NEAR(448.0 / 3.0, rp_fp8_current_scale(3.0f, RP_FMT_E4M3FN, 0, false), 1e-4);
@@ -344,6 +442,7 @@ int main(void)
     test_cast16();
     test_stochastic();
     test_quantize_stats();
+    test_qdq();
     test_scaling();
     (void)float_of;
     return check_report("test_fp8");

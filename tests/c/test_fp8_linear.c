@@ -255,6 +255,83 @@ static void test_smooth_fp8(void)
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) rp_tensor_release(ts[i]);
 }
 
+/* fp8.swiglu quantizes x, W1 and W2 together (x once when both recipes
+ * agree) and reads max |h| from W3's input statistics; it must give the
+ * bits, statistics and scaling states of the plain composition linear,
+ * linear, gate, linear with twin recipes, over steps whose delayed scales
+ * change, for twin recipes, one shared recipe and recipes that differ. */
+static void test_swiglu_batched(void)
+{
+    enum { B = 3, T = 50, D = 16, F = 40 };
+    rp_tensor *x = rnd(3, (int64_t[]){B, T, D}, 2, true), *w1 = rnd(2, (int64_t[]){F, D}, 0.4f, true),
+              *w2 = rnd(2, (int64_t[]){F, D}, 0.4f, true), *w3 = rnd(2, (int64_t[]){D, F}, 0.4f, true);
+    rp_tensor *ins[4] = {x, w1, w2, w3};
+    for (int mode = 0; mode < 3; mode++) { /* twins, one shared recipe, a different margin */
+        rp_linear_recipe *ra[3], *rb[3];
+        for (int side = 0; side < 2; side++) {
+            rp_linear_recipe **r = side ? rb : ra;
+            for (int i = 0; i < 3; i++) {
+                float margin = mode == 2 && i == 1 ? 1.0f : 0.0f;
+                r[i] = mode == 1 && i > 0 ? r[0]
+                                          : rp_linear_recipe_new(RP_NUMERICS_FP8, true, 3, margin, RP_AMAX_MAX, true, false);
+                if (mode == 1 && i > 0) rp_linear_recipe_retain(r[0]);
+            }
+        }
+        for (int step = 0; step < 3; step++) {
+            rp_set_threads(1 + step % 2);
+            rp_tensor *grads[2][4];
+            rp_tensor *ys[2];
+            float h_amax[2];
+            uint32_t seed = lcg; /* the same output gradient on both sides */
+            for (int side = 0; side < 2; side++) {
+                rp_linear_recipe **r = side ? rb : ra;
+                rp_tensor *y;
+                if (side == 0) {
+                    rp_swiglu_stats st;
+                    y = rp_fp8_swiglu(x, w1, w2, w3, r, RP_SMOOTH_NONE, &st);
+                    h_amax[0] = st.h_amax;
+                } else {
+                    rp_tensor *a = rp_fp8_linear(x, w1, r[0]), *b = rp_fp8_linear(x, w2, r[1]);
+                    rp_tensor *h = rp_swiglu_gate(a, b);
+                    h_amax[1] = rp_amax_f32(RP_F32P(h), rp_numel(h));
+                    y = rp_fp8_linear(h, w3, r[2]);
+                    rp_tensor *tmp[] = {a, b, h};
+                    for (int i = 0; i < 3; i++) rp_tensor_release(tmp[i]);
+                }
+                CHECK(y != NULL);
+                lcg = seed;
+                rp_tensor *g = rnd(y->ndim, y->shape, 1e-2f, false);
+                for (int i = 0; i < 4; i++) { rp_tensor_release(ins[i]->grad); ins[i]->grad = NULL; }
+                CHECK_EQ_INT(0, rp_backward(y, g, false));
+                for (int i = 0; i < 4; i++) { grads[side][i] = ins[i]->grad; ins[i]->grad = NULL; }
+                ys[side] = y;
+                rp_tensor_release(g);
+            }
+            CHECK(memcmp(RP_F32P(ys[0]), RP_F32P(ys[1]), sizeof(float) * (size_t)rp_numel(ys[0])) == 0);
+            CHECK(memcmp(&h_amax[0], &h_amax[1], sizeof(float)) == 0);
+            for (int i = 0; i < 4; i++) {
+                CHECK(memcmp(RP_F32P(grads[0][i]), RP_F32P(grads[1][i]),
+                             sizeof(float) * (size_t)rp_numel(grads[0][i])) == 0);
+                rp_tensor_release(grads[0][i]);
+                rp_tensor_release(grads[1][i]);
+            }
+            for (int i = 0; i < 3; i++)
+                for (int k = 0; k < RP_NROLES; k++) {
+                    CHECK(memcmp(&ra[i]->last[k], &rb[i]->last[k], sizeof ra[i]->last[k]) == 0);
+                    CHECK_EQ_INT(rb[i]->calls[k], ra[i]->calls[k]);
+                    CHECK(memcmp(ra[i]->ds[k], rb[i]->ds[k], sizeof *ra[i]->ds[k] + 3 * sizeof(float)) == 0);
+                }
+            rp_tensor_release(ys[0]);
+            rp_tensor_release(ys[1]);
+            /* move x so that the delayed scales change between steps */
+            for (int64_t i = 0; i < rp_numel(x); i++) RP_F32P(x)[i] *= 1.7f;
+        }
+        for (int i = 0; i < 3; i++) { rp_linear_recipe_release(ra[i]); rp_linear_recipe_release(rb[i]); }
+    }
+    rp_set_threads(2);
+    for (int i = 0; i < 4; i++) rp_tensor_release(ins[i]);
+}
+
 static void test_recipe_errors(void)
 {
     CHECK(rp_linear_recipe_new(RP_NUMERICS_FP8, true, 0, 0, RP_AMAX_MAX, true, false) == NULL);
@@ -269,6 +346,7 @@ int main(void)
     test_bf16();
     test_gradchecks();
     test_smooth_fp8();
+    test_swiglu_batched();
     test_recipe_errors();
     CHECK_EQ_INT(0, (long long)rp_live_bytes());
     return check_report("test_fp8_linear");

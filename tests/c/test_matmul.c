@@ -1,11 +1,13 @@
 /* test_matmul.c: matmul / outer against the naive reference, on contiguous,
  * transposed and non-BLAS views, with broadcasting; gradients against
- * central finite differences; errors; determinism across thread counts. */
+ * central finite differences; errors; determinism across thread counts;
+ * products split into blocks against one whole sgemm. */
 #include "check.h"
 #include "ops_nn.h"
 #include "autograd.h"
 #include "rng.h"
 
+#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -253,6 +255,119 @@ static void test_threads(void)
     rp_set_threads(2);
 }
 
+/* Forward and both gradients at 1 and 2 threads, bit for bit, on products
+ * large enough to be split into blocks (odd sizes, transposed operands, a
+ * broadcast operand whose gradient sums over the batch). */
+static void test_threads_split(void)
+{
+    int64_t shapes[][2][4] = {
+        {{1000, 333}, {333, 517}},             /* 2-d, b = w:t() */
+        {{3, 1, 300, 200}, {4, 200, 250}},     /* a broadcast over 4, b over 3 */
+        {{2, 650, 700}, {700, 90}},            /* a transposed, b broadcast over 2 */
+    };
+    int nd[][2] = {{2, 2}, {4, 3}, {3, 2}};
+    for (int c = 0; c < 3; c++) {
+        rp_tensor *a = c == 2 ? randn_t(nd[c][0], shapes[c][0]) : randn(nd[c][0], shapes[c][0]);
+        rp_tensor *b = c == 0 ? randn_t(nd[c][1], shapes[c][1]) : randn(nd[c][1], shapes[c][1]);
+        rp_tensor *res[2][3];
+        for (int t = 0; t < 2; t++) {
+            rp_set_threads(t + 1);
+            a->requires_grad = b->requires_grad = true;
+            rp_tensor *y = rp_matmul(a, b);
+            rp_tensor *g = rp_copy_contiguous(y);
+            rp_fill_normal(g, &(rp_generator){.seed = 9, .offset = 0}, 0, 1);
+            CHECK(rp_backward(y, g, false) == 0);
+            res[t][0] = rp_copy_contiguous(y);
+            res[t][1] = a->grad; a->grad = NULL;
+            res[t][2] = b->grad; b->grad = NULL;
+            rp_tensor_release(g);
+            rp_tensor_release(y);
+        }
+        for (int k = 0; k < 3; k++) {
+            CHECK(rp_same_shape(res[0][k], res[1][k]));
+            CHECK(memcmp(RP_F32P(res[0][k]), RP_F32P(res[1][k]),
+                         sizeof(float) * (size_t)rp_numel(res[0][k])) == 0);
+            rp_tensor_release(res[0][k]);
+            rp_tensor_release(res[1][k]);
+        }
+        rp_tensor_release(a);
+        rp_tensor_release(b);
+    }
+    rp_set_threads(2);
+}
+
+/* (R, C) view of a (C, R) tensor's data: strides (1, R). */
+static rp_tensor *swapped(const rp_tensor *t)
+{
+    int64_t sh[2] = {t->shape[1], t->shape[0]}, st[2] = {t->stride[1], t->stride[0]};
+    return rp_alias(t, 2, sh, st, t->offset);
+}
+
+/* C (M, N) = op(A) op(B) by one sgemm over the whole product, BLAS on one
+ * thread: what rp_matmul computed before it split products into blocks. */
+static rp_tensor *whole(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const rp_tensor *A,
+                        const rp_tensor *B)
+{
+    int64_t sh[2] = {M, N};
+    rp_tensor *c = rp_empty(RP_F32, 2, sh);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)M, (int)N, (int)K, 1.0f, RP_F32P(A), (int)A->shape[1], RP_F32P(B),
+                (int)B->shape[1], 0.0f, RP_F32P(c), (int)N);
+    return c;
+}
+
+static bool same_bits(const rp_tensor *x, const rp_tensor *y)
+{
+    rp_tensor *xc = rp_copy_contiguous(x), *yc = rp_copy_contiguous(y);
+    bool same = rp_same_shape(xc, yc) &&
+                memcmp(RP_F32P(xc), RP_F32P(yc), sizeof(float) * (size_t)rp_numel(xc)) == 0;
+    rp_tensor_release(xc);
+    rp_tensor_release(yc);
+    return same;
+}
+
+/* rp_matmul splits a large product into blocks of output rows or columns,
+ * each a single-threaded sgemm; OpenBLAS must give each element the same
+ * bits in a block as in the whole product, or REPRO_THREADS=1 results would
+ * move. Checked on every product of the models' linear layers, y = x·wᵀ with
+ * x (rows, in) and w (out, in): the forward, the input gradient g·w, the
+ * weight gradient xᵀ·g and the same gradient in w's layout, gᵀ·x (whose
+ * elements must equal xᵀ·g's, transposed). */
+static void test_blocks_match_whole(void)
+{
+    /* {rows, in, out}: rows B·T = 2048 for both bench models (dims 128 and
+     * 384, ffn 344 and 1024, vocab 65), 512 for the dim-128 test model,
+     * odd ones, some cut along the columns */
+    static const int64_t cases[][3] = {
+        {2048, 128, 128}, {2048, 128, 344}, {2048, 344, 128}, {2048, 128, 65},
+        {2048, 384, 384}, {2048, 384, 1024}, {2048, 1024, 384}, {2048, 384, 65},
+        {2048, 384, 1152}, {512, 128, 128}, {512, 128, 344}, {512, 344, 128}, {512, 128, 65},
+        {1920, 200, 77}, {1000, 333, 517}, {130, 700, 300}, {37, 1531, 1201},
+    };
+    rp_set_threads(2);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int64_t nr = cases[c][0], ni = cases[c][1], no = cases[c][2];
+        int64_t sx[2] = {nr, ni}, sw[2] = {no, ni}, sg[2] = {nr, no};
+        rp_tensor *x = randn(2, sx), *w = randn(2, sw), *g = randn(2, sg);
+        rp_tensor *wt = swapped(w), *xt = swapped(x), *gt = swapped(g);
+        rp_tensor *y = rp_matmul(x, wt), *y0 = whole(false, true, nr, no, ni, x, w);
+        rp_tensor *dx = rp_matmul(g, w), *dx0 = whole(false, false, nr, ni, no, g, w);
+        rp_tensor *dwt = rp_matmul(xt, g), *dwt0 = whole(true, false, ni, no, nr, x, g);
+        rp_tensor *dw = rp_matmul(gt, x), *dw0 = whole(true, false, no, ni, nr, g, x);
+        rp_tensor *dwtt = swapped(dwt);
+        int before = check_failures;
+        CHECK(same_bits(y, y0));
+        CHECK(same_bits(dx, dx0));
+        CHECK(same_bits(dwt, dwt0));
+        CHECK(same_bits(dw, dw0));
+        CHECK(same_bits(dw, dwtt));
+        if (check_failures > before) fprintf(stderr, "  in case rows %lld, in %lld, out %lld\n",
+                                    (long long)nr, (long long)ni, (long long)no);
+        rp_tensor *all[] = {x, w, g, wt, xt, gt, y, y0, dx, dx0, dwt, dwt0, dw, dw0, dwtt};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) rp_tensor_release(all[i]);
+    }
+}
+
 int main(void)
 {
     rp_set_threads(2);
@@ -260,6 +375,8 @@ int main(void)
     test_errors();
     test_outer();
     test_threads();
+    test_threads_split();
+    test_blocks_match_whole();
     CHECK_EQ_INT(0, (long long)rp_live_bytes());
     return check_report("test_matmul");
 }

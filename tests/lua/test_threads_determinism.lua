@@ -1,5 +1,6 @@
 -- Same seed, same numbers, whatever the thread count (house rule 9): the
--- LAPACK-backed pieces (eigh, QR, SOAP, Shampoo) and a language-model step.
+-- LAPACK-backed pieces (eigh, QR, SOAP, Shampoo), matmul on products large
+-- enough to be split over threads, and language-model training steps.
 local A = dofile(arg[0]:match("(.*/)") .. "assert.lua")
 local repro = require "repro"
 local T, linalg, optim, nn = repro.tensor, repro.linalg, repro.optim, repro.nn
@@ -12,10 +13,20 @@ local function run(threads, fn)
   return out
 end
 
+-- Byte strings compared whole; a mismatch names the first differing float
+-- rather than printing the bytes.
 local function same_bits(what, fn)
   local one, two = run(1, fn), run(2, fn)
   A.eq(#one, #two, what .. ": result count")
-  for i = 1, #one do A.eq(one[i], two[i], what .. ": result " .. i .. " bytes") end
+  for i = 1, #one do
+    A.eq(#one[i], #two[i], what .. ": result " .. i .. " size")
+    if one[i] ~= two[i] then
+      local k = 1
+      while one[i]:byte(k) == two[i]:byte(k) do k = k + 1 end
+      A.truthy(false, string.format("%s: result %d differs at 1 and 2 threads from float %d on",
+        what, i, (k - 1) // 4 + 1))
+    end
+  end
 end
 
 A.test("eigh and qr", function()
@@ -54,6 +65,53 @@ A.test("llama training step", function()
     loss:backward()
     opt:step()
     local out = {loss:bytes()}
+    for _, p in ipairs(model:parameters()) do out[#out + 1] = p:bytes() end
+    return out
+  end)
+end)
+
+-- Products big enough that matmul cuts them into blocks over the threads:
+-- odd sizes, transposed views, a broadcast batch; forward and both gradients.
+A.test("matmul on odd shapes", function()
+  same_bits("matmul", function()
+    local cases = {
+      {T.randn(1000, 333), T.randn(517, 333):t()},
+      {T.randn(3, 1, 300, 200), T.randn(4, 200, 250)},
+      {T.randn(2, 700, 650):transpose(2, 3), T.randn(700, 90)},
+      {T.randn(37, 1531), T.randn(1531, 1201)},
+    }
+    local out = {}
+    for _, c in ipairs(cases) do
+      local a, b = c[1]:detach(), c[2]:detach()
+      a.requires_grad, b.requires_grad = true, true
+      local y = a:matmul(b)
+      local w = T.randn(table.unpack(y:shape()))
+      ;(y * w):sum():backward()
+      out[#out + 1] = y:bytes()
+      out[#out + 1] = a.grad:bytes()
+      out[#out + 1] = b.grad:bytes()
+    end
+    return out
+  end)
+end)
+
+-- The model where OpenBLAS's own threading once changed the bits (dim 128,
+-- T 128; from lm_head back): every parameter's gradient, after a few AdamW
+-- steps, and the parameters.
+A.test("llama dim 128, T 128, AdamW steps", function()
+  same_bits("llama128", function()
+    local model = nn.Llama{vocab = 65, dim = 128, layers = 2, heads = 4, seq_len = 128}
+    local opt = optim.adamw(model:parameters(), {lr = 1e-3, weight_decay = 0.01})
+    local out = {}
+    for _ = 1, 3 do
+      local ids = T.randint(1, 66, {4, 129})
+      opt:zero_grad()
+      local loss = model:loss(ids:narrow(2, 1, 128), ids:narrow(2, 2, 128))
+      loss:backward()
+      out[#out + 1] = loss:bytes()
+      for _, p in ipairs(model:parameters()) do out[#out + 1] = p.grad:bytes() end
+      opt:step()
+    end
     for _, p in ipairs(model:parameters()) do out[#out + 1] = p:bytes() end
     return out
   end)
