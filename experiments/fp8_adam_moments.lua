@@ -17,6 +17,7 @@ local X = require "repro.fp8exp"
 
 local exp = repro.experiment.new{
   name = "fp8_adam_moments", default = "fast", script = "experiments/fp8_adam_moments.lua",
+  cosmetic = { "figdir" },
   description = "AdamW with m, v stored in fp32 / e4m3fn / e5m2: final validation loss or divergence.",
   presets = {
     fast = { steps = 600, dim = 64, layers = 2, heads = 4, ffn = 176, seq_len = 64, batch = 16,
@@ -80,7 +81,7 @@ local head = string.format("fp8_adam_moments [%s]: AdamW moment storage, %d step
 local text = X.format_table({ "m", "v", "ours", "paper (Fishman et al. 2024)", "seconds" }, rows)
 print(head)
 print(text)
-local figdir = X.figdir("fp8_adam_moments", exp.preset, cfg)
+local figdir = X.figdir(exp, cfg)
 U.mkdir_p(figdir)
 U.write_file(exp:path("summary.txt"), head .. "\n" .. text .. "\n")
 U.write_file(U.join(figdir, "table.txt"), head .. "\n" .. text .. "\n")

@@ -34,6 +34,7 @@ local X = require "repro.fp8exp"
 local ALL_RUNS = "bf16,fp8_delayed,fp8_delayed_smooth_channel,fp8_delayed_smooth_token,fp8_current"
 local exp = repro.experiment.new{
   name = "fp8_instability", default = "fast", script = "experiments/fp8_instability.lua",
+  cosmetic = { "figdir", "figures_only" },
   description = "BF16 vs FP8 (delayed / current scaling) with SwiGLU and Smooth-SwiGLU on Tiny Shakespeare.",
   presets = {
     fast = { steps = 1200, dim = 64, layers = 2, heads = 4, ffn = 176, seq_len = 64, batch = 16,
@@ -156,7 +157,7 @@ local results = {}
 for i, run in ipairs(run_names) do results[run] = cfg.figures_only and true or train_run(run, i) end
 
 -- ---- figures, from the saved TSVs ----------------------------------------------------
-local figdir = X.figdir("fp8_instability", exp.preset, cfg)
+local figdir = X.figdir(exp, cfg)
 local logs, res_of = {}, {}
 for _, run in ipairs(run_names) do
   logs[run] = X.read_columns(exp:path(run, "log.tsv"))

@@ -25,6 +25,7 @@ local X = require "repro.fp8exp"
 
 local exp = repro.experiment.new{
   name = "fp8_mechanism", default = "fast", script = "experiments/fp8_mechanism.lua",
+  cosmetic = { "figdir" },
   description = "One SwiGLU layer, AdamW with and without weight decay, synthetic data: W1/W2 alignment and quadratic growth.",
   presets = {
     -- fast: seconds. A large weight decay and learning rate make the
@@ -132,7 +133,7 @@ end
 chan:close()
 
 -- ---- figures: drawn from the TSVs just written -----------------------------------
-local figdir = X.figdir("fp8_mechanism", exp.preset, cfg)
+local figdir = X.figdir(exp, cfg)
 local L = X.read_columns(exp:path("mechanism_log.tsv"))
 local function series_of(tag, col)
   local xs, ys = {}, {}

@@ -446,19 +446,6 @@ local function tables(ctx, res)
   return text
 end
 
--- Is the configuration exactly the preset's (so its figures may be published)?
-local function is_pristine(exp)
-  local a, b = U.flatten(exp.config), U.flatten(M.PRESETS[exp.preset])
-  for k, v in pairs(a) do
-    local w = b[k]
-    if type(v) == "table" then
-      if type(w) ~= "table" or table.concat(v, ",") ~= table.concat(w, ",") then return false end
-    elseif v ~= w then return false end
-  end
-  for k in pairs(b) do if a[k] == nil then return false end end
-  return true
-end
-
 -- ---- main -------------------------------------------------------------------
 
 -- args: list of strings (the script's flags); opts.exit = false raises on bad
@@ -603,7 +590,7 @@ function M.main(args, opts)
   exp:write_results(results)
   -- publish the fast preset's figures and tables
   if cfg.publish ~= "" then
-    if is_pristine(exp) then
+    if exp.pristine then
       local dest = U.join(U.source_dir(), cfg.publish)
       U.mkdir_p(dest)
       U.run("cp -- " .. U.shell_quote(exp:path("figures")) .. "/soap_lm_* " .. U.shell_quote(exp:path("results.md")) .. " "

@@ -4,6 +4,9 @@
 --     presets = {fast = {steps = 200, lr = 1e-3, ...}, paper = {...}}}
 --   -- exp.config: the resolved settings (preset + overrides, with seed and steps)
 --   -- exp.out: the output folder; exp:path("loss.tsv"); exp:write_results{...}
+--   -- exp.pristine: the configuration is exactly the preset's, apart from
+--   --   the fields listed in spec.cosmetic (e.g. {"figdir"}): only such runs
+--   --   replace the figures committed under figures/
 --
 -- Flags: --preset NAME, --steps N, --seed N, --out DIR, --resume, --force,
 -- --help, and --KEY VALUE (or --KEY=VALUE) for any preset field, converted to
@@ -117,8 +120,25 @@ local function check_spec(spec)
   end
 end
 
+-- Are two configurations the same, field by field (arrays compared by value),
+-- apart from the keys listed in `ignore` (settings that change no result)?
+local function same_config(x, y, ignore)
+  local a, b = U.flatten(x), U.flatten(y)
+  for _, k in ipairs(ignore or {}) do a[k], b[k] = nil, nil end
+  for k, v in pairs(a) do
+    local w = b[k]
+    if type(v) == "table" then
+      if type(w) ~= "table" or table.concat(v, ",") ~= table.concat(w, ",") then return false end
+    elseif v ~= w then return false end
+  end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
 -- Parse args (a list of strings) against spec; raises an error on bad flags.
--- Returns {preset=, config=, seed=, steps=, out=, resume=, force=, help=}.
+-- Returns {preset=, config=, seed=, steps=, pristine=, out=, resume=, force=,
+-- help=}; pristine: the configuration is exactly the preset's (no override
+-- changed a value), so the run may publish figures into the source tree.
 function E.parse(spec, args)
   check_spec(spec)
   local what = "experiment " .. spec.name
@@ -164,8 +184,11 @@ function E.parse(spec, args)
   for k in pairs(RESERVED) do
     if cfg[k] ~= nil then error(what .. ": '" .. k .. "' is a reserved name and cannot be a preset field", 0) end
   end
+  local base = U.deepcopy(spec.presets[preset])
+  base.seed = base.seed or 1
   return {
     preset = preset, config = cfg, seed = cfg.seed, steps = cfg.steps,
+    pristine = same_config(cfg, base, spec.cosmetic),
     out = flags.out or U.join("out", spec.name, preset),
     resume = flags.resume or false, force = flags.force or false, help = flags.help or false,
   }
@@ -259,7 +282,7 @@ function E.new(spec)
     os.exit(0, true)
   end
   local self = setmetatable({ name = spec.name, preset = r.preset, config = r.config, seed = r.seed,
-                              steps = r.steps, out = r.out, resume = r.resume, force = r.force }, Exp)
+                              steps = r.steps, pristine = r.pristine, out = r.out, resume = r.resume, force = r.force }, Exp)
   local reason = conflict(self.out, self.name, self.preset, self.config, self.resume)
   if reason and not self.force then
     error(string.format("experiment %s: refusing to write into '%s': %s; use --out DIR for a new folder, "

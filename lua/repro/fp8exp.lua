@@ -262,11 +262,18 @@ function X.format_table(header, rows)
   return table.concat(lines, "\n")
 end
 
--- The folder the figures of experiment `name` go to: cfg.figdir if set,
--- else figures/NAME/PRESET under the source tree.
-function X.figdir(name, preset, cfg)
+-- The folder the figures of experiment exp go to: cfg.figdir if set; else
+-- figures/NAME/PRESET under the source tree when the run is the preset
+-- unchanged (so the committed figures are only ever replaced by a run of
+-- their own configuration); else the run's output folder.
+function X.figdir(exp, cfg)
   if cfg.figdir and cfg.figdir ~= "" then return cfg.figdir end
-  return U.join(U.source_dir(), "figures", name, preset)
+  if not exp.pristine then
+    local dir = exp:path("figures")
+    io.stderr:write("[" .. exp.name .. "] settings differ from the preset: figures go to " .. dir .. "\n")
+    return dir
+  end
+  return U.join(U.source_dir(), "figures", exp.name, exp.preset)
 end
 
 return X

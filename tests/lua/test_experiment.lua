@@ -14,6 +14,20 @@ local function spec(args, name)
                 paper = { steps = 5000, lr = 3e-4, model = "big", betas = { 0.9, 0.95 }, fp8 = { margin = 1, scaling = "delayed" }, smooth = true } } }
 end
 
+A.test("pristine: only the preset's own configuration publishes figures", function()
+  A.eq(true, E.parse(spec {}, {}).pristine)
+  A.eq(true, E.parse(spec {}, { "--preset", "paper", "--out", tmp .. "/p" }).pristine)
+  A.eq(true, E.parse(spec {}, { "--steps", "50", "--seed", "1", "--lr", "0.001" }).pristine) -- same values
+  A.eq(false, E.parse(spec {}, { "--steps", "7" }).pristine)
+  A.eq(false, E.parse(spec {}, { "--seed", "2" }).pristine)
+  A.eq(false, E.parse(spec {}, { "--fp8.margin", "3" }).pristine)
+  A.eq(false, E.parse(spec {}, { "--betas", "0.8,0.95" }).pristine)
+  local s = spec {}
+  s.cosmetic = { "model" }
+  A.eq(true, E.parse(s, { "--model", "other" }).pristine)
+  A.eq(false, E.parse(s, { "--model", "other", "--smooth" }).pristine)
+end)
+
 A.test("defaults and overrides", function()
   local r = E.parse(spec {}, {})
   A.eq("fast", r.preset); A.eq(50, r.steps); A.eq(1, r.seed)
