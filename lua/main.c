@@ -314,13 +314,16 @@ static int pmain(lua_State *L)
 
 /* Idle threads must not spin on 2 cores. libgomp reads OMP_WAIT_POLICY once,
  * when it loads, and by default its idle threads spin between parallel
- * regions; OpenBLAS's pthread workers likewise spin (sched_yield) for a long
- * time after each threaded sgemm. Both then fight the threads of the next op
- * (measured: a training step several times slower on a busy machine, and
- * 1.29 s -> 1.04 s per step of the large benchmark model on an idle one).
- * Neither setting changes a result. So, for whatever the user left unset, set
- * OMP_WAIT_POLICY=passive and OPENBLAS_THREAD_TIMEOUT=4 (OpenBLAS's minimum:
- * 2^4 cycles) and re-execute once, before the libraries start threads. */
+ * regions, taking the core from whatever runs next: the kit's own serial
+ * code, another process, or (before BLAS was kept on one thread) OpenBLAS's
+ * workers. Measured on the small benchmark model: two runs side by side took
+ * 157 ms per step each with the passive policy and 394 ms with the default;
+ * a lone run on an idle machine is 5-10% faster with spinning, not worth
+ * that. OpenBLAS's pthread workers likewise spin after a threaded call;
+ * the kit makes none, but a timeout costs nothing. Neither setting changes a
+ * result. So, for whatever the user left unset, set OMP_WAIT_POLICY=passive
+ * and OPENBLAS_THREAD_TIMEOUT=4 (OpenBLAS's minimum: 2^4 cycles) and
+ * re-execute once, before the libraries start threads. */
 static void ensure_thread_env(char **argv)
 {
     if (!argv || !argv[0]) return;
