@@ -1,6 +1,7 @@
 /* bench_optim.c: per-step time of soap (precondition_frequency 10) and
  * shampoo against adamw on 512x512 and 1024x256 weights, and one eigh / one
- * QR at 512 and 1024. Prints a table of times and ratios. */
+ * QR at 512 and 1024. Prints a table of times and ratios. Threads: REPRO_THREADS
+ * (default: all cores). */
 #include "linalg.h"
 #include "optim.h"
 #include "rng.h"
@@ -68,6 +69,12 @@ int main(int argc, char **argv)
 {
     int steps = argc > 1 ? atoi(argv[1]) : 30;
     if (steps < 10) steps = 10;
+    /* as the repro binary: REPRO_THREADS kernel threads (default all cores),
+     * BLAS on one, so the preconditioner products split like rp_matmul's */
+    const char *env = getenv("REPRO_THREADS");
+    int threads = env ? atoi(env) : 0;
+    rp_set_threads(threads > 0 ? threads : rp_get_threads());
+    printf("threads: %d\n", rp_get_threads());
     printf("optimizer step, mean over %d steps (frequency 10; shampoo roots every 10 steps)\n", steps);
     printf("%-10s %12s %12s %12s %10s %10s\n", "weight", "adamw ms", "soap ms", "shampoo ms", "soap/adamw", "shampoo/adamw");
     int64_t shapes[2][2] = {{512, 512}, {1024, 256}};

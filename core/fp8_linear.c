@@ -5,7 +5,6 @@
 #include "ops.h"
 #include "ops_nn.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,44 +151,17 @@ fail:
     return -1;
 }
 
-/* A (R, C) matrix view of the contiguous tensor t, or of its transpose. */
-static rp_tensor *mat_view(const rp_tensor *t, int64_t R, int64_t C, bool trans)
-{
-    int64_t shape[2] = {trans ? C : R, trans ? R : C};
-    int64_t stride[2] = {trans ? 1 : C, trans ? C : 1};
-    return rp_alias(t, 2, shape, stride, t->offset);
-}
-
 /* op(A) (M,K) · op(B) (K,N) as a new tensor of the given shape (M·N
  * elements); a, b contiguous, a stored (M,K) or, with ta, (K,M); b stored
- * (K,N) or, with tb, (N,K); no size 0. rp_matmul splits the product over
- * the kit's threads in pieces that give the same bits as one sgemm
- * (ops_matmul.c): a direct cblas_sgemm here would run on one thread, since
- * BLAS is kept on one. With a size of 1, BLAS may pick another kernel for
- * the view than the plain call did, so those tiny products stay one direct
- * sgemm. */
+ * (K,N) or, with tb, (N,K); no size 0. rp_gemm splits the product over the
+ * kit's threads with the same bits as one sgemm. */
 static rp_tensor *gemm(int ndim, const int64_t *shape, bool ta, bool tb, int64_t M, int64_t N,
                        int64_t K, const rp_tensor *a, const rp_tensor *b)
 {
-    if (M > 1 && N > 1 && K > 1) {
-        rp_tensor *av = mat_view(a, ta ? K : M, ta ? M : K, ta);
-        rp_tensor *bv = av ? mat_view(b, tb ? N : K, tb ? K : N, tb) : NULL;
-        rp_tensor *y = bv ? rp_matmul(av, bv) : NULL;
-        rp_tensor_release(av);
-        rp_tensor_release(bv);
-        if (!y) return NULL;
-        /* a fresh (M, N) contiguous result, ours alone: give it the caller's shape */
-        y->ndim = ndim;
-        memcpy(y->shape, shape, sizeof(int64_t) * (size_t)ndim);
-        rp_contiguous_strides(ndim, shape, y->stride);
-        return y;
-    }
     rp_tensor *y = rp_empty_uninit(RP_F32, ndim, shape);
-    rp_blas_one_thread();
-    if (y) /* BLAS writes every element when no size is 0 (beta = 0) */
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                    (int)M, (int)N, (int)K, 1.0f, RP_F32P(a), (int)(ta ? M : K), RP_F32P(b),
-                    (int)(tb ? K : N), 0.0f, RP_F32P(y), (int)N);
+    if (y) /* beta 0 and no size 0: every element is written */
+        rp_gemm(ta, tb, M, N, K, 1.0f, RP_F32P(a), ta ? M : K, RP_F32P(b), tb ? K : N, 0.0f,
+                RP_F32P(y), N);
     return y;
 }
 

@@ -1,8 +1,9 @@
-/* linalg.c: LAPACKE/cblas wrappers. LAPACK is called in row-major layout so
- * the matrices are the core's own buffers with no transposition copies. */
+/* linalg.c: LAPACKE wrappers. LAPACK is called in row-major layout so
+ * the matrices are the core's own buffers with no transposition copies;
+ * products go through rp_gemm, which splits them over the kit's threads. */
 #include "linalg.h"
+#include "ops_nn.h"
 
-#include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -80,7 +81,7 @@ int rp_sym_matrix_power_f32(float *out, const float *A, int n, double p, double 
         for (int i = 0; i < n; i++) VS[(size_t)i * n + j] = V[(size_t)i * n + j] * (float)f;
     }
     if (rc == 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, VS, n, V, n, 0.0f, out, n);
+        rp_gemm(false, true, n, n, n, 1.0f, VS, n, V, n, 0.0f, out, n);
     free(V);
     free(VS);
     free(w);

@@ -1,4 +1,5 @@
-/* ops_matmul.c: matmul through cblas_sgemm and outer. Views whose last two
+/* ops_matmul.c: matmul through cblas_sgemm, rp_gemm (a raw sgemm split the
+ * same way, for code that holds plain buffers) and outer. Views whose last two
  * dims are row-major (strides (ld, 1)) or column-major (strides (1, ld)) are
  * handed to sgemm as NoTrans / Trans without a copy, so x·wᵀ with w (out, in)
  * costs the same as a contiguous product.
@@ -104,9 +105,10 @@ static int64_t batch_offset(int64_t i, int nbo, const int64_t *bo, const int64_t
     return off;
 }
 
-/* C (M, N), ldc = N, = alpha op(A) op(B) + beta C. */
-static void sgemm_rm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A,
-                     int lda, const float *B, int ldb, float beta, float *C, int64_t ldc)
+/* C (M, N) = alpha op(A) op(B) + beta C, row-major. */
+static void sgemm_rm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                     int64_t ldc)
 {
     if (M == 0 || N == 0) return;
     if (K == 0) {
@@ -115,7 +117,7 @@ static void sgemm_rm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const fl
         return;
     }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)M, (int)N, (int)K, 1.0f, A, lda, B, ldb, beta, C, (int)ldc);
+                (int)M, (int)N, (int)K, alpha, A, lda, B, ldb, beta, C, (int)ldc);
 }
 
 /* ---- products split into tasks ----
@@ -185,7 +187,7 @@ typedef struct {
     float *C;
     int lda, ldb;
     int64_t ldc;
-    float beta;
+    float alpha, beta;
     int nbo;
     int64_t bo[RP_MAXDIM], as[RP_MAXDIM], bs[RP_MAXDIM], cs[RP_MAXDIM];
 } gemm_job;
@@ -234,11 +236,11 @@ static void gemm_run(const gemm_job *j)
             const float *A = j->A + off[0], *B = j->B + off[1];
             float *C = j->C + off[2];
             if (bl.cols) /* columns lo.. of op(B) and C */
-                sgemm_rm(j->ta, j->tb, j->M, len, j->K, A, j->lda,
+                sgemm_rm(j->ta, j->tb, j->M, len, j->K, j->alpha, A, j->lda,
                          B + lo * (j->tb ? j->ldb : 1), j->ldb, j->beta, C + lo, j->ldc);
             else /* rows lo.. of op(A) and C */
-                sgemm_rm(j->ta, j->tb, len, j->N, j->K, A + lo * (j->ta ? 1 : j->lda), j->lda,
-                         B, j->ldb, j->beta, C + lo * j->ldc, j->ldc);
+                sgemm_rm(j->ta, j->tb, len, j->N, j->K, j->alpha, A + lo * (j->ta ? 1 : j->lda),
+                         j->lda, B, j->ldb, j->beta, C + lo * j->ldc, j->ldc);
         }
     }
 }
@@ -248,7 +250,29 @@ static void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const fl
                      const float *B, int ldb, float beta, float *C, int64_t ldc)
 {
     gemm_job j = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .A = A, .B = B, .C = C,
-                  .lda = lda, .ldb = ldb, .ldc = ldc, .beta = beta, .nbo = 0};
+                  .lda = lda, .ldb = ldb, .ldc = ldc, .alpha = 1.0f, .beta = beta, .nbo = 0};
+    gemm_run(&j);
+}
+
+/* Sizes of 0 and 1 go to BLAS as one call: OpenBLAS may hand a size-1
+ * product to its gemv kernels, whose sums need not match a block's, and
+ * cblas_sgemm's own edge cases (beta scaling with K = 0, argument checks)
+ * stay exactly its own. Otherwise every block does alpha·(its part) +
+ * beta·C as the whole call would: OpenBLAS scales C by beta and applies
+ * alpha per output element, so neither depends on where a block starts
+ * (test_rp_gemm in tests/c/test_matmul.c checks it). */
+void rp_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+             int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    rp_blas_one_thread();
+    if (M <= 1 || N <= 1 || K <= 1) {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    (int)M, (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+        return;
+    }
+    gemm_job j = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .A = A, .B = B, .C = C,
+                  .lda = (int)lda, .ldb = (int)ldb, .ldc = ldc, .alpha = alpha, .beta = beta,
+                  .nbo = 0};
     gemm_run(&j);
 }
 
@@ -335,7 +359,8 @@ static gemm_job batched_job(const mm_plan *p, bool ta, bool tb, int64_t M, int64
                             float *C, int64_t ldc)
 {
     gemm_job j = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .A = A, .B = B, .C = C,
-                  .lda = lda, .ldb = ldb, .ldc = ldc, .beta = beta, .nbo = p->nbo};
+                  .lda = lda, .ldb = ldb, .ldc = ldc, .alpha = 1.0f, .beta = beta,
+                  .nbo = p->nbo};
     memcpy(j.bo, p->bo, sizeof j.bo);
     return j;
 }

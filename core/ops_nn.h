@@ -24,6 +24,14 @@
 rp_tensor *rp_matmul(const rp_tensor *a, const rp_tensor *b);
 /* Naive double-accumulation reference of rp_matmul (same shapes, no autograd). */
 rp_tensor *rp_matmul_ref(const rp_tensor *a, const rp_tensor *b);
+/* C = alpha·op(A)·op(B) + beta·C, row-major, with cblas_sgemm's arguments
+ * and semantics (op(A) (M, K), op(B) (K, N), C (M, N); sizes and leading
+ * dims must fit in int). A large product is split over the kit's threads in
+ * blocks fixed by the shapes, with the same bits as one single-threaded
+ * cblas_sgemm over the whole product at any thread count; a product too
+ * small to split is that one call. Use it instead of cblas_sgemm. */
+void rp_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+             int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 /* u (M) ⊗ v (N) -> (M, N). */
 rp_tensor *rp_outer(const rp_tensor *u, const rp_tensor *v);
 

@@ -4,8 +4,8 @@
  * (A, n, B) with A = prod(d_<d), n = d_d, B = prod(d_>d). */
 #include "optim.h"
 #include "linalg.h"
+#include "ops_nn.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,30 +25,28 @@ static mode3 mode_of(const rp_optim_state *st, int d)
  * eigenbasis), M X[a] otherwise (projection back). M is (n,n). Y != X. */
 static void mode_mul(float *Y, const float *X, const float *M, mode3 g, bool trans)
 {
-    int n = (int)g.n;
+    int64_t n = g.n;
     if (g.B == 1) { /* rows of X are the vectors: Y = X op(M)ᵀ */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, trans ? CblasNoTrans : CblasTrans, (int)g.A, n, n,
-                    1.0f, X, n, M, n, 0.0f, Y, n);
+        rp_gemm(false, !trans, g.A, n, n, 1.0f, X, n, M, n, 0.0f, Y, n);
         return;
     }
     for (int64_t a = 0; a < g.A; a++)
-        cblas_sgemm(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, CblasNoTrans, n, (int)g.B, n,
-                    1.0f, M, n, X + a * g.n * g.B, (int)g.B, 0.0f, Y + a * g.n * g.B, (int)g.B);
+        rp_gemm(trans, false, n, g.B, n, 1.0f, M, n, X + a * g.n * g.B, g.B, 0.0f,
+                Y + a * g.n * g.B, g.B);
 }
 
 /* GG (n,n) = beta*GG + (1-beta) * sum_a X[a] X[a]ᵀ: the moving average of the
  * contraction of G with itself over every dimension but d. */
 static void gg_update(float *GG, const float *X, mode3 g, float beta)
 {
-    int n = (int)g.n;
+    int64_t n = g.n;
     if (g.B == 1) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, (int)g.A, 1.0f - beta, X, n, X, n, beta, GG, n);
+        rp_gemm(true, false, n, n, g.A, 1.0f - beta, X, n, X, n, beta, GG, n);
         return;
     }
     for (int64_t a = 0; a < g.A; a++) {
         const float *Xa = X + a * g.n * g.B;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, (int)g.B, 1.0f - beta, Xa, (int)g.B, Xa,
-                    (int)g.B, a == 0 ? beta : 1.0f, GG, n);
+        rp_gemm(false, true, n, n, g.B, 1.0f - beta, Xa, g.B, Xa, g.B, a == 0 ? beta : 1.0f, GG, n);
     }
 }
 
@@ -133,7 +131,7 @@ static int soap_refresh_q(rp_optim_state *st, float *v)
         int rc = 0;
         if (!PQ || !PQs || !est || !perm || !vt) rc = rp_seterr("soap: out of memory (QR %d)", n);
         if (!rc) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, P, n, Q, n, 0.0f, PQ, n);
+            rp_gemm(false, false, n, n, n, 1.0f, P, n, Q, n, 0.0f, PQ, n);
             for (int j = 0; j < n; j++) {
                 double s = 0;
                 for (int i = 0; i < n; i++) s += (double)Q[(size_t)i * n + j] * PQ[(size_t)i * n + j];
@@ -281,7 +279,7 @@ static int shampoo_roots(rp_optim_state *st, const rp_optim_config *c)
                     float f = (float)pow(fmax((double)w[j], 0.0) + e, c->exponent);
                     for (int i = 0; i < n; i++) VS[(size_t)i * n + j] = V[(size_t)i * n + j] * f;
                 }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, VS, n, V, n, 0.0f, R, n);
+                rp_gemm(false, true, n, n, n, 1.0f, VS, n, V, n, 0.0f, R, n);
             }
         }
         free(w); free(V); free(VS);

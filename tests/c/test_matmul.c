@@ -1,7 +1,8 @@
 /* test_matmul.c: matmul / outer against the naive reference, on contiguous,
  * transposed and non-BLAS views, with broadcasting; gradients against
  * central finite differences; errors; determinism across thread counts;
- * products split into blocks against one whole sgemm. */
+ * products split into blocks against one whole sgemm; rp_gemm against one
+ * cblas_sgemm. */
 #include "check.h"
 #include "ops_nn.h"
 #include "autograd.h"
@@ -368,6 +369,72 @@ static void test_blocks_match_whole(void)
     }
 }
 
+/* A (rows, ld) row-major buffer (at least one row) of normal values. */
+static float *rand_buf(int64_t rows, int64_t ld)
+{
+    int64_t n = (rows > 0 ? rows : 1) * ld;
+    float *p = malloc(sizeof(float) * (size_t)n);
+    rp_tensor *t = randn(1, &n);
+    memcpy(p, RP_F32P(t), sizeof(float) * (size_t)n);
+    rp_tensor_release(t);
+    return p;
+}
+
+/* rp_gemm against one cblas_sgemm (BLAS on one thread) over the whole
+ * product, bit for bit, at 1 and 2 threads: every transpose, beta 0 and 1
+ * and SOAP's (1 - beta, beta), padded leading dims (whose padding must stay
+ * untouched), sizes of 0 and 1, and shapes on both sides of the split
+ * thresholds of plan_blocks (2 blocks from 2^22 multiply-adds per block, 4
+ * from 512 lines per block, edges on multiples of 64) and the preconditioner
+ * products of SOAP on 512x512 and 1024x256 weights. */
+static void test_rp_gemm(void)
+{
+    static const int64_t cases[][3] = {
+        {0, 5, 7}, {5, 0, 7}, {5, 7, 0}, {1, 1, 1}, {1, 300, 300}, {300, 1, 300},
+        {300, 300, 1}, {1, 5000, 1000}, {5000, 1, 1000}, {2, 2, 2}, {100, 100, 100},
+        {130, 130, 130}, {254, 128, 256}, {255, 128, 256}, {256, 128, 256}, {257, 128, 256},
+        {320, 128, 256}, {128, 256, 256}, {128, 257, 256}, {2047, 128, 64}, {2048, 128, 64},
+        {2049, 128, 64}, {128, 2048, 64}, {2048, 64, 64}, {1000, 333, 517}, {37, 1531, 1201},
+        {512, 512, 512}, {1024, 256, 256}, {256, 256, 1024},
+    };
+    static const float ab[][2] = {{1.0f, 0.0f}, {1.0f, 1.0f}, {0.25f, 0.75f}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int64_t M = cases[c][0], N = cases[c][1], K = cases[c][2], pad = (int64_t)(c % 3) * 3;
+        for (int tr = 0; tr < 4; tr++) {
+            bool ta = tr & 1, tb = tr & 2;
+            int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+            int64_t lda = (ac > 1 ? ac : 1) + pad, ldb = (bc > 1 ? bc : 1) + pad;
+            int64_t ldc = (N > 1 ? N : 1) + pad, nc = (M > 0 ? M : 1) * ldc;
+            float *A = rand_buf(ar, lda), *B = rand_buf(br, ldb), *C0 = rand_buf(M, ldc);
+            float *want = malloc(sizeof(float) * (size_t)nc);
+            float *got = malloc(sizeof(float) * (size_t)nc);
+            for (size_t k = 0; k < sizeof ab / sizeof ab[0]; k++) {
+                rp_set_threads(1);
+                memcpy(want, C0, sizeof(float) * (size_t)nc);
+                cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                            tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, ab[k][0], A,
+                            (int)lda, B, (int)ldb, ab[k][1], want, (int)ldc);
+                for (int t = 1; t <= 2; t++) {
+                    rp_set_threads(t);
+                    memcpy(got, C0, sizeof(float) * (size_t)nc);
+                    rp_gemm(ta, tb, M, N, K, ab[k][0], A, lda, B, ldb, ab[k][1], got, ldc);
+                    if (memcmp(got, want, sizeof(float) * (size_t)nc) != 0) {
+                        CHECK(!"rp_gemm differs from one cblas_sgemm");
+                        fprintf(stderr, "  M %lld N %lld K %lld ta %d tb %d alpha %g beta %g "
+                                        "threads %d\n",
+                                (long long)M, (long long)N, (long long)K, ta, tb,
+                                (double)ab[k][0], (double)ab[k][1], t);
+                    } else {
+                        CHECK(1);
+                    }
+                }
+            }
+            free(A); free(B); free(C0); free(want); free(got);
+        }
+    }
+    rp_set_threads(2);
+}
+
 int main(void)
 {
     rp_set_threads(2);
@@ -377,6 +444,7 @@ int main(void)
     test_threads();
     test_threads_split();
     test_blocks_match_whole();
+    test_rp_gemm();
     CHECK_EQ_INT(0, (long long)rp_live_bytes());
     return check_report("test_matmul");
 }
