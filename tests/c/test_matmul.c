@@ -225,19 +225,17 @@ static void test_outer(void)
     rp_tensor_release(v);
 }
 
-/* The same product with 1 and 2 threads, forward and backward, bit for bit. */
-static void test_threads(void)
+/* y = a·b and both gradients at 1 and then 2 threads must agree bit for
+ * bit; g = y itself, or normal noise when noisy_grad. Releases a and b. */
+static void check_threads_agree(rp_tensor *a, rp_tensor *b, bool noisy_grad)
 {
-    int64_t sa[] = {4, 96, 80}, sb[] = {4, 80, 112};
-    rp_tensor *a = randn(3, sa), *b = randn_t(3, sb);
     rp_tensor *res[2][3];
     for (int t = 0; t < 2; t++) {
         rp_set_threads(t + 1);
         a->requires_grad = b->requires_grad = true;
-        rp_tensor_release(a->grad); rp_tensor_release(b->grad);
-        a->grad = b->grad = NULL;
         rp_tensor *y = rp_matmul(a, b);
         rp_tensor *g = rp_copy_contiguous(y);
+        if (noisy_grad) rp_fill_normal(g, &(rp_generator){.seed = 9, .offset = 0}, 0, 1);
         CHECK(rp_backward(y, g, false) == 0);
         res[t][0] = rp_copy_contiguous(y);
         res[t][1] = a->grad; a->grad = NULL;
@@ -246,6 +244,7 @@ static void test_threads(void)
         rp_tensor_release(y);
     }
     for (int k = 0; k < 3; k++) {
+        CHECK(rp_same_shape(res[0][k], res[1][k]));
         CHECK(memcmp(RP_F32P(res[0][k]), RP_F32P(res[1][k]),
                      sizeof(float) * (size_t)rp_numel(res[0][k])) == 0);
         rp_tensor_release(res[0][k]);
@@ -256,9 +255,16 @@ static void test_threads(void)
     rp_set_threads(2);
 }
 
-/* Forward and both gradients at 1 and 2 threads, bit for bit, on products
- * large enough to be split into blocks (odd sizes, transposed operands, a
- * broadcast operand whose gradient sums over the batch). */
+/* The same product with 1 and 2 threads, forward and backward, bit for bit. */
+static void test_threads(void)
+{
+    int64_t sa[] = {4, 96, 80}, sb[] = {4, 80, 112};
+    check_threads_agree(randn(3, sa), randn_t(3, sb), false);
+}
+
+/* The same on products large enough to be split into blocks (odd sizes,
+ * transposed operands, a broadcast operand whose gradient sums over the
+ * batch). */
 static void test_threads_split(void)
 {
     int64_t shapes[][2][4] = {
@@ -270,31 +276,8 @@ static void test_threads_split(void)
     for (int c = 0; c < 3; c++) {
         rp_tensor *a = c == 2 ? randn_t(nd[c][0], shapes[c][0]) : randn(nd[c][0], shapes[c][0]);
         rp_tensor *b = c == 0 ? randn_t(nd[c][1], shapes[c][1]) : randn(nd[c][1], shapes[c][1]);
-        rp_tensor *res[2][3];
-        for (int t = 0; t < 2; t++) {
-            rp_set_threads(t + 1);
-            a->requires_grad = b->requires_grad = true;
-            rp_tensor *y = rp_matmul(a, b);
-            rp_tensor *g = rp_copy_contiguous(y);
-            rp_fill_normal(g, &(rp_generator){.seed = 9, .offset = 0}, 0, 1);
-            CHECK(rp_backward(y, g, false) == 0);
-            res[t][0] = rp_copy_contiguous(y);
-            res[t][1] = a->grad; a->grad = NULL;
-            res[t][2] = b->grad; b->grad = NULL;
-            rp_tensor_release(g);
-            rp_tensor_release(y);
-        }
-        for (int k = 0; k < 3; k++) {
-            CHECK(rp_same_shape(res[0][k], res[1][k]));
-            CHECK(memcmp(RP_F32P(res[0][k]), RP_F32P(res[1][k]),
-                         sizeof(float) * (size_t)rp_numel(res[0][k])) == 0);
-            rp_tensor_release(res[0][k]);
-            rp_tensor_release(res[1][k]);
-        }
-        rp_tensor_release(a);
-        rp_tensor_release(b);
+        check_threads_agree(a, b, true);
     }
-    rp_set_threads(2);
 }
 
 /* (R, C) view of a (C, R) tensor's data: strides (1, R). */
