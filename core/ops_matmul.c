@@ -19,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* OpenBLAS's own entry points (not in every cblas.h). */
-
 /* How sgemm sees a (R, C) matrix with element strides (s0, s1). */
 typedef struct { bool ok, trans; int ld; } mlay;
 
