@@ -27,18 +27,18 @@ do for [fmt in "png svg"] {
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
-  set title 'less time vs AdamW: SOAP 34.6%, Shampoo 28.3%'
+  set title 'less time vs AdamW: SOAP 30.9%, Shampoo 23.9%'
   set xlabel 'training wall-clock seconds'
   set ylabel 'validation loss'
   set yrange [1.87099629:2.46964373]
   set key top right
   set arrow from graph 0, first 1.96964373 to graph 1, first 1.96964373 nohead dt 2 lc rgb '#555555'
-  set arrow from 13.590601, graph 0 to 13.590601, graph 1 nohead dt 2 lc rgb '#555555'
-  set label ' AdamW 13.6s' at 10.2402322, 2.04464373
-  set arrow from 9.74830837, graph 0 to 9.74830837, graph 1 nohead dt 2 lc rgb '#555555'
-  set label ' Shampoo 9.7s' at 9.74830837, 2.10464373
-  set arrow from 8.89423311, graph 0 to 8.89423311, graph 1 nohead dt 2 lc rgb '#555555'
-  set label ' SOAP 8.9s' at 8.89423311, 2.16464373
+  set arrow from 10.1500955, graph 0 to 10.1500955, graph 1 nohead dt 2 lc rgb '#555555'
+  set label ' AdamW 10.2s' at 7.49433262, 2.04464373
+  set arrow from 7.72676234, graph 0 to 7.72676234, graph 1 nohead dt 2 lc rgb '#555555'
+  set label ' Shampoo 7.7s' at 7.72676234, 2.10464373
+  set arrow from 7.01390221, graph 0 to 7.01390221, graph 1 nohead dt 2 lc rgb '#555555'
+  set label ' SOAP 7.0s' at 7.01390221, 2.16464373
   plot data index 3 using 1:2 with lines lw 2 lc rgb '#1f77b4' title 'AdamW', \
      data index 4 using 1:2 with lines lw 2 lc rgb '#2ca02c' title 'Shampoo', \
      data index 5 using 1:2 with lines lw 2 lc rgb '#d62728' title 'SOAP'
