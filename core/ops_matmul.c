@@ -476,18 +476,24 @@ static int check_f32(const char *op, const rp_tensor *a, const rp_tensor *b)
     return 0;
 }
 
+/* Checks a and b, prepares the operands and the plan, and allocates the
+ * output (zeroed or not); NULL + error on failure (A and B still to free). */
+static rp_tensor *matmul_prep(const rp_tensor *a, const rp_tensor *b, operand *A, operand *B,
+                              mm_plan *p, bool zeroed)
+{
+    if (check_f32("matmul", a, b) || operand_prep(A, a, true) || operand_prep(B, b, false) ||
+        mm_plan_make(p, A, B, a, b))
+        return NULL;
+    int64_t shape[RP_MAXDIM];
+    int nd = out_shape(p, a, b, shape);
+    return zeroed ? rp_empty(RP_F32, nd, shape) : rp_empty_uninit(RP_F32, nd, shape);
+}
+
 rp_tensor *rp_matmul(const rp_tensor *a, const rp_tensor *b)
 {
-    if (check_f32("matmul", a, b)) return NULL;
     operand A = {0}, B = {0};
     mm_plan p;
-    rp_tensor *out = NULL;
-    if (operand_prep(&A, a, true) || operand_prep(&B, b, false) ||
-        mm_plan_make(&p, &A, &B, a, b))
-        goto done;
-    int64_t shape[RP_MAXDIM];
-    int nd = out_shape(&p, a, b, shape);
-    out = rp_empty_uninit(RP_F32, nd, shape);
+    rp_tensor *out = matmul_prep(a, b, &A, &B, &p, false);
     if (!out) goto done;
     mm_forward(RP_F32P(out), &A, &B, &p);
     const rp_tensor *ins[2] = {a, b};
@@ -506,16 +512,9 @@ done:
 
 rp_tensor *rp_matmul_ref(const rp_tensor *a, const rp_tensor *b)
 {
-    if (check_f32("matmul", a, b)) return NULL;
     operand A = {0}, B = {0};
     mm_plan p;
-    rp_tensor *out = NULL;
-    if (operand_prep(&A, a, true) || operand_prep(&B, b, false) ||
-        mm_plan_make(&p, &A, &B, a, b))
-        goto done;
-    int64_t shape[RP_MAXDIM];
-    int nd = out_shape(&p, a, b, shape);
-    out = rp_empty(RP_F32, nd, shape);
+    rp_tensor *out = matmul_prep(a, b, &A, &B, &p, true);
     if (!out) goto done;
     const float *a0 = RP_F32P(A.t), *b0 = RP_F32P(B.t);
     int na = A.t->ndim, nb = B.t->ndim;
