@@ -268,19 +268,10 @@ rp_tensor *rp_fp8_linear(const rp_tensor *x, const rp_tensor *w, rp_linear_recip
 
 /* sigmoid with the kit's vectorised exp (rp_exp_f32, <= 2 ulp); the gate
  * loops run in parallel chunks of a fixed size, each element's arithmetic
- * independent of the split, so any thread count gives the same bits. */
+ * independent of the split, so any thread count gives the same bits; the
+ * chunk loops are RP_VECTOR_CLONES. */
 #define GATE_CHUNK 4096
 #define GATE_PAR_MIN (1 << 15)
-
-/* The chunk loops are also compiled for AVX2 / AVX-512 and picked at load
- * time (the default build targets baseline x86-64); they are plain IEEE
- * operations in a fixed order (contraction is off project-wide), so every
- * path gives the same bits. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX512F__)
-#define HOT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define HOT_CLONES
-#endif
 
 /* s = sigmoid(a) = 1 / (1 + e^-a) */
 static inline void sigmoid_chunk(float *s, const float *a, int64_t n)
@@ -293,7 +284,7 @@ static inline void sigmoid_chunk(float *s, const float *a, int64_t n)
 }
 
 /* h = a · sigmoid(a) · b; h doubles as the sigmoid's scratch */
-HOT_CLONES static void gate_fwd_chunk(float *h, const float *a, const float *b, int64_t n)
+RP_VECTOR_CLONES static void gate_fwd_chunk(float *h, const float *a, const float *b, int64_t n)
 {
     sigmoid_chunk(h, a, n);
     #pragma omp simd
@@ -301,7 +292,7 @@ HOT_CLONES static void gate_fwd_chunk(float *h, const float *a, const float *b, 
 }
 
 /* da = g·b·s·(1 + a(1 - s)), db = g·a·s with s = sigmoid(a); either may be NULL */
-HOT_CLONES static void gate_bwd_chunk(float *da, float *db, float *s, const float *g, const float *a,
+RP_VECTOR_CLONES static void gate_bwd_chunk(float *da, float *db, float *s, const float *g, const float *a,
                                       const float *b, int64_t n)
 {
     sigmoid_chunk(s, a, n);

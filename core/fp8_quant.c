@@ -197,7 +197,7 @@ ALWAYS_INLINE void qdq_loop(float *out, uint8_t *codes, qacc *acc, const float *
     }
 }
 
-QDQ_CLONES static void qdq_range(float *out, uint8_t *codes, qacc *acc, const float *in, int64_t n,
+RP_VECTOR_CLONES static void qdq_range(float *out, uint8_t *codes, qacc *acc, const float *in, int64_t n,
                                  int fmt, float scale, float inv_scale, bool sat, uint32_t sat_thr,
                                  uint32_t zero_thr)
 {

@@ -10,16 +10,10 @@
 #define PAR_MIN (1 << 15) /* below this many elements threads cost more than they give */
 
 /* The loops built on fexp (exp, sigmoid, silu and their SwiGLU forms) are
- * compute-bound at SSE2 width, the baseline x86-64 this builds for; they are
- * also compiled for AVX2 and AVX-512 and picked at load time. fexp uses only
- * IEEE +, -, *, / and integer bit operations, and contraction is off, so each
- * lane computes the same bits at every width (tests/c/test_vexp.c compares the
- * strided scalar path against them). GCC only, as in fp8.c. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX512F__)
-#define HOT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define HOT_CLONES
-#endif
+ * compute-bound at SSE2 width, the baseline x86-64 this builds for, so they
+ * are RP_VECTOR_CLONES: fexp uses only IEEE +, -, *, / and integer bit
+ * operations, so each lane computes the same bits at every width
+ * (tests/c/test_vexp.c compares the strided scalar path against them). */
 
 /* ---- the strided driver ------------------------------------------------ */
 
@@ -347,7 +341,7 @@ static inline float fexp(float x)
     return bits_f((f_bits(y) & ~mnan) | (f_bits(x) & mnan));
 }
 
-HOT_CLONES void rp_exp_f32(float *out, const float *x, int64_t n)
+RP_VECTOR_CLONES void rp_exp_f32(float *out, const float *x, int64_t n)
 {
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) out[i] = fexp(x[i]);
@@ -358,7 +352,7 @@ void rp_exp_f32_ref(float *out, const float *x, int64_t n)
     for (int64_t i = 0; i < n; i++) out[i] = expf(x[i]);
 }
 
-HOT_CLONES void rp_sub_exp_f32(float *out, const float *x, float c, int64_t n)
+RP_VECTOR_CLONES void rp_sub_exp_f32(float *out, const float *x, float c, int64_t n)
 {
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) out[i] = fexp(x[i] - c);
@@ -372,13 +366,13 @@ static inline float silu_df(float x)
     return s * (1.0f + x * (1.0f - s));
 }
 
-HOT_CLONES void rp_silu_mul_f32(float *out, const float *a, const float *b, int64_t n)
+RP_VECTOR_CLONES void rp_silu_mul_f32(float *out, const float *a, const float *b, int64_t n)
 {
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) out[i] = siluf_(a[i]) * b[i];
 }
 
-HOT_CLONES void rp_silu_mul_backward_f32(float *ga, float *gb, const float *g, const float *a,
+RP_VECTOR_CLONES void rp_silu_mul_backward_f32(float *ga, float *gb, const float *g, const float *a,
                                          const float *b, int64_t n)
 {
     if (ga && gb) { /* one exp for both: fexp(-a) is the one silu_df and siluf_ compute */
@@ -399,19 +393,19 @@ HOT_CLONES void rp_silu_mul_backward_f32(float *ga, float *gb, const float *g, c
 
 /* Contiguous loops of the unary ops and their gradients (row_unary,
  * unary_backward); the same per-element arithmetic as unary_f / unary_d. */
-HOT_CLONES static void sigmoid_loop(float *restrict o, const float *restrict a, int64_t n)
+RP_VECTOR_CLONES static void sigmoid_loop(float *restrict o, const float *restrict a, int64_t n)
 {
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) o[i] = sigmoidf_(a[i]);
 }
 
-HOT_CLONES static void silu_loop(float *restrict o, const float *restrict a, int64_t n)
+RP_VECTOR_CLONES static void silu_loop(float *restrict o, const float *restrict a, int64_t n)
 {
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) o[i] = siluf_(a[i]);
 }
 
-HOT_CLONES static void silu_grad_loop(float *restrict r, const float *restrict g,
+RP_VECTOR_CLONES static void silu_grad_loop(float *restrict r, const float *restrict g,
                                       const float *restrict x, int64_t n)
 {
     #pragma omp simd

@@ -96,6 +96,15 @@ void *rp_data(const rp_tensor *t);
 #define RP_F32P(t) ((float *)rp_data(t))
 #define RP_I32P(t) ((int32_t *)rp_data(t))
 #define RP_U8P(t) ((uint8_t *)rp_data(t))
+/* Put before a compute-bound kernel loop: GCC also compiles it for AVX2 and
+ * AVX-512 and picks one at load time (the default build targets baseline
+ * x86-64). Only for loops of IEEE +, -, *, / and integer operations:
+ * contraction is off project-wide, so every version gives the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX512F__)
+#define RP_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RP_VECTOR_CLONES
+#endif
 /* Compute contiguous strides for shape; returns numel or -1 on overflow. */
 int64_t rp_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
 /* Do two tensors have the same shape? */
