@@ -59,6 +59,8 @@ end
 
 local Sampler = {}
 Sampler.__index = Sampler
+Sampler.__name = "repro.data.Sampler"
+debug.getregistry()[Sampler.__name] = Sampler   -- found by repro.help, as C types are
 
 function D.sampler(seed)
   if math.type(seed) ~= "integer" then error("data.sampler: seed must be an integer", 2) end
@@ -105,6 +107,8 @@ end
 -- ---- the loader ---------------------------------------------------------------
 local Loader = {}
 Loader.__index = Loader
+Loader.__name = "repro.data.Loader"
+debug.getregistry()[Loader.__name] = Loader
 
 -- data.loader{train = ids, val = ids, seq_len =, batch =, seed =, vocab_size =, tokenizer =}
 function D.loader(o)
