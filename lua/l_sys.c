@@ -1,11 +1,6 @@
-/* l_sys.c: repro.core.sys: thread count, BLAS identity, kit version, folder
- * listing.
+/* l_sys.c: repro.core.sys: thread count, BLAS identity, kit version.
  * init.lua copies these functions into the `repro` table itself. */
-#define _POSIX_C_SOURCE 200809L
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "l_common.h"
@@ -73,50 +68,6 @@ static int sys_wtime(lua_State *L)
     return 1;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* listdir(path) -> sorted list of the entry names of a folder ("." and ".."
- * left out), or nil, message when it cannot be read. Used by repro.help to
- * find every docstring file without a hand-kept list. */
-static int sys_listdir(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    DIR *d = opendir(path);
-    if (!d) {
-        luaL_pushfail(L);
-        lua_pushfstring(L, "listdir: cannot open '%s': %s", path, strerror(errno));
-        return 2;
-    }
-    /* Names are collected into a Lua table first (the GC owns them if an
-     * allocation error unwinds), then sorted through a plain C array. */
-    lua_newtable(L);
-    int tbl = lua_gettop(L);
-    lua_Integer n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        lua_pushstring(L, e->d_name);
-        lua_rawseti(L, tbl, ++n);
-    }
-    closedir(d);
-    const char **names = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, tbl, i);
-        names[i - 1] = lua_tostring(L, -1);   /* anchored by tbl until replaced below */
-        lua_pop(L, 1);
-    }
-    qsort(names, (size_t)n, sizeof *names, cmp_names);
-    lua_createtable(L, (int)n, 0);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_pushstring(L, names[i - 1]);
-        lua_rawseti(L, -2, i);
-    }
-    return 1;
-}
-
 static int sys_version(lua_State *L)
 {
     lua_pushstring(L, REPRO_VERSION);
@@ -131,7 +82,6 @@ int l_open_sys(lua_State *L)
         {"blas_info", sys_blas_info},
         {"version", sys_version},
         {"wtime", sys_wtime},
-        {"listdir", sys_listdir},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);

@@ -12,7 +12,7 @@
 -- prefix ("Tensor:matmul", "Generator:get_state", "fp8.Quantized:codes",
 -- "nn.Llama:loss", "Optimizer:step").
 --
--- Every file of the folder is loaded: the folder is listed (repro.listdir),
+-- Every file of the folder is loaded: the folder is listed (core io.listdir),
 -- so a new file needs no registration anywhere. Types are found in the Lua
 -- registry under their __name (luaL_newmetatable puts C types there; Lua
 -- classes register themselves the same way), so the walk over the exported
@@ -21,7 +21,7 @@
 -- docstring under any of them: functions are matched by identity.
 local M = {}
 
-local sys = require("repro.core").sys
+local cio = require("repro.core").io
 
 -- ---- the docstring files ------------------------------------------------------
 
@@ -41,7 +41,7 @@ local cache
 function M.load(force)
   if cache and not force then return cache.docs, cache.files, cache.origin end
   local dir = M.doc_dir()
-  local names, err = sys.listdir(dir)
+  local names, err = cio.listdir(dir)
   if not names then error("help: " .. err, 2) end
   local docs, files, origin = {}, {}, {}
   for _, f in ipairs(names) do
