@@ -34,13 +34,16 @@ end
 
 local cache
 
--- Load every lua/repro/doc/*.lua: returns docs {name = text}, files {list of
--- file names loaded}, origin {name = file}. Raises naming the file on a file
--- that does not load, does not return a table of strings, or repeats a name
--- another file documents.
-function M.load(force)
-  if cache and not force then return cache.docs, cache.files, cache.origin end
-  local dir = M.doc_dir()
+-- Load every lua/repro/doc/*.lua (or every *.lua of dir): returns docs
+-- {name = text}, files {list of file names loaded}, origin {name = file}.
+-- Raises naming the file on a file that does not load, does not return a
+-- table of strings, has an entry without a signature line and a
+-- description, or repeats a name another file documents. The default folder
+-- is read once (force = true reads it again).
+function M.load(force, dir)
+  if cache and not force and not dir then return cache.docs, cache.files, cache.origin end
+  local default = dir == nil
+  dir = dir or M.doc_dir()
   local names, err = cio.listdir(dir)
   if not names then error("help: " .. err, 2) end
   local docs, files, origin = {}, {}, {}
@@ -68,7 +71,7 @@ function M.load(force)
       files[#files + 1] = f
     end
   end
-  cache = { docs = docs, files = files, origin = origin }
+  if default then cache = { docs = docs, files = files, origin = origin } end
   return docs, files, origin
 end
 
@@ -204,7 +207,8 @@ end
 
 local function format_doc(name, text, also)
   local sig, body = text:match("^([^\n]*)\n(.*)$")
-  local s = sig .. "\n" .. wrap("  " .. body:gsub("%s+", " "), 78):gsub("\n", "\n  ")
+  local text = wrap((body:gsub("%s+", " ")), 76)
+  local s = sig .. "\n  " .. text:gsub("\n", "\n  ")
   if also and #also > 0 then s = s .. "\n  (also: " .. table.concat(also, ", ") .. ")" end
   if name then s = s .. "\n  [" .. name .. "]" end
   return s
@@ -252,7 +256,9 @@ local function listing(prefix, docs, list, title)
   end
   local sl = sorted_string_keys(subs)
   if #sl > 0 then
-    lines[#lines + 1] = "modules: " .. table.concat(sl, ", ") .. "   (help \"NAME\" lists one)"
+    local full = {}
+    for i, n in ipairs(sl) do full[i] = prefix == "repro" and n or (prefix .. "." .. n) end
+    lines[#lines + 1] = "modules: " .. table.concat(full, ", ") .. "   (help \"" .. full[1] .. "\" lists one)"
   end
   return table.concat(lines, "\n")
 end
@@ -332,9 +338,10 @@ end
 
 -- Coverage: returns missing (names of exported functions with no docstring
 -- under any of their names, one name per function) and stale (documented
--- names that resolve to nothing). Both lists are sorted.
-function M.check()
-  local docs = M.load(true)
+-- names that resolve to nothing). Both lists are sorted. dir: another doc
+-- folder to check (tests), default lua/repro/doc.
+function M.check(dir)
+  local docs = M.load(true, dir)
   local list = M.exported()
   local by = names_by_value(list)
   local missing, done = {}, {}

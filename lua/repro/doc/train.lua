@@ -1,8 +1,8 @@
 -- Docstrings of repro.train (the language-model training loop) and
 -- repro.checkpoint (crash-safe checkpoints).
 return {
-  ["train.run"] = [=[repro.train{model =, optimizer =, data =, steps = [, schedule =, batch =, eval_every =, eval_batches =, grad_clip =, log =, checkpoint =, checkpoint_every =, resume =, stats_every =, stats =, on_step =, quiet =]} -> result
-Train a model for steps steps (also repro.train.run): batches from data, a TSV row per step in log, evaluation, gradient clipping, checkpoints in the folder checkpoint and bit-identical resume. A non-finite loss or gradient ends the run with result.diverged = true before the update is applied. With a checkpoint folder, SIGINT or SIGTERM stops after the current step, writes a checkpoint and exits with status 130.]=],
+  ["train.run"] = [=[repro.train.run{model =, optimizer =, data =, steps = [, schedule =, batch =, eval_every =, eval_batches =, grad_clip =, log =, checkpoint =, checkpoint_every =, resume =, stats_every =, stats =, on_step =, quiet =]} -> result
+Train a model for steps steps (repro.train{...} calls it too): batches from data, a TSV row per step in log, evaluation, gradient clipping, checkpoints in the folder checkpoint and bit-identical resume. A non-finite loss or gradient ends the run with result.diverged = true before the update is applied. With a checkpoint folder, SIGINT or SIGTERM stops after the current step, writes a checkpoint and exits with status 130.]=],
   ["train.save_checkpoint"] = [=[train.save_checkpoint(dir, state [, keep = 3])
 Write the trainer's nested state (model, optimizer, recipes, RNG, data positions) as a checkpoint in dir, keeping the newest keep files.]=],
   ["train.load_checkpoint"] = [=[train.load_checkpoint(dir) -> state | nil
