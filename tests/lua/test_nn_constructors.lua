@@ -88,4 +88,22 @@ A.test("nn.Llama says what ids it expects", function()
   A.raises(function() nn.Llama(65) end, "expected a table of options")
 end)
 
+A.test("0 used as a 1-based index, dimension or id says what is 1-based", function()
+  local x = T.ones(3, 4)
+  local i32 = { dtype = "i32" }
+  A.raises(function() return x:select(1, 0) end, "index 0 out of range 1..3 (indices are 1-based; -1 is the last)")
+  A.raises(function() return x[0] end, "index 0 out of range 1..3 (indices are 1-based")
+  A.raises(function() return x:sum(0) end, "dimension 0 out of range for a tensor of 2 dimensions (dimensions are 1-based")
+  A.raises(function() return x:softmax(0) end, "dimension 0 out of range for a 2-d tensor (dimensions are 1-based")
+  A.raises(function() return x:narrow(1, 0, 1) end, "(start is 1-based)")
+  A.raises(function() return T.embedding(x, T.tensor({ 0 }, i32)) end, "id 0 at position 1 out of range [1, 3] (ids are 1-based")
+  A.raises(function() return T.cross_entropy(x, T.tensor({ 0, 1, 2 }, i32)) end, "(ids are 1-based: add 1 to 0-based ids)")
+  -- negative values count from the end, as documented
+  A.eq(3, T.tensor{ 1, 2, 3 }:select(1, -1):item(), "select(1, -1) is the last entry")
+  -- PyTorch-style values: randint's range is [low, high), arange starts at 0
+  A.eq("0,1,2", table.concat(T.arange(3, { dtype = "i32" }):totable(), ","), "arange(3)")
+  local r = T.randint(0, 2, { 1000 }, { generator = T.Generator(1) })
+  A.eq(0, r:amin():item(), "randint low included"); A.eq(1, r:amax():item(), "randint high excluded")
+end)
+
 A.done("test_nn_constructors")
