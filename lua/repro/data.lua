@@ -80,6 +80,7 @@ function Sampler:below(n)
   end
 end
 
+function Sampler:__tostring() return string.format("data.Sampler(seed=%d, counter=%d)", self.seed, self.counter) end
 function Sampler:get_state() return { seed = self.seed, counter = self.counter } end
 function Sampler:set_state(s)
   if type(s) ~= "table" or math.type(s.seed) ~= "integer" or math.type(s.counter) ~= "integer" then
@@ -157,6 +158,11 @@ function Loader:batch(split, B, seq_len)
   if self.as_tables then return xs, ys end
   to_batch = to_batch or make_to_batch()
   return to_batch(xs), to_batch(ys)
+end
+
+function Loader:__tostring()
+  return string.format("data.Loader(train=%d tokens, val=%d tokens, batch=%d, seq_len=%d%s)", #self.splits.train,
+    #self.splits.val, self.batch_size, self.seq_len, self.vocab_size and (", vocab=" .. self.vocab_size) or "")
 end
 
 function Loader:get_state()

@@ -441,14 +441,12 @@ nn.Sequential = function(...)
   self.steps = {}
   for i = 1, items.n do
     local m = items[i]
-    local mt = getmetatable(m)
-    local is_module = type(m) == "table" and type(mt) == "table" and type(m.forward) == "function"
-    if not is_module and type(m) ~= "function" then
+    if not (type(m) == "function" or (type(m) == "table" and type(getmetatable(m)) == "table"
+                                      and type(m.forward) == "function")) then
       error(string.format("nn.Sequential: entry %d is a %s, expected a module (e.g. nn.Linear(4, 8)) or a function",
         i, type(m)), 2)
     end
-    self.steps[i] = m
-    if is_module then self:child(tostring(i), m) end
+    self:add(m)
   end
   return self
 end
@@ -460,6 +458,18 @@ end
 Sequential.__call = Sequential.forward
 -- Entry i (a module or a function).
 function Sequential:get(i) return self.steps[i] end
+-- Append an entry (Torch7's nn.Sequential():add(m)); returns self.
+function Sequential:add(m)
+  local mt = getmetatable(m)
+  local is_module = type(m) == "table" and type(mt) == "table" and type(m.forward) == "function"
+  if not is_module and type(m) ~= "function" then
+    error(string.format("nn.Sequential:add: expected a module (e.g. nn.Linear(4, 8)) or a function, got a %s", type(m)), 2)
+  end
+  local i = #self.steps + 1
+  self.steps[i] = m
+  if is_module then self:child(tostring(i), m) end
+  return self
+end
 function Sequential:__len() return #self.steps end
 
 -- Causal self-attention with rotary position embeddings (RoPE, base 10000).

@@ -70,6 +70,8 @@ Each entry applied in turn to the previous result; seq(x) is the same.]=],
 The "(N entries)" part of the printed summary.]=],
   ["nn.Sequential:get"] = [=[seq:get(i) -> module | function
 Entry i of the sequence (also #seq for the count).]=],
+  ["nn.Sequential:add"] = [=[seq:add(m) -> seq
+Append a module or a function (Torch7's nn.Sequential():add(m)), so nn.Sequential():add(nn.Linear(4, 8)):add(T.relu) builds a sequence step by step.]=],
   ["nn.SwiGLU:forward"] = [=[mlp:forward(x) -> Tensor
 The SwiGLU MLP of x (..., dim) -> (..., dim), through fp8.swiglu when numerics is not fp32.]=],
   ["nn.SwiGLU:describe"] = [=[mlp:describe() -> string
