@@ -14,7 +14,9 @@
 -- (0.1, not 0.10000000000000001); cycles as <cycle>; deep tables as {...}.
 local M = {}
 
-local WIDTH, MAX_ITEMS, MAX_DEPTH = 78, 100, 8
+-- Per table at most MAX_ITEMS entries, in all at most MAX_TOTAL (a huge
+-- nested table prints a bounded amount of text), nested at most MAX_DEPTH.
+local WIDTH, MAX_ITEMS, MAX_TOTAL, MAX_DEPTH = 78, 100, 2000, 8
 
 -- The shortest "%.{15,16,17}g" that reads back as the same double; integral
 -- floats keep a ".0" as Lua prints them.
@@ -105,7 +107,7 @@ end
 
 local function render_table(t, ctx, depth)
   if ctx.seen[t] then return "<cycle>" end
-  if depth >= MAX_DEPTH then return "{...}" end
+  if depth >= MAX_DEPTH or ctx.budget <= 0 then return "{...}" end
   ctx.seen[t] = true
   local n = #t
   local items, keys = {}, {}
@@ -120,12 +122,14 @@ local function render_table(t, ctx, depth)
   end)
   local shown = 0
   for i = 1, n do
-    if shown >= MAX_ITEMS then items[#items + 1] = "... (" .. (n - shown) .. " more)"; break end
+    ctx.budget = ctx.budget - 1
+    if shown >= MAX_ITEMS or ctx.budget < 0 then items[#items + 1] = "... (" .. (n - shown) .. " more)"; break end
     items[#items + 1] = render(t[i], ctx, depth + 1, true)
     shown = shown + 1
   end
   for i, k in ipairs(keys) do
-    if shown >= MAX_ITEMS then items[#items + 1] = "... (" .. (#keys - i + 1) .. " more keys)"; break end
+    ctx.budget = ctx.budget - 1
+    if shown >= MAX_ITEMS or ctx.budget < 0 then items[#items + 1] = "... (" .. (#keys - i + 1) .. " more keys)"; break end
     items[#items + 1] = key_text(k, ctx, depth) .. " = " .. render(t[k], ctx, depth + 1, true)
     shown = shown + 1
   end
@@ -134,6 +138,18 @@ local function render_table(t, ctx, depth)
   local one = "{" .. table.concat(items, ", ") .. "}"
   if #one + depth * 2 <= WIDTH and not one:find("\n") then return one end
   local pad = string.rep("  ", depth + 1)
+  if #keys == 0 and not one:find("\n") then
+    -- a long list of short items: as many a line as fit
+    local lines, cur = { "{" }, pad
+    for i, s in ipairs(items) do
+      local piece = s .. (i < #items and "," or "")
+      if #cur > #pad and #cur + 1 + #piece > WIDTH then lines[#lines + 1] = cur; cur = pad .. piece
+      else cur = #cur > #pad and (cur .. " " .. piece) or (cur .. piece) end
+    end
+    lines[#lines + 1] = cur
+    lines[#lines + 1] = string.rep("  ", depth) .. "}"
+    return table.concat(lines, "\n")
+  end
   local lines = { "{" }
   for _, s in ipairs(items) do lines[#lines + 1] = pad .. s:gsub("\n", "\n" .. pad) .. "," end
   lines[#lines + 1] = string.rep("  ", depth) .. "}"
@@ -164,12 +180,12 @@ end
 
 -- Readable text of v (strings at the top level unquoted, as print shows them).
 function M.repr(v)
-  return render(v, { seen = {} }, 0, false)
+  return render(v, { seen = {}, budget = MAX_TOTAL }, 0, false)
 end
 
 -- Text of v as it appears inside a table (strings quoted, tensors brief).
 function M.inline(v)
-  return render(v, { seen = {} }, 0, true)
+  return render(v, { seen = {}, budget = MAX_TOTAL }, 0, true)
 end
 
 -- Print values as print does (tab-separated, newline), each through repr.
