@@ -210,6 +210,19 @@ local function format_doc(name, text, also)
   local text = wrap((body:gsub("%s+", " ")), 76)
   local s = sig .. "\n  " .. text:gsub("\n", "\n  ")
   if also and #also > 0 then s = s .. "\n  (also: " .. table.concat(also, ", ") .. ")" end
+  -- a constructor whose name is also a type's (nn.Llama): name its methods
+  local mt = name and debug.getregistry()["repro." .. name]
+  local methods = type(mt) == "table" and method_table(mt)
+  if methods then
+    local ms = {}
+    for _, k in ipairs(sorted_string_keys(methods)) do
+      if type(rawget(methods, k)) == "function" and k:sub(1, 1) ~= "_" then ms[#ms + 1] = k end
+    end
+    if #ms > 0 then
+      local w = wrap("methods: " .. table.concat(ms, ", ") .. " (help \"" .. name .. ":NAME\")", 74)
+      s = s .. "\n  " .. w:gsub("\n", "\n    ")
+    end
+  end
   if name then s = s .. "\n  [" .. name .. "]" end
   return s
 end
