@@ -123,7 +123,10 @@ function M.exported()
       if k:sub(1, 1) ~= "_" and not (t == repro and k == "core") then
         local v = rawget(t, k)
         if type(v) == "function" then list[#list + 1] = { name = prefix .. k, value = v }
-        elseif type(v) == "table" and rawget(v, "__name") == nil then walk(v, prefix .. k .. ".", depth + 1)
+        elseif type(v) == "table" then
+          -- a type registered under its __name is walked below, as a type
+          local tn = rawget(v, "__name")
+          if not (type(tn) == "string" and debug.getregistry()[tn] == v) then walk(v, prefix .. k .. ".", depth + 1) end
         end
       end
     end
@@ -145,8 +148,7 @@ function M.exported()
   return list, modules
 end
 
--- function -> list of its names (sorted: "Class:method" names before
--- "module.fn" names, then alphabetically).
+-- function -> list of its names (in the order of list).
 local function names_by_value(list)
   local by = {}
   for _, e in ipairs(list) do
