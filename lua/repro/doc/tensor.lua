@@ -10,7 +10,7 @@ A tensor holding a number or nested Lua tables of numbers, as torch.tensor: T.te
 A tensor of zeros. The shape is a table ({4, 8}) or the sizes as arguments (T.zeros(4, 8)); dtype defaults to "f32".]=],
   ["tensor.ones"] = [=[T.ones(shape | d1, d2, ... [, {dtype =, requires_grad =}]) -> Tensor
 A tensor of ones; the shape as a table or as arguments, dtype "f32" unless given.]=],
-  ["tensor.full"] = [=[T.full(shape | d1, ..., value [, {dtype =, requires_grad =}]) -> Tensor
+  ["tensor.full"] = [=[T.full(shape, value [, {dtype =, requires_grad =}]) -> Tensor
 A tensor with every element equal to value (rounded to the dtype), e.g. T.full({2, 3}, 0.5).]=],
   ["tensor.empty"] = [=[T.empty(shape | d1, d2, ... [, {dtype =}]) -> Tensor
 A new tensor of the given shape; its storage is always zeroed, so it equals T.zeros (kept for PyTorch familiarity).]=],
@@ -92,8 +92,8 @@ The seed the generator was created or last seeded with.]=],
 The sizes of x as a Lua list, e.g. {4, 8} (the REPL prints it so).]=],
   ["Tensor:size"] = [=[x:size([dim]) -> integer | {d1, ...}
 The size of dimension dim (1-based, negative from the end), or the whole shape without dim.]=],
-  ["Tensor:stride"] = [=[x:stride([dim]) -> integer | {s1, ...}
-Element strides of the view, of one dimension or all.]=],
+  ["Tensor:stride"] = [=[x:stride() -> {s1, ...}
+The element strides of the view, one per dimension (a contiguous {2, 3} tensor has {3, 1}).]=],
   ["Tensor:numel"] = [=[x:numel() -> integer
 The number of elements.]=],
   ["Tensor:dim"] = [=[x:dim() -> integer
@@ -125,7 +125,7 @@ x itself when already contiguous, else a row-major copy.]=],
   ["Tensor:float"] = [=[x:float() -> Tensor
 A copy converted to f32.]=],
   ["Tensor:int"] = [=[x:int() -> Tensor
-A copy converted to i32 (truncating toward zero), e.g. for ids and indices.]=],
+A copy converted to i32, truncating toward zero (2.7 -> 2, -1.5 -> -1), e.g. for ids and indices.]=],
   ["Tensor:byte"] = [=[x:byte() -> Tensor
 A copy converted to u8.]=],
   ["Tensor:to"] = [=[x:to(dtype) -> Tensor
