@@ -202,7 +202,7 @@ function Module:__tostring()
     lines[#lines + 1] = string.format("%s%s%s%s  (%s params)%s", string.rep("  ", depth),
       name ~= "" and (name .. ": ") or "", m.classname or "Module", m.describe and m:describe() or "",
       count_str(m:num_parameters()), #own > 0 and ("  " .. table.concat(own, " ")) or "")
-    if m.steps then   -- a Sequential: its functions too, in order
+    if m.classname == "Sequential" then   -- its functions too, in order
       for i, f in ipairs(m.steps) do
         if type(f) == "function" then
           lines[#lines + 1] = string.format("%s%d: %s", string.rep("  ", depth + 1), i, require("repro.pretty").repr(f))
