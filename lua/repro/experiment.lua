@@ -619,16 +619,16 @@ function Exp:run(body)
     if debug_on and not I.is(e) then return debug.traceback(tostring(e), 2) end
     return e
   end, self))
-  self:_close_run()
   I.set_owner(nil)
   if r[1] then
+    self:_close_run()
     I.finish()
     return table.unpack(r, 2, r.n)
   end
   local e = r[2]
   if I.is(e) then
     I.enter_exit()
-    if self.spec.exit == false then error(e, 0) end
+    if self.spec.exit == false then self.current = nil; error(e, 0) end
     self:_report_interrupt(e)
     io.stderr:flush()
     os.exit(130)

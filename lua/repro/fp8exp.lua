@@ -262,12 +262,19 @@ function X.format_table(header, rows)
   return table.concat(lines, "\n")
 end
 
+-- "figure: PATH", or what went wrong drawing it (gnuplot's own message).
+function X.figure_line(res)
+  if res.rendered then return "figure: " .. res.png end
+  return "figure not drawn (" .. tostring(res.error or "unknown reason"):gsub("%s+$", ""):gsub("\n", " | ") .. "); its data: " .. res.tsv
+end
+
 -- The folder the figures of experiment exp go to: cfg.figdir if set; else
 -- figures/NAME/PRESET under the source tree when the run is the preset
--- unchanged (so the committed figures are only ever replaced by a run of
+-- unchanged (never for the smoke preset) (so the committed figures are only ever replaced by a run of
 -- their own configuration); else the run's output folder.
 function X.figdir(exp, cfg)
   if cfg.figdir and cfg.figdir ~= "" then return cfg.figdir end
+  if exp.preset == "smoke" then return exp:path("figures") end   -- the test's preset never publishes
   if not exp.pristine then
     local dir = exp:path("figures")
     io.stderr:write("[" .. exp.name .. "] settings differ from the preset: figures go to " .. dir .. "\n")

@@ -75,6 +75,12 @@ end
 function I.set_owner(name) owner = name end
 function I.owner() return owner end
 
+-- A word for the shell: quoted only when it needs to be.
+local function word(s)
+  if s:match("^[%w%-_./=:,+@%%]+$") then return s end
+  return U.shell_quote(s)
+end
+
 -- The command that resumes this script: ./repro when run from the source
 -- folder through its launcher, else repro; the script's arguments, plus
 -- --resume (unless present).
@@ -85,11 +91,11 @@ function I.resume_command(args)
   local src = U.source_dir()
   local cwd = os.getenv("PWD")
   if cwd and src and cwd == src and U.exists(U.join(src, "repro")) then exe = "./repro" end
-  local words = { exe, U.shell_quote(a[0]) }
+  local words = { exe, word(a[0]) }
   local has = false
   args = args or { table.unpack(a) }
   for _, w in ipairs(args) do
-    words[#words + 1] = U.shell_quote(w)
+    words[#words + 1] = word(w)
     if w == "--resume" then has = true end
   end
   if not has then words[#words + 1] = "--resume" end

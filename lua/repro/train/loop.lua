@@ -38,7 +38,9 @@ local function body(o, res)
     end
     res.step = step
     if diverged then res.diverged = true break end
-    local stop = I.pending()
+    -- a signal at the last step stops nothing: the run is complete, and
+    -- whoever runs the next one sees the signal
+    local stop = step < steps and I.pending()
     if stop then I.enter_exit() end   -- from here a second signal waits for the exit
     if ck then ck:after_step(step, step == steps, stop) end
     if stop then
