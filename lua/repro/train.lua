@@ -5,7 +5,12 @@
 --   local r = repro.train{model =, optimizer =, schedule =, data =, steps =, batch =,
 --     eval_every =, eval_batches =, grad_clip =, log = "run.tsv", checkpoint = "dir",
 --     checkpoint_every =, checkpoint_keep =, stats_every =, stats = {name = fn(model) -> number},
---     on_step =, resume =, quiet =, progress_every =, progress = context}
+--     on_step = fn(step, row), on_resume = fn(start), resume =, quiet =, progress_every =,
+--     progress = context (repro.train.progress; exp:begin_run gives one)}
+--
+-- on_resume(start) is called once before the first step, with the step the
+-- run continues from (0 for a fresh run), after the log was cut back to it:
+-- the place to rebuild a caller's own state (probes, statistics' history).
 --
 -- Each step logs a TSV row: step, train_loss, val_loss (NaN when not
 -- evaluated), lr, grad_norm (before clipping), step_time (s), tokens_per_s,
@@ -159,6 +164,7 @@ function M.run(o)
   end
   local log = o.log and Logger.open(o.log, { first = M.COLUMNS, resume_step = start,
                                              extra = o.stats and U.sorted_keys(o.stats) or nil }) or nil
+  if o.on_resume then o.on_resume(start) end   -- after the log is cut back to `start`
   local progress = Progress.new{ steps = steps, start = start, quiet = o.quiet, context = o.progress,
                                  every = o.progress_every or math.max(1, steps // 10) }
   local t_run0 = wall()
