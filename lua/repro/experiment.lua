@@ -248,7 +248,7 @@ end
 -- --help: what it reproduces, the presets with their time on 2 cores, one
 -- line per option.
 function E.usage(spec)
-  local types, elem = field_types(spec)
+  local types, elem = check_spec(spec)
   local script = spec.script or ("experiments/" .. spec.name .. ".lua")
   local L = { string.format("usage: repro %s [--preset NAME] [--OPTION VALUE ...] [--out DIR] [--resume] [--force]", script) }
   local about = spec.about or spec.description
@@ -431,11 +431,10 @@ local function conflict(dir, name, preset, cfg, cosmetic)
 end
 
 -- A user error: one line on stderr, exit 2 (or raise when spec.exit == false).
-local function usage_error(spec, msg)
+local function usage_error(spec, msg, status)
   if spec.exit == false then error(msg, 0) end
-  io.stderr:write(msg, "\n", string.format("(repro %s --help lists the options)\n",
-    spec.script or ("experiments/" .. spec.name .. ".lua")))
-  os.exit(2, true)
+  io.stderr:write(msg, "\n")
+  os.exit(status or 2, true)
 end
 
 -- Create the experiment: parse and check the script's arguments (spec.args,
@@ -469,7 +468,9 @@ function E.new(spec)
   if U.exists(self.out) and not U.isdir(self.out) then
     usage_error(spec, string.format("%s: invalid --out '%s': it is a file, not a folder", self.name, self.out))
   end
-  U.mkdir_p(self.out)
+  if not pcall(U.mkdir_p, self.out) then
+    usage_error(spec, string.format("%s: cannot create the output folder '%s'", self.name, self.out), 1)
+  end
   if not self.resume or reason then U.run("rm -rf -- " .. U.shell_quote(self:path("checkpoint"))) end
   local stored = U.deepcopy(self.config)
   stored.experiment, stored.preset = self.name, self.preset
