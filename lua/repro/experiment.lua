@@ -281,9 +281,11 @@ function E.usage(spec)
   L[#L + 1] = "common flags:"
   for _, k in ipairs(BUILTIN_ORDER) do
     local b = BUILTIN[k]
+    if types[k] then goto continue end   -- a preset field of that name is listed above
     local help = b.help
     if k == "preset" then help = help .. ": " .. table.concat(pnames, ", ") .. " (default " .. spec.default .. ")" end
     L[#L + 1] = string.format("  %-" .. width .. "s %s", "--" .. k .. (b.meta and (" " .. b.meta) or ""), help)
+    ::continue::
   end
   return table.concat(L, "\n") .. "\n"
 end
@@ -330,7 +332,7 @@ function E.parse(spec, args)
         val = true
       else
         val = args[i + 1]
-        if val == nil then error(string.format("%s: --%s needs a value: %s", what, key,
+        if val == nil or val:match("^%-%-") then error(string.format("%s: --%s needs a value: %s", what, key,
           describe(types[key] and (spec.options or {})[key] or b or {}, kind, elem[key])), 0) end
         i = i + 1
       end
