@@ -168,13 +168,13 @@ function X.fp8_step_stats(model)
   for l, b in ipairs(model.blocks) do
     out.h_amax[l] = b.mlp.h_amax or 0 / 0
     local r = b.mlp.w3.recipe
-    local st = r and r.stats and r:stats() or nil
+    local st = r and r:stats() or nil
     out.sat_h[l] = st and st.input and st.input.saturated or 0
     out.scale_h[l] = st and st.input and st.input.scale or 0 / 0
   end
   for _, nl in ipairs(model:linears()) do
     local r = nl[2].recipe
-    local st = r and r.stats and r:stats() or nil
+    local st = r and r:stats() or nil
     if st then
       out.sat_fwd = out.sat_fwd + ((st.input and st.input.saturated) or 0) + ((st.weight and st.weight.saturated) or 0)
       out.sat_bwd = out.sat_bwd + ((st.grad_output and st.grad_output.saturated) or 0)
@@ -188,7 +188,7 @@ function X.saturation_report(model, roles)
   local parts = {}
   for _, nl in ipairs(model:linears()) do
     local r = nl[2].recipe
-    local st = r and r.stats and r:stats() or nil
+    local st = r and r:stats() or nil
     if st then
       for _, role in ipairs(roles or { "input", "weight", "grad_output" }) do
         if st[role] and (st[role].saturated or 0) > 0 then
