@@ -45,6 +45,9 @@ local I = require "repro.train.interrupt"
 
 local M = {}
 
+-- The parts, for loops of other kinds (docs/experiments.md).
+M.loop, M.logger, M.checkpointer, M.progress, M.interrupt = loop, Logger, Checkpointer, Progress, I
+
 -- Step times are wall-clock: os.clock() sums the CPU time of every thread.
 local wall = U.now
 

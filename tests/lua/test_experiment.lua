@@ -169,5 +169,27 @@ A.test("settings name what differs from the preset; config files hold shortest n
   A.eq("0.9", U.shortest(0.9)); A.eq("0.1", U.shortest(0.1)); A.eq("3", U.shortest(3))
 end)
 
+A.test("every public function of repro.experiment and repro.train's parts has a docstring", function()
+  local repro = require "repro"
+  local doc = dofile(U.join(U.source_dir(), "lua/repro/doc/experiment.lua"))
+  local function cover(prefix, t)
+    for k, v in pairs(t) do
+      if type(v) == "function" then
+        local name = prefix .. "." .. k
+        A.truthy(type(doc[name]) == "string" and doc[name]:find("\n", 1, true), "docstring for " .. name)
+      end
+    end
+  end
+  cover("experiment", repro.experiment)
+  cover("train", repro.train)
+  for _, part in ipairs { "loop", "logger", "checkpointer", "progress", "interrupt" } do
+    A.truthy(type(repro.train[part]) == "table", "repro.train." .. part)
+    if part ~= "progress" and part ~= "logger" and part ~= "checkpointer" then cover("train." .. part, repro.train[part]) end
+  end
+  A.truthy(doc["train.logger.open"] and doc["train.checkpointer.new"] and doc["train.progress.new"], "constructors")
+  cover("core.signal", repro.core.signal)
+  A.truthy(doc["util.shortest"], "util.shortest")
+end)
+
 U.run("rm -rf -- " .. U.shell_quote(tmp))
 A.done("test_experiment")
