@@ -124,7 +124,7 @@ A.test("smoke: fp8_instability, every configuration, a few steps", function()
     A.truthy(L["h_amax.1"] and L["sat_h.1"] and L.sat_fwd and L.sat_bwd, run .. " statistics columns")
   end
   A.truthy(out:find("non-saturating", 1, true), "summary states the cast mode")
-  A.truthy(out:find("[preset smoke]", 1, true), "summary names the preset")
+  A.truthy(out:find("fp8_instability [smoke]", 1, true), "summary names the preset")
   for _, f in ipairs { "loss", "outliers", "alignment" } do
     A.truthy(U.exists(tmp .. "/inst/figures/" .. f .. ".tsv") and U.exists(tmp .. "/inst/figures/" .. f .. ".gp"), f .. " figure data")
   end
