@@ -546,6 +546,7 @@ function Exp:_close_run()
     self.measured_time = self.measured_time + (c.t_last - c.t0)
   end
   self.units_done = self.units_done + c.units
+  self.last_label = c.label
   self.current = nil
 end
 
@@ -553,8 +554,8 @@ end
 -- repro.train{progress = ...} / repro.train.progress: the label "run i/N
 -- name" and the whole experiment's ETA.
 function Exp:begin_run(name, units)
-  self:check_interrupt()
   self:_close_run()
+  self:check_interrupt()
   self.run_index = self.run_index + 1
   if self.run_index > self.nruns then self.nruns = self.run_index end
   local c = { index = self.run_index, name = name, units = units or 0, t0 = U.now() }
@@ -601,11 +602,13 @@ function Exp:_report_interrupt(e)
   if c and e.step then
     place = string.format("in %s at step %d%s", c.label, e.step, e.steps and ("/" .. e.steps) or "")
   elseif c then place = "in " .. c.label
-  else place = e.where and ("during " .. e.where) or "between runs" end
+  elseif e.where then place = "during " .. e.where
+  elseif self.last_label then place = "after " .. self.last_label .. " (finished)"
+  else place = "before the first run" end
   msg[#msg + 1] = string.format("\n%s: stopped by %s %s", self.name, e.signal or "a signal", place)
   if e.checkpoint then msg[#msg + 1] = string.format("%s: checkpoint written to %s", self.name, e.checkpoint) end
-  msg[#msg + 1] = string.format("%s: finished runs and checkpoints are kept in %s; nothing was recorded for the stopped run",
-    self.name, self.out)
+  msg[#msg + 1] = string.format("%s: finished runs and checkpoints are kept in %s%s", self.name, self.out,
+    c and "; nothing was recorded for the stopped run" or "")
   msg[#msg + 1] = string.format("%s: resume with: %s", self.name, I.resume_command(self.args) or "the same command with --resume")
   io.stderr:write(table.concat(msg, "\n"), "\n")
 end
