@@ -41,6 +41,9 @@ check() {
   echo "$name: uninterrupted, interrupted at run:step $at, resumed"
   "$repro" "$script" --preset smoke --out "$tmp/$name.ref" >"$tmp/$name.ref.out" 2>"$tmp/$name.ref.err" \
     || fail "$name: the uninterrupted run failed"
+  # the progress line: run i/N, the step, this run's and the whole experiment's ETA
+  grep -qE "^(\[soap_lm\] )?run [0-9]+/[0-9]+ [a-z0-9_.]+  step [0-9]+/[0-9]+  .*  eta [0-9hms]+ \(experiment [0-9hms]+\)\$" \
+    "$tmp/$name.ref.err" || fail "$name: no progress line with run i/N and the experiment's ETA"
   local rc=0
   REPRO_SELF_SIGNAL=$at "$repro" "$script" --preset smoke --out "$tmp/$name" >"$tmp/$name.out" 2>"$tmp/$name.err" || rc=$?
   [ "$rc" = 130 ] || fail "$name: exit status $rc after SIGINT, expected 130"
