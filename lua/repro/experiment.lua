@@ -406,6 +406,8 @@ end
 
 local Exp = {}
 Exp.__index = Exp
+Exp.__name = "repro.Experiment"
+debug.getregistry()[Exp.__name] = Exp   -- found by repro.help, as C types are
 
 -- Does the folder hold results we must not overwrite? Returns a reason or nil.
 local function conflict(dir, name, preset, cfg, cosmetic)

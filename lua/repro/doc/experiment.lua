@@ -11,25 +11,25 @@ Parses and checks a list of argument strings against an experiment spec without 
 The --help text of an experiment spec: usage line, what it reproduces, the presets with their time on 2 cores, one line per option (help, valid range, value in the default preset and where other presets differ) and the common flags.]],
   ["experiment.machine_info"] = [[experiment.machine_info() -> table
 Facts about the machine and build recorded in run.txt: nproc, uname, Lua version, git revision, date, repro version, thread count and BLAS.]],
-  ["experiment.Experiment:run"] = [[exp:run(body) -> body's results
+  ["Experiment:run"] = [[exp:run(body) -> body's results
 Runs body(exp) with SIGINT and SIGTERM caught for the whole experiment. A training loop inside finishes its step, writes its checkpoint and unwinds; the script then prints where it stopped and the exact command that resumes it (--resume) and exits with status 130, recording nothing for the stopped run. Another error prints one line (a traceback only with REPRO_DEBUG=1) and exits 1; with spec.exit = false both are raised instead.]],
-  ["experiment.Experiment:plan"] = [[exp:plan(n_runs, total_steps)
+  ["Experiment:plan"] = [[exp:plan(n_runs, total_steps)
 Declares the work of the experiment (an estimate is fine) so that progress lines read "run i/N" and show the ETA of the whole experiment.]],
-  ["experiment.Experiment:begin_run"] = [[exp:begin_run(name, steps) -> context
+  ["Experiment:begin_run"] = [[exp:begin_run(name, steps) -> context
 Starts the next run of the plan (stopping first if a signal came between runs) and returns its progress context {label = "run i/N name", eta =, on_step =}, to pass as repro.train{progress = context} or repro.train.progress.new{context = context}.]],
-  ["experiment.Experiment:skip_run"] = [[exp:skip_run(name, steps)
+  ["Experiment:skip_run"] = [[exp:skip_run(name, steps)
 Counts a run found finished under --resume (it is reported as reused and not timed).]],
-  ["experiment.Experiment:check_interrupt"] = [[exp:check_interrupt(where)
+  ["Experiment:check_interrupt"] = [[exp:check_interrupt(where)
 Between phases that are not training loops (figures, timing): if SIGINT or SIGTERM came, stop the experiment here (exit 130 with the resume command).]],
-  ["experiment.Experiment:settings"] = [[exp:settings() -> string
+  ["Experiment:settings"] = [[exp:settings() -> string
 "preset fast" when the configuration is the preset's, else "preset fast, changed: steps=50, lr=0.02": for figure titles and summaries.]],
-  ["experiment.Experiment:checkpoint_dir"] = [[exp:checkpoint_dir([run]) -> path
+  ["Experiment:checkpoint_dir"] = [[exp:checkpoint_dir([run]) -> path
 The checkpoint folder of a run (OUT/checkpoint/RUN), or of the whole experiment without a name.]],
-  ["experiment.Experiment:path"] = [[exp:path(...) -> path
+  ["Experiment:path"] = [[exp:path(...) -> path
 A path inside the experiment's output folder.]],
-  ["experiment.Experiment:write_results"] = [[exp:write_results(tbl)
+  ["Experiment:write_results"] = [[exp:write_results(tbl)
 Writes results.txt (key=value, numbers at their shortest round-trip form) into the output folder.]],
-  ["experiment.Experiment:write_tsv"] = [[exp:write_tsv(name, columns, rows) -> path
+  ["Experiment:write_tsv"] = [[exp:write_tsv(name, columns, rows) -> path
 Writes a TSV into the output folder atomically: a header of column names, then one line per row.]],
   ["train"] = [[repro.train{model=, optimizer=, data=, steps=, ...} -> result
 Trains a language model: see train.run.]],
@@ -53,6 +53,24 @@ Keeps the rows of a TSV whose first column is <= step; returns its header's colu
 When and what a loop checkpoints: ck:resume() restores the newest intact checkpoint and returns its step (0 if none); ck:after_step(step, last, stop) saves every `every` steps, at the last step or when stopping; ck:save(step) saves now, inside a critical section so that a second Ctrl-C waits for the write.]],
   ["train.progress.new"] = [[train.progress.new{steps=, start=, every=, quiet=, context=} -> p
 The progress line of a loop: p:update(step, text, done) prints "run i/N name  step s/S  text  eta 1m05s (experiment 7m30s)", redrawn in place on a terminal, else every `every` steps; context comes from exp:begin_run.]],
+  ["train.checkpointer.resume"] = [[ck:resume() -> step
+Restores the newest intact checkpoint in the checkpointer's folder through its restore function and returns its step (0 when there is none).]],
+  ["train.checkpointer.save"] = [[ck:save(step)
+Writes one checkpoint of the state that collect(step) returns, now, inside a critical section (a second Ctrl-C waits for the write), keeping the newest `keep` files.]],
+  ["train.checkpointer.after_step"] = [[ck:after_step(step, last, stop) -> saved
+Saves when step is a multiple of `every`, at the last step, or when the loop is stopping; returns true when it saved.]],
+  ["train.logger.write"] = [[log:write(row)
+Appends one TSV row; row maps column names to numbers or strings, missing cells are written as NaN, and the file is flushed after every row.]],
+  ["train.logger.close"] = [[log:close()
+Closes the log's file (further writes are an error); calling it twice is harmless.]],
+  ["train.progress.update"] = [[p:update(step, text [, done])
+Prints the progress line for step with text after the step counter: redrawn in place on a terminal, else every `every` steps and at the first and last step; done ends the line.]],
+  ["train.progress.line"] = [[p:line(step, text) -> string
+The progress line update would print: run label, "step s/S", text, the loop's ETA and the whole experiment's ETA when a context gives one.]],
+  ["train.progress.eta"] = [[p:eta(step) -> seconds | nil
+Seconds left in this loop from the pace of the steps run in this process (nil before the first step).]],
+  ["train.progress.break_line"] = [[p:break_line()
+Ends a line being redrawn in place on a terminal, so that other output starts on a fresh line.]],
   ["train.interrupt.begin"] = [[train.interrupt.begin()
 Catch SIGINT and SIGTERM from now on (nested calls count; train.interrupt.finish() undoes one). The first signal only sets a flag that train.interrupt.pending() returns; a second one ends the process at once, unless a critical section is open.]],
   ["train.interrupt.finish"] = [[train.interrupt.finish()
