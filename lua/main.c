@@ -53,8 +53,10 @@ static int usage_error(const char *what, const char *opt)
 }
 
 /* Lua sources come from (in order) $REPRO_LUA_DIR, an installed tree beside
- * the executable (PREFIX/bin/repro -> PREFIX/share/repro/lua), the source tree
- * the executable was built from, then the configured install directory. */
+ * the executable (PREFIX/bin/repro -> PREFIX/share/lua/5.4, where a stock
+ * lua5.4 finds them too), the source tree the executable was built from, then
+ * the configured install directory. repro.core itself is linked in (the same
+ * objects as the shared module repro/core.so) and preloaded. */
 static const char *lua_dir(char *buf, size_t n)
 {
     const char *env = getenv("REPRO_LUA_DIR");
@@ -66,7 +68,7 @@ static const char *lua_dir(char *buf, size_t n)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            snprintf(buf, n, "%s/../share/repro/lua", exe);
+            snprintf(buf, n, "%s/../share/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR, exe);
             char probe[PATH_MAX + 64];
             snprintf(probe, sizeof probe, "%s/repro/init.lua", buf);
             if (access(probe, R_OK) == 0) return buf;
