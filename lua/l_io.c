@@ -6,6 +6,13 @@
  *   io.fsync(path)   -> true, or nil + message (files and directories)
  *   io.listdir(path) -> sorted array of entry names, or nil + message
  *   io.isdir(path)   -> boolean
+ *   io.save_safetensors(path, names, tensors, dtypes, meta)
+ *       names, tensors: arrays of the same length (names unique); dtypes: nil
+ *       or an array of file dtypes ("F32", "BF16", "F8_E4M3", ...; false =
+ *       the tensor's own); meta: nil or a string -> string table. Entries are
+ *       written in the order given (repro.safetensors sorts the names).
+ *   io.load_safetensors(path) -> tensors, meta, dtypes (name -> file dtype);
+ *       F8 entries come back as their u8 codes.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
@@ -17,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "l_common.h"
+#include "io.h"
 
 /* FNV-1a 64: tiny, dependency-free, and enough to catch torn or flipped
  * bytes (it is not a defence against deliberate tampering). */
@@ -110,6 +118,95 @@ static int io_isdir(lua_State *L)
     return 1;
 }
 
+/* ---- safetensors (core/io.c) ---- */
+
+static int io_save_safetensors(lua_State *L)
+{
+    const char *fn = "save";
+    const char *path = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+    if (!lua_isnoneornil(L, 5)) luaL_checktype(L, 5, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, 2);
+    if (n != luaL_len(L, 3)) return luaL_error(L, "%s: %d names but %d tensors", fn, (int)n, (int)luaL_len(L, 3));
+    if (n < 0 || n > 1000000) return luaL_error(L, "%s: too many tensors (%d)", fn, (int)n);
+    /* arrays as userdata: freed by the GC even when a check below raises */
+    const char **nm = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
+    const rp_tensor **ts = lua_newuserdatauv(L, sizeof(rp_tensor *) * (size_t)(n + 1), 0);
+    rp_st_dtype *as = lua_newuserdatauv(L, sizeof(rp_st_dtype) * (size_t)(n + 1), 0);
+    for (lua_Integer i = 0; i < n; i++) {
+        if (lua_rawgeti(L, 2, i + 1) != LUA_TSTRING)
+            return luaL_error(L, "%s: tensor names must be strings (got %s)", fn, luaL_typename(L, -1));
+        nm[i] = lua_tostring(L, -1); /* anchored by the names table */
+        lua_pop(L, 1);
+        lua_rawgeti(L, 3, i + 1);
+        ts[i] = l_totensor(L, -1);
+        if (!ts[i]) return luaL_error(L, "%s: '%s' is a %s, not a tensor", fn, nm[i], luaL_typename(L, -1));
+        l_checktensor(L, -1); /* raises if closed */
+        lua_pop(L, 1);
+        as[i] = ts[i]->dtype == RP_F32 ? RP_ST_F32 : ts[i]->dtype == RP_I32 ? RP_ST_I32 : RP_ST_U8;
+        if (lua_istable(L, 4)) {
+            int ty = lua_rawgeti(L, 4, i + 1);
+            if (ty == LUA_TSTRING) {
+                int d = rp_st_dtype_from_name(lua_tostring(L, -1));
+                if (d < 0) return luaL_error(L, "%s: '%s': unknown safetensors dtype '%s'", fn, nm[i], lua_tostring(L, -1));
+                as[i] = (rp_st_dtype)d;
+            } else if (ty != LUA_TNIL && !(ty == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
+                return luaL_error(L, "%s: '%s': dtype must be a string, got %s", fn, nm[i], luaL_typename(L, -1));
+            }
+            lua_pop(L, 1);
+        }
+    }
+    int nmeta = 0;
+    const char **mk = NULL, **mv = NULL;
+    if (lua_istable(L, 5)) {
+        lua_pushnil(L);
+        while (lua_next(L, 5)) {
+            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+                return luaL_error(L, "%s: metadata must map strings to strings (got %s = %s)", fn,
+                                  luaL_typename(L, -2), luaL_typename(L, -1));
+            lua_pop(L, 1);
+            nmeta++;
+        }
+        mk = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nmeta + 1), 0);
+        mv = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nmeta + 1), 0);
+        int k = 0;
+        lua_pushnil(L);
+        while (lua_next(L, 5)) {
+            mk[k] = lua_tostring(L, -2);
+            mv[k++] = lua_tostring(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+    if (rp_save_safetensors_as(path, (int)n, nm, ts, as, nmeta, mk, mv)) return l_corerror(L);
+    return 0;
+}
+
+static int io_load_safetensors(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    rp_safetensors *s = rp_load_safetensors(path);
+    if (!s) return l_corerror(L);
+    /* tensors, meta, dtypes (only memory exhaustion could raise below) */
+    lua_createtable(L, 0, s->n);
+    lua_createtable(L, 0, s->nmeta);
+    lua_createtable(L, 0, s->n);
+    for (int i = 0; i < s->n; i++) {
+        rp_tensor_retain(s->tensors[i]);
+        l_pushtensor(L, s->tensors[i]);
+        lua_setfield(L, -4, s->names[i]);
+        lua_pushstring(L, rp_st_dtype_name(s->dtypes[i]));
+        lua_setfield(L, -2, s->names[i]);
+    }
+    for (int i = 0; i < s->nmeta; i++) {
+        lua_pushstring(L, s->meta_vals[i]);
+        lua_setfield(L, -3, s->meta_keys[i]);
+    }
+    rp_safetensors_free(s);
+    return 3;
+}
+
 int l_open_io(lua_State *L)
 {
     static const luaL_Reg fns[] = {
@@ -117,6 +214,8 @@ int l_open_io(lua_State *L)
         {"fsync", io_fsync},
         {"listdir", io_listdir},
         {"isdir", io_isdir},
+        {"save_safetensors", io_save_safetensors},
+        {"load_safetensors", io_load_safetensors},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);
