@@ -21,7 +21,9 @@ F8_E5M2 (PyTorch's float8_e4m3fn and float8_e5m2), plus a companion:
   Face hub use: value = float(NAME) * NAME_scale_inv). Its shape
   broadcasts against NAME: {} for one scale (fp8.quantize), NAME's shape
   with the last dimension 1 for one scale per row (per token), and
-  {1, ..., 1, C} for one scale per column (per channel).
+  {1, ..., 1, C} for one scale per column (per channel). On load any shape
+  that broadcasts by NumPy's rule is accepted ({1}, {R, 1}, ...); others
+  (block scales) are an error that points to {raw = true}.
 
 Loading converts F16, BF16 and F64 to f32 and I64 to i32; an F8_E4M3 or
 F8_E5M2 tensor is decoded to f32 and, when NAME_scale_inv is present,
@@ -80,6 +82,13 @@ local function scale_inv(q)
     sh[#shape] = shape[#shape]
   end
   return inv:view(sh)
+end
+
+-- Call a binding; its error is raised at the caller of save/load (level 3).
+local function call(f, ...)
+  local r = table.pack(pcall(f, ...))
+  if not r[1] then error(r[2], 3) end
+  return table.unpack(r, 2, r.n)
 end
 
 function M.save(path, tensors, meta, opts)
@@ -151,15 +160,16 @@ function M.save(path, tensors, meta, opts)
   table.sort(all)
   local ts, ds = {}, {}
   for i, name in ipairs(all) do ts[i], ds[i] = entries[name][1], entries[name][2] end
-  core.io.save_safetensors(path, all, ts, ds, meta)
+  call(core.io.save_safetensors, path, all, ts, ds, meta)
 end
 
--- Does shape s broadcast onto shape t as a scale (same rank or a scalar)?
+-- Does shape s broadcast onto shape t (NumPy's rule: aligned at the right,
+-- each dimension 1 or equal; s may have fewer dimensions)?
 local function broadcasts(s, t)
-  if #s == 0 then return true end
-  if #s ~= #t then return false end
+  if #s > #t then return false end
   for i = 1, #s do
-    if s[i] ~= 1 and s[i] ~= t[i] then return false end
+    local a, b = s[#s - i + 1], t[#t - i + 1]
+    if a ~= 1 and a ~= b then return false end
   end
   return true
 end
@@ -173,7 +183,7 @@ function M.load(path, opts)
   for k in pairs(opts) do
     if k ~= "raw" then error("load: unknown option '" .. tostring(k) .. "' (valid: raw)", 2) end
   end
-  local tensors, meta, dtypes = core.io.load_safetensors(path)
+  local tensors, meta, dtypes = call(core.io.load_safetensors, path)
   if opts.raw then return tensors, meta, dtypes end
   local out = {}
   for name, t in pairs(tensors) do out[name] = t end
@@ -189,7 +199,9 @@ function M.load(path, opts)
             .. "load with {raw = true} and apply it yourself", path, sname, s:dtype(), shape_str(s:shape()),
             name, shape_str(v:shape())), 2)
         end
-        v = v * s
+        local sh, ss = {}, s:shape()
+        for i = 1, v:dim() do sh[i] = ss[i - (v:dim() - #ss)] or 1 end
+        v = v * s:contiguous():view(sh)
         out[sname] = nil
       end
       out[name] = v
