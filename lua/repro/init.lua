@@ -23,5 +23,7 @@ repro.checkpoint = require "repro.checkpoint"
 repro.train = require "repro.train"
 repro.plot = require "repro.plot"
 repro.experiment = require "repro.experiment"
+repro.safetensors = require "repro.safetensors"
+repro.hf = require "repro.hf"
 
 return repro
