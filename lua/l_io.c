@@ -188,6 +188,12 @@ static int io_save_safetensors(lua_State *L)
             mv[k++] = lua_tostring(L, -1);
             lua_pop(L, 1);
         }
+        /* sorted keys: the same table gives the same bytes, whatever its hash order */
+        for (int i = 1; i < nmeta; i++)
+            for (int j = i; j > 0 && strcmp(mk[j - 1], mk[j]) > 0; j--) {
+                const char *t = mk[j]; mk[j] = mk[j - 1]; mk[j - 1] = t;
+                t = mv[j]; mv[j] = mv[j - 1]; mv[j - 1] = t;
+            }
     }
     if (rp_save_safetensors_as(path, (int)n, nm, ts, as, nmeta, mk, mv)) return l_corerror(L);
     return 0;
