@@ -78,6 +78,24 @@ static const char *lua_dir(char *buf, size_t n)
     return REPRO_INSTALL_LUA_DIR;
 }
 
+/* An installed copy runs `repro experiments/NAME.lua` from any folder: a
+ * relative script path that does not exist here is looked up in the
+ * installed share folder (PREFIX/bin/repro -> PREFIX/share/repro/NAME).
+ * Returns buf, or NULL when there is no such installed file. */
+static const char *installed_script(const char *fname, char *buf, size_t n)
+{
+    if (!fname || fname[0] == '/' || access(fname, F_OK) == 0) return NULL;
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0) return NULL;
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return NULL;
+    *slash = '\0';
+    if ((size_t)snprintf(buf, n, "%s/../share/repro/%s", exe, fname) >= n) return NULL;
+    return access(buf, R_OK) == 0 ? buf : NULL;
+}
+
 static void setup_state(lua_State *L)
 {
     luaL_openlibs(L);
@@ -141,7 +159,9 @@ static int run_script(lua_State *L, char **argv, int script)
 {
     const char *fname = argv[script];
     if (strcmp(fname, "-") == 0 && strcmp(argv[script - 1], "--") != 0) fname = NULL;
-    int status = luaL_loadfile(L, fname);
+    char inst[PATH_MAX + 32];
+    const char *alt = installed_script(fname, inst, sizeof inst);
+    int status = luaL_loadfile(L, alt ? alt : fname);
     if (status == LUA_ERRFILE) {
         /* Lua's message is "cannot open NAME: reason"; keep its wording. */
         l_report(L, status);

@@ -16,6 +16,13 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 fail() { echo "FAIL test_install.sh:${BASH_LINENO[0]}: $*" >&2; exit 1; }
 passed=0 skipped=0
+# A sanitizer build installs instrumented code: the stock interpreter needs the
+# runtimes preloaded, and C programs the same flags.
+PRELOAD= SANFLAGS=
+if grep -q '^REPRO_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; then
+  PRELOAD="$(${CC:-cc} -print-file-name=libasan.so) $(${CC:-cc} -print-file-name=libubsan.so)"
+  SANFLAGS="-fsanitize=address,undefined"
+fi
 ok() { passed=$((passed + 1)); echo "ok: $*"; }
 
 P=$TMP/prefix
@@ -52,10 +59,15 @@ out=$(REPRO_THREADS=2 run "$P/bin/repro" "$P/share/repro/experiments/soap_lm.lua
 [ -s "$TMP/elsewhere/out/results.md" ] || fail "the experiment wrote no results.md into its --out folder"
 [ -z "$(ls "$P/share/repro" | grep -v '^data$\|^experiments$')" ] || fail "the experiment wrote into the prefix: $(ls "$P/share/repro")"
 ok "installed experiment soap_lm --preset smoke runs from another directory"
+out=$(run "$P/bin/repro" experiments/soap_lm.lua --help 2>&1) || fail "repro experiments/soap_lm.lua --help from another folder: $out"
+case $out in *"usage: repro"*soap_lm*) ;; *) fail "repro experiments/soap_lm.lua --help printed [$out]";; esac
+out=$(run "$P/bin/repro" experiments/none.lua 2>&1) && fail "a missing script ran"
+case $out in *"cannot open experiments/none.lua"*) ;; *) fail "missing script: [$out]";; esac
+ok "installed repro runs experiments/NAME.lua (relative) from any folder"
 
 if command -v lua5.4 >/dev/null; then
   out=$(cd / && env -u REPRO_SOURCE_DIR LUA_PATH="$P/share/lua/5.4/?.lua;$P/share/lua/5.4/?/init.lua;;" \
-        LUA_CPATH="$P/lib/lua/5.4/?.so;;" lua5.4 -e '
+        LUA_CPATH="$P/lib/lua/5.4/?.so;;" LD_PRELOAD="$PRELOAD" lua5.4 -e '
 local repro = require "repro"
 local d = repro.data.shakespeare{batch = 1, seq_len = 4}
 print(package.searchpath("repro.core", package.cpath), d.vocab_size or d.tokenizer and "tok" or "?")' 2>&1) ||
@@ -82,7 +94,7 @@ int main(void)
 C
 flags=$(PKG_CONFIG_PATH="$P/lib/pkgconfig" pkg-config --cflags --libs repro 2>&1) || fail "pkg-config repro: $flags"
 # shellcheck disable=SC2086
-cc -std=c11 -o "$TMP/prog" "$TMP/prog.c" $flags 2>"$TMP/cc.log" || fail "C program against the prefix: $(cat "$TMP/cc.log")"
+cc -std=c11 $SANFLAGS -o "$TMP/prog" "$TMP/prog.c" $flags 2>"$TMP/cc.log" || fail "C program against the prefix: $(cat "$TMP/cc.log")"
 [ "$("$TMP/prog")" = 6 ] || fail "the C program printed [$("$TMP/prog")]"
 ok "a C program builds with pkg-config repro and runs"
 echo "test_install: $passed passed, 0 failed, $skipped skipped"

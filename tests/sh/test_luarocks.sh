@@ -22,6 +22,12 @@ done
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 passed=0
+# A sanitizer build's module needs the sanitizer runtimes loaded first into
+# the (uninstrumented) stock interpreter.
+PRELOAD=
+if grep -q '^REPRO_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; then
+  PRELOAD="$(${CC:-cc} -print-file-name=libasan.so) $(${CC:-cc} -print-file-name=libubsan.so)"
+fi
 ok() { passed=$((passed + 1)); echo "ok: $*"; }
 
 # A few training steps from stock Lua.
@@ -46,11 +52,16 @@ LUA
 
 # 1. stock lua5.4 with the build tree's module and the source tree's library
 out=$(cd "$TMP" && env -u REPRO_SOURCE_DIR LUA_PATH="$SRC/lua/?.lua;$SRC/lua/?/init.lua;;" \
-      LUA_CPATH="$BUILD/lua/?.so;;" lua5.4 "$TMP/train.lua" 2>&1) || fail "stock lua5.4 with build/lua/repro/core.so: $out"
+      LUA_CPATH="$BUILD/lua/?.so;;" LD_PRELOAD="$PRELOAD" lua5.4 "$TMP/train.lua" 2>&1) || fail "stock lua5.4 with build/lua/repro/core.so: $out"
 case $out in "core	$BUILD/lua/repro/core.so"*) ;; *) fail "stock lua5.4 loaded [$out]";; esac
 ok "stock lua5.4 + build tree module trains ($(echo "$out" | grep loss))"
 
-# 2. luarocks make into a fresh tree
+# 2. luarocks make into a fresh tree (its own Release build: nothing more to
+# learn from it in a sanitizer build, whose suite skips it)
+if [ -n "$PRELOAD" ]; then
+  echo "test_luarocks: $passed passed, 0 failed, 1 skipped (luarocks make: sanitizer build)"
+  exit 0
+fi
 R=$BUILD/luarocks-src
 mkdir -p "$R"
 exec 9>"$R/.lock"
