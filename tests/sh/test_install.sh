@@ -18,9 +18,13 @@ fail() { echo "FAIL test_install.sh:${BASH_LINENO[0]}: $*" >&2; exit 1; }
 passed=0 skipped=0
 # A sanitizer build installs instrumented code: the stock interpreter needs the
 # runtimes preloaded, and C programs the same flags.
-PRELOAD= SANFLAGS=
+PRELOAD= SANFLAGS= LUA_ASAN=${ASAN_OPTIONS:-}
 if grep -q '^REPRO_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; then
   PRELOAD="$(${CC:-cc} -print-file-name=libasan.so) $(${CC:-cc} -print-file-name=libubsan.so)"
+  # The uninstrumented interpreter with a preloaded runtime reports 8 bytes
+  # allocated inside libasan itself at exit; the module's own leaks are
+  # checked where it runs inside the instrumented repro executable.
+  LUA_ASAN="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
   SANFLAGS="-fsanitize=address,undefined"
 fi
 ok() { passed=$((passed + 1)); echo "ok: $*"; }
@@ -67,7 +71,7 @@ ok "installed repro runs experiments/NAME.lua (relative) from any folder"
 
 if command -v lua5.4 >/dev/null; then
   out=$(cd / && env -u REPRO_SOURCE_DIR LUA_PATH="$P/share/lua/5.4/?.lua;$P/share/lua/5.4/?/init.lua;;" \
-        LUA_CPATH="$P/lib/lua/5.4/?.so;;" LD_PRELOAD="$PRELOAD" lua5.4 -e '
+        LUA_CPATH="$P/lib/lua/5.4/?.so;;" LD_PRELOAD="$PRELOAD" ASAN_OPTIONS="$LUA_ASAN" lua5.4 -e '
 local repro = require "repro"
 local d = repro.data.shakespeare{batch = 1, seq_len = 4}
 print(package.searchpath("repro.core", package.cpath), d.vocab_size or d.tokenizer and "tok" or "?")' 2>&1) ||

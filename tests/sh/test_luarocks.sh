@@ -24,9 +24,13 @@ trap 'rm -rf "$TMP"' EXIT
 passed=0
 # A sanitizer build's module needs the sanitizer runtimes loaded first into
 # the (uninstrumented) stock interpreter.
-PRELOAD=
+PRELOAD= LUA_ASAN=${ASAN_OPTIONS:-}
 if grep -q '^REPRO_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; then
   PRELOAD="$(${CC:-cc} -print-file-name=libasan.so) $(${CC:-cc} -print-file-name=libubsan.so)"
+  # The uninstrumented interpreter with a preloaded runtime reports 8 bytes
+  # allocated inside libasan itself at exit; the module's own leaks are
+  # checked where it runs inside the instrumented repro executable.
+  LUA_ASAN="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 fi
 ok() { passed=$((passed + 1)); echo "ok: $*"; }
 
@@ -52,7 +56,7 @@ LUA
 
 # 1. stock lua5.4 with the build tree's module and the source tree's library
 out=$(cd "$TMP" && env -u REPRO_SOURCE_DIR LUA_PATH="$SRC/lua/?.lua;$SRC/lua/?/init.lua;;" \
-      LUA_CPATH="$BUILD/lua/?.so;;" LD_PRELOAD="$PRELOAD" lua5.4 "$TMP/train.lua" 2>&1) || fail "stock lua5.4 with build/lua/repro/core.so: $out"
+      LUA_CPATH="$BUILD/lua/?.so;;" LD_PRELOAD="$PRELOAD" ASAN_OPTIONS="$LUA_ASAN" lua5.4 "$TMP/train.lua" 2>&1) || fail "stock lua5.4 with build/lua/repro/core.so: $out"
 case $out in "core	$BUILD/lua/repro/core.so"*) ;; *) fail "stock lua5.4 loaded [$out]";; esac
 ok "stock lua5.4 + build tree module trains ($(echo "$out" | grep loss))"
 
