@@ -120,4 +120,25 @@ A.test("configs and weights nn.Llama cannot take are errors naming the field", f
   os.execute("rm -rf " .. U.shell_quote(d))
 end)
 
+A.test("JSON helpers (config.json): round trip, null, and errors that leak nothing", function()
+  local J = repro.core.io
+  local v = { a = 1, b = { 1, 2.5, "x\"y\n", true, J.json_null }, c = {}, d = { e = 1e-5, f = 10000.0, g = 0.1 } }
+  local text = J.json_encode(v)
+  A.eq('{"a":1,"b":[1,2.5,"x\\"y\\n",true,null],"c":[],"d":{"e":1e-5,"f":10000.0,"g":0.1}}', text)
+  local back = J.json_decode(text)
+  A.eq(J.json_null, back.b[5]); A.eq(1e-5, back.d.e); A.eq(0.1, back.d.g); A.eq(math.type(1), math.type(back.a))
+  A.eq(1 / 3, J.json_decode(J.json_encode(1 / 3)), "numbers keep their value")
+  A.raises(function() J.json_encode({ a = { b = { 1, 2, print } } }) end, "cannot encode a function")
+  A.raises(function() J.json_encode({ 1, 2, x = 3 }) end, "only the keys 1..n")
+  A.raises(function() J.json_encode(0 / 0) end, "is not a JSON number")
+  A.raises(function() J.json_encode("\xff") end, "not UTF-8")
+  local cyc = {}
+  cyc.self = cyc
+  A.raises(function() J.json_encode(cyc) end, "nesting deeper than 100")
+  local val, err = J.json_decode('{"a": 1, "a": 2}')
+  A.eq(nil, val); A.truthy(err:find("duplicate", 1, true), err)
+  val, err = J.json_decode(string.rep("[", 5000) .. string.rep("]", 5000))
+  A.eq(nil, val); A.truthy(err:find("json_decode", 1, true), err)
+end)
+
 A.done("test_hf")
