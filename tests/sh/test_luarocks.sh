@@ -70,8 +70,13 @@ R=$BUILD/luarocks-src
 mkdir -p "$R"
 exec 9>"$R/.lock"
 flock 9
-rm -rf "$R/core" "$R/lua" "$R/data" "$R"/*.rockspec "$R/CMakeLists.txt"
-cp -a "$SRC/CMakeLists.txt" "$SRC/core" "$SRC/lua" "$SRC/data" "$SRC"/repro-*.rockspec "$R/" || fail "copying the sources"
+# A fresh copy of the clone (but build folders, outputs and .git), mtimes kept
+# so that build.luarocks rebuilds only what changed.
+find "$R" -mindepth 1 -maxdepth 1 ! -name build.luarocks ! -name .lock -exec rm -rf {} +
+inside=()
+case $BUILD in "$(readlink -f "$SRC")"/*) inside=(--exclude="./${BUILD#"$(readlink -f "$SRC")"/}");; esac
+tar -C "$SRC" --exclude='./build*' --exclude=./out --exclude=./.git "${inside[@]}" -cf - . | tar -C "$R" -xf - ||
+  fail "copying the sources"
 start=$(date +%s)
 (cd "$R" && CMAKE_BUILD_PARALLEL_LEVEL=2 luarocks --lua-version 5.4 make --tree "$TMP/tree") >"$TMP/rock.log" 2>&1 ||
   fail "luarocks make failed: $(tail -30 "$TMP/rock.log")"
