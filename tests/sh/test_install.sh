@@ -51,6 +51,17 @@ out=$(run "$P/bin/repro" -e 'local r = require("repro"); print(r._VERSION); prin
 [ "$out" = "$(printf 'repro 0.1.0\n%s' "$P/bin/../share/repro")" ] || fail "installed copy printed [$out]"
 ok "installed repro finds its Lua library and share folder"
 
+# the docstrings are installed too: help covers every exported function there
+# (when the kit has repro.help)
+if run "$P/bin/repro" -e 'assert(package.searchpath("repro.help", package.path))' >/dev/null 2>&1; then
+  out=$(run "$P/bin/repro" -e 'local H = require("repro.help") local m, s = H.check() print(#m, #s) H.help "fp8.info"' 2>&1) ||
+    fail "help in the installed copy failed: $out"
+  case $out in "0	0"*"fp8.info(fmt)"*) ;; *) fail "help in the installed copy printed [$out]";; esac
+  ok "help covers the installed copy"
+else
+  skipped=$((skipped + 1)); echo "skip: no repro.help in this tree"
+fi
+
 out=$(run "$P/bin/repro" -e '
 local d = require("repro").data.shakespeare{batch = 2, seq_len = 8}
 local x, y = d:batch("train")

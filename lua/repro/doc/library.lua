@@ -1,8 +1,8 @@
 -- help() entries for repro as a library: safetensors interop, Hugging Face
 -- names, JSON, where data is found (issue 21).
 return {
-  ["tensor.save"] = [[T.save(path, tensors, meta, {dtype = "bf16" | "f16" | "f32" | {name = dtype}})
-Writes a safetensors file. tensors maps names to f32/i32/u8 tensors or to FP8 quantized tensors
+  ["safetensors.save"] = [[T.save(path, tensors, meta, {dtype = "bf16" | "f16" | "f32" | {name = dtype}})
+(repro.safetensors.save is T.save.) Writes a safetensors file. tensors maps names to f32/i32/u8 tensors or to FP8 quantized tensors
 (fp8.quantize / quantize_per_token / quantize_per_channel, formats e4m3fn and e5m2); meta is the
 file's __metadata__ (string -> string). opts.dtype stores f32 tensors as BF16 or F16 (round to
 nearest even, as PyTorch's .to() does): one dtype for all f32 tensors, or a table by name (also
@@ -11,18 +11,12 @@ nearest even, as PyTorch's .to() does): one dtype for all f32 tensors, or a tabl
 NAME's shape with the last dimension 1 (per token) or {1, ..., C} (per channel), so that
 value = float(NAME) * NAME_scale_inv. Names are written sorted: the same input gives the same bytes.]],
 
-  ["tensor.load"] = [[T.load(path, {raw = false}) --> tensors, meta, dtypes
-Reads a safetensors file: tensors by name, the __metadata__ table (empty if none) and each entry's
+  ["safetensors.load"] = [[T.load(path, {raw = false}) --> tensors, meta, dtypes
+(repro.safetensors.load is T.load.) Reads a safetensors file: tensors by name, the __metadata__ table (empty if none) and each entry's
 file dtype ("F32", "BF16", "F8_E4M3", ...). F16/BF16/F64 become f32, I64 i32; F8_E4M3 and F8_E5M2
 are decoded to f32 and multiplied by NAME_scale_inv when the file has one that broadcasts (it is
 then not returned separately). {raw = true} returns F8 entries as their u8 codes and companions
 as stored. Malformed files raise an error naming the file, the entry and the fault.]],
-
-  ["safetensors.save"] = [[repro.safetensors.save(path, tensors, meta, opts)
-The function behind T.save (see tensor.save).]],
-
-  ["safetensors.load"] = [[repro.safetensors.load(path, opts) --> tensors, meta, dtypes
-The function behind T.load (see tensor.load).]],
 
   ["hf.save"] = [[repro.hf.save(model, dir_or_file, {dtype = "f32" | "bf16" | "f16", metadata = {...}}) --> file
 Exports an nn.Llama with Hugging Face Llama names. A directory gets model.safetensors and
@@ -71,8 +65,4 @@ keys objects (keys sorted); numbers keep their value exactly; repro.core.io.json
 Parses JSON (jansson; duplicate keys rejected): objects and arrays become tables, null becomes
 repro.core.io.json_null. Malformed text returns nil and "json_decode: line L column C: reason".]],
 
-  ["util.source_dir"] = [[repro.util.source_dir() --> path
-The folder holding data/ and experiments/: $REPRO_SOURCE_DIR if set, else found from where the Lua
-library was loaded: a source tree (SRC/lua/repro -> SRC), a LuaRocks tree (the data ride in the
-module folder: .../share/lua/5.4/repro/share) or a cmake --install prefix (PREFIX/share/repro).]],
 }
