@@ -26,5 +26,7 @@ repro.experiment = require "repro.experiment"
 repro.rl = require "repro.rl"
 repro.help = require("repro.help").help
 repro.repr = require("repro.pretty").repr
+repro.safetensors = require "repro.safetensors"
+repro.hf = require "repro.hf"
 
 return repro
