@@ -42,10 +42,7 @@ Concatenate tensors along dimension dim (1-based; negative counts from the end);
 Stack tensors of one shape along a new dimension dim (1-based, up to ndim + 1). Differentiable.]=],
   ["tensor.where"] = [=[T.where(cond, a, b) -> Tensor
 Elementwise cond ~= 0 and a or b, broadcasting; a and b are tensors or numbers. The method form is a:where(cond, b).]=],
-  ["tensor.save"] = [=[T.save(path, {name = tensor, ...} [, {key = "string", ...}])
-Write tensors (and optional string metadata) to a safetensors file, names sorted so the bytes are the same run to run. Readable by the Python safetensors package.]=],
-  ["tensor.load"] = [=[T.load(path) -> tensors, metadata
-Read a safetensors file: a table name -> tensor and the table of string metadata. Malformed files raise an error naming the problem.]=],
+  -- T.save and T.load are repro.safetensors.save/load: documented in library.lua.
   ["tensor.is_tensor"] = [=[T.is_tensor(v) -> boolean
 Whether v is a repro tensor.]=],
   ["tensor.format"] = [=[T.format(x) -> string
