@@ -374,4 +374,8 @@ function C.fit(a, b, opts)
   return rms ~= nil
 end
 
+-- ---- validity, metrics (crystal_metrics.lua) and the bundled data (crystal_data.lua) ----
+for k, v in pairs(require("repro.crystal_metrics").install(C)) do C[k] = v end
+require("repro.crystal_data").install(C, core, U)
+
 return C
