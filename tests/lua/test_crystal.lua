@@ -342,4 +342,33 @@ A.test("bad input raises, never crashes", function()
   A.raises(function() repro.core.crystal.read_gz("/nonexistent/file.gz") end, "cannot open")
 end)
 
+A.test("random arguments to every crystal function and method: errors, never a crash", function()
+  local core = repro.core.crystal
+  local s = perovskite()
+  local pool = {0, -1, 1, 2, 0.5, 3.7, 1e300, -1e300, 0 / 0, math.huge, -math.huge, 2 ^ 31, 12, "x", "Ba",
+                {}, {1, 2, 3}, {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}, true, false, s, function() end}
+  local N = #pool + 1
+  local function arg()
+    local i = math.random(N + 1)
+    if i == N then return s elseif i == N + 1 then return nil end
+    return pool[i]
+  end
+  local targets = {}
+  for k, v in pairs(core) do if type(v) == "function" and k ~= "read_gz" then targets[#targets + 1] = {"core." .. k, v} end end
+  for k, v in pairs(crystal) do if type(v) == "function" and k ~= "load" then targets[#targets + 1] = {k, v} end end
+  local methods = {}
+  for k, v in pairs(core.methods) do methods[#methods + 1] = {k, v} end
+  table.sort(targets, function(a, b) return a[1] < b[1] end)
+  table.sort(methods, function(a, b) return a[1] < b[1] end)
+  math.randomseed(17)
+  for _ = 1, 1500 do
+    local t = targets[math.random(#targets)]
+    pcall(t[2], arg(), arg(), arg(), arg(), arg(), arg())
+    local m = methods[math.random(#methods)]
+    pcall(m[2], math.random(4) == 1 and arg() or s, arg(), arg(), arg(), arg())
+  end
+  A.eq(5, s:natoms(), "the structure is intact")
+  A.eq("BaTiO3", s:formula())
+end)
+
 A.done("test_crystal")
