@@ -229,6 +229,7 @@ A.test("CIF reader errors name the line", function()
     {with("'x, y, z'", "'x, y, z"), "unterminated quoted value"},
     {with("loop_\n _atom_site_type_symbol", "loop_\n _atom_site_type_symbol\nloop_"), "has tags but no values"},
     {"data_a\n_cell_length_a 1\nstray\n", "line 3: unexpected 'stray'"},
+    {"data_a\nloop_\n\n  Fe 0 0 0\n", "line 4: the loop_ of line 2 has no tags"},
     {"_cell_length_a 1\ndata_a\n", "line 1: '_cell_length_a' before the data_ line"},
     {"data_a\n_cell_length_a 1 2\n", "needs exactly one value"},
     {"data_a\n_cell_length_a\n", "has no value"},
