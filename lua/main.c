@@ -32,8 +32,9 @@ static const char usage_text[] =
     "  --          stop handling options\n"
     "  -           run standard input as a script\n"
     "With no arguments: the interactive REPL if stdin is a terminal, otherwise\n"
-    "standard input runs as a script. In the REPL, repro, T (repro.tensor), nn,\n"
-    "optim, fp8 and plot are globals.\n"
+    "standard input runs as a script. Everything run by repro (the REPL, -e CODE,\n"
+    "standard input, a SCRIPT) sees the globals repro, T (repro.tensor), nn, optim,\n"
+    "fp8, plot and help; help() explains them.\n"
     "Environment: REPRO_THREADS=N sets kernel and BLAS threads (default: all\n"
     "cores); REPRO_LUA_DIR overrides where lua/repro/*.lua are loaded from.\n"
     "Script errors exit 1; a script that cannot be opened or bad usage exits 2.\n";
@@ -258,22 +259,29 @@ static int run_args(lua_State *L, char **argv, int n)
     return 1;
 }
 
-/* The REPL-only globals: the kit and its submodules under short names. */
-static void repl_globals(lua_State *L)
+/* The kit's globals, set before any code runs (the REPL, -e, stdin, a
+ * script): the kit and its submodules under short names, and help. One rule
+ * for every way of running code, so a line that works in the REPL works in
+ * -e and in a file. Scripts that stay portable to plain `lua` keep their
+ * `local repro = require "repro"`. If the kit does not load, plain Lua runs
+ * on with a warning. */
+static void kit_globals(lua_State *L)
 {
     lua_getglobal(L, "require");
     lua_pushliteral(L, "repro");
     if (l_docall(L, 1, 1) != LUA_OK) {
-        fprintf(stderr, PROGNAME ": warning: require 'repro' failed, REPL has plain Lua only:\n");
+        fprintf(stderr, PROGNAME ": warning: require 'repro' failed, running with plain Lua only:\n");
         l_report(L, LUA_ERRRUN);
         return;
     }
     static const char *const names[][2] = {
-        {"tensor", "T"}, {"nn", "nn"}, {"optim", "optim"}, {"fp8", "fp8"}, {"plot", "plot"},
+        {"tensor", "T"}, {"nn", "nn"}, {"optim", "optim"}, {"fp8", "fp8"}, {"plot", "plot"}, {"help", "help"},
     };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        lua_getfield(L, -1, names[i][0]);
-        lua_setglobal(L, names[i][1]);
+    if (lua_istable(L, -1)) {
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            lua_getfield(L, -1, names[i][0]);
+            lua_setglobal(L, names[i][1]);
+        }
     }
     lua_setglobal(L, "repro");
 }
@@ -292,16 +300,15 @@ static int pmain(lua_State *L)
     if (flags & HAS_V) print_version();
     create_arg_table(L, argv, argc, script);
     lua_gc(L, LUA_GCGEN, 0, 0);
+    kit_globals(L);
     int rc = 0;
     if (!run_args(L, argv, script)) rc = 1;
     else if (script < argc) rc = run_script(L, argv, script);
     if (rc == 0) {
         if (flags & HAS_I) {
-            repl_globals(L);
             l_repl(L);
         } else if (script == argc && !(flags & (HAS_E | HAS_V))) {
             if (isatty(0)) {
-                repl_globals(L);
                 l_repl(L);
             } else {
                 rc = dochunk(L, luaL_loadfile(L, NULL)) == LUA_OK ? 0 : 1;

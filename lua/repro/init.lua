@@ -23,6 +23,8 @@ repro.checkpoint = require "repro.checkpoint"
 repro.train = require "repro.train"
 repro.plot = require "repro.plot"
 repro.experiment = require "repro.experiment"
+repro.help = require("repro.help").help
+repro.repr = require("repro.pretty").repr
 repro.crystal = require "repro.crystal"
 
 return repro

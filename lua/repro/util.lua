@@ -97,13 +97,23 @@ local function unescape(s)
   return (s:gsub("\\(.)", { n = "\n", t = "\t", r = "\r", ["\\"] = "\\" }))
 end
 
+-- The shortest of %.15g, %.16g, %.17g that reads back as exactly v
+-- (0.9, not 0.90000000000000002); integers as integers.
+function U.shortest(v)
+  if math.type(v) == "integer" then return string.format("%d", v) end
+  if v ~= v then return "nan" end
+  if v == math.huge then return "inf" elseif v == -math.huge then return "-inf" end
+  for _, f in ipairs { "%.15g", "%.16g" } do
+    local s = string.format(f, v)
+    if tonumber(s) == v then return s end
+  end
+  return string.format("%.17g", v)
+end
+
 local function format_value(v)
   local t = type(v)
   if t == "number" then
-    if math.type(v) == "integer" then return string.format("%d", v) end
-    if v ~= v then return "nan" end
-    if v == math.huge then return "inf" elseif v == -math.huge then return "-inf" end
-    return string.format("%.17g", v)
+    return U.shortest(v)
   elseif t == "boolean" then return tostring(v)
   elseif t == "string" then return escape(v)
   end

@@ -18,4 +18,9 @@ out=$(cd / && env -u REPRO_LUA_DIR "$TMP/prefix/bin/repro" -e 'print(package.sea
 out=$(cd / && env -u REPRO_LUA_DIR "$TMP/prefix/bin/repro" -e 'print(require("repro")._VERSION)' 2>&1) ||
   fail "require 'repro' in the installed copy failed: $out"
 case $out in "repro "*) ;; *) fail "installed copy printed [$out]";; esac
+# the docstrings are installed too: help covers every exported function there
+out=$(cd / && env -u REPRO_LUA_DIR "$TMP/prefix/bin/repro" \
+  -e 'local m, s = require("repro.help").check() print(#m, #s) help "fp8.info"' 2>&1) ||
+  fail "help in the installed copy failed: $out"
+case $out in "0	0"*"fp8.info(fmt)"*) ;; *) fail "help in the installed copy printed [$out]";; esac
 echo "test_install: installed copy ok"

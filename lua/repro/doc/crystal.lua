@@ -64,49 +64,49 @@ The bundled data sets "perov_5" (7,572 rows) and "carbon_24" (4,062): records {s
 reduced), cif, source ("val"/"test" file), row, material_id, and heat_ref, heat_all, dir_gap, ind_gap,
 formula_source (perov_5) or energy_per_atom (carbon_24)}. A split is seeded and by composition (reduced formula)
 for perov_5, by structure for carbon_24 (one composition); records are shared between calls, do not modify them.]],
-  ["crystal.Structure:lattice"] = [[s:lattice() -> 3x3 f32 tensor
+  ["Structure:lattice"] = [[s:lattice() -> 3x3 f32 tensor
 The lattice vectors as rows (Angstrom). s:lattice_table() gives them as doubles in a nested table.]],
-  ["crystal.Structure:lattice_table"] = [[s:lattice_table() -> {{ax, ay, az}, {bx, ...}, {cx, ...}}
+  ["Structure:lattice_table"] = [[s:lattice_table() -> {{ax, ay, az}, {bx, ...}, {cx, ...}}
 The lattice in double precision.]],
-  ["crystal.Structure:frac"] = [[s:frac() -> N x 3 f32 tensor
+  ["Structure:frac"] = [[s:frac() -> N x 3 f32 tensor
 Fractional coordinates as stored (not wrapped). s:frac_table() gives doubles.]],
-  ["crystal.Structure:frac_table"] = [[s:frac_table() -> N x 3 table
+  ["Structure:frac_table"] = [[s:frac_table() -> N x 3 table
 Fractional coordinates in double precision.]],
-  ["crystal.Structure:cart"] = [[s:cart() -> N x 3 f32 tensor
+  ["Structure:cart"] = [[s:cart() -> N x 3 f32 tensor
 Cartesian coordinates (Angstrom): frac . lattice.]],
-  ["crystal.Structure:numbers"] = [[s:numbers() -> i32 tensor of N atomic numbers
+  ["Structure:numbers"] = [[s:numbers() -> i32 tensor of N atomic numbers
 s:numbers_table() gives a Lua table.]],
-  ["crystal.Structure:numbers_table"] = [[s:numbers_table() -> {z1, z2, ...}
+  ["Structure:numbers_table"] = [[s:numbers_table() -> {z1, z2, ...}
 Atomic numbers as a Lua table.]],
-  ["crystal.Structure:species"] = [[s:species() -> {"Ba", "Ti", "O", ...}
+  ["Structure:species"] = [[s:species() -> {"Ba", "Ti", "O", ...}
 Element symbols in site order.]],
-  ["crystal.Structure:natoms"] = [[s:natoms() -> N
+  ["Structure:natoms"] = [[s:natoms() -> N
 The number of sites.]],
-  ["crystal.Structure:volume"] = [[s:volume() -> V
+  ["Structure:volume"] = [[s:volume() -> V
 Cell volume in Angstrom^3.]],
-  ["crystal.Structure:lattice_params"] = [[s:lattice_params() -> a, b, c, alpha, beta, gamma
+  ["Structure:lattice_params"] = [[s:lattice_params() -> a, b, c, alpha, beta, gamma
 Lengths in Angstrom, angles in degrees (alpha between b and c).]],
-  ["crystal.Structure:wrap"] = [[s:wrap() -> Structure
+  ["Structure:wrap"] = [[s:wrap() -> Structure
 A copy with fractional coordinates wrapped into [0, 1) (idempotent).]],
-  ["crystal.Structure:composition"] = [[s:composition() -> {Ba = 1, Ti = 1, O = 3}
+  ["Structure:composition"] = [[s:composition() -> {Ba = 1, Ti = 1, O = 3}
 Element counts of the cell.]],
-  ["crystal.Structure:formula"] = [[s:formula() -> "BaTiO3"
+  ["Structure:formula"] = [[s:formula() -> "BaTiO3"
 The reduced formula in pymatgen's order (crystal.reduced_formula).]],
-  ["crystal.Structure:to_cif"] = [[s:to_cif() -> text
+  ["Structure:to_cif"] = [[s:to_cif() -> text
 CIF in the layout of pymatgen's CifWriter (P1, 8 decimals; data_ block named by the reduced formula). Reading it
 back with crystal.read_cif, pymatgen or ASE gives the same structure.]],
-  ["crystal.Structure:min_distance"] = [[s:min_distance{self_images = false} -> d
+  ["Structure:min_distance"] = [[s:min_distance{self_images = false} -> d
 The shortest distance (Angstrom) between two different atoms over all periodic images (pymatgen's
 distance_matrix off the diagonal; math.huge for a single atom); with self_images an atom and its own images count.]],
-  ["crystal.Structure:neighbors"] = [[s:neighbors(cutoff) or s:neighbors{k = 12, cutoff = nil} -> src, dst, dist, image
+  ["Structure:neighbors"] = [[s:neighbors(cutoff) or s:neighbors{k = 12, cutoff = nil} -> src, dst, dist, image
 Periodic neighbour list: every (src, dst, image) with distance <= cutoff over all images (an atom with itself at
 zero offset excluded), or the k nearest of each atom (within cutoff if given). src, dst are 1-based i32 (E),
 dist f32 (E), image i32 (E x 3) integer cell offsets: the neighbour sits at (frac[dst] + image) . lattice.
 Sorted by src, then distance. Cutoffs larger than the cell are fine.]],
-  ["crystal.Structure:spacegroup"] = [[s:spacegroup{symprec = 0.01, angle_tolerance = -1} -> {symbol = "Pm-3m", number = 221}
+  ["Structure:spacegroup"] = [[s:spacegroup{symprec = 0.01, angle_tolerance = -1} -> {symbol = "Pm-3m", number = 221}
 The space group found by spglib (Debian libsymspg-dev) with distance tolerance symprec (Angstrom).]],
-  ["crystal.Structure:niggli"] = [[s:niggli{eps = 1e-5} -> Structure
+  ["Structure:niggli"] = [[s:niggli{eps = 1e-5} -> Structure
 The same crystal on spglib's Niggli-reduced cell, coordinates wrapped.]],
-  ["crystal.Structure:standardize"] = [[s:standardize{primitive = false, symprec = 0.01, no_idealize = false} -> Structure
+  ["Structure:standardize"] = [[s:standardize{primitive = false, symprec = 0.01, no_idealize = false} -> Structure
 spglib's standardised conventional (or primitive) cell.]],
 }
