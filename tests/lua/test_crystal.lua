@@ -300,6 +300,8 @@ A.test("composition validity (SMACT as CDVAE/DiffCSP use it)", function()
   A.truthy(not crystal.structure_valid(close), "0.04 A apart (across the boundary)")
   local tiny = crystal.Structure{lattice = {{0.4, 0, 0}, {0, 0.4, 0}, {0, 0, 0.4}}, species = {"H"}, frac = {{0, 0, 0}}}
   A.truthy(not crystal.structure_valid(tiny), "volume < 0.1")
+  local heavy = crystal.Structure{lattice = {{4, 0, 0}, {0, 4, 0}, {0, 0, 4}}, species = {110, "O"}, frac = {{0, 0, 0}, {0.5, 0.5, 0.5}}}
+  A.truthy(not crystal.composition_valid(heavy), "an element beyond the table")
   A.raises(function() crystal.composition_valid{Xx = 1} end, "unknown element")
   A.raises(function() crystal.composition_valid{Na = 1.5} end, "positive integer")
 end)
