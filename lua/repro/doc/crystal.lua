@@ -42,10 +42,11 @@ accepted by its largest normalised displacement < stol.]],
   ["crystal.composition_valid"] = [[crystal.composition_valid(s or {symbol = count}) -> boolean
 SMACT charge neutrality as CDVAE/DiffCSP's smact_validity: valid if one element or only metals; otherwise some
 combination of smact14 oxidation states must be neutral for the gcd-reduced counts and pass the Pauling
-electronegativity test (cations less electronegative than anions); more than 1e7 combinations is invalid.]],
+electronegativity test (cations less electronegative than anions); more than 1e7 combinations, or an element
+beyond the table (Z > 103), is invalid.]],
   ["crystal.structure_valid"] = [[crystal.structure_valid(s, {cutoff = 0.5, min_volume = 0.1}) -> boolean
 CDVAE's structure_validity: every distance between two different atoms over periodic images >= cutoff (Angstrom)
-and volume >= min_volume (Angstrom^3).]],
+and volume >= min_volume (Angstrom^3). A cell too thin for the periodic search counts as invalid.]],
   ["crystal.valid"] = [[crystal.valid(s) -> valid, composition_valid, structure_valid
 Both validity tests, as CDVAE's Crystal.valid.]],
   ["crystal.match_rate"] = [[crystal.match_rate(generated, reference, {ltol = 0.3, stol = 0.5, angle_tol = 10,
