@@ -73,8 +73,8 @@ void rp_neighbors_free(rp_neighbors *nb);
 /* The shortest distance between two different atoms over all periodic images
  * (pymatgen's distance_matrix off the diagonal); with self_images also an
  * atom to its own periodic images. +INFINITY if there is no pair (one atom
- * and !self_images). -1 + error is reported as a negative return only on a
- * degenerate lattice. */
+ * and !self_images). Returns -1 + error if the search would be too large (a
+ * cell far thinner than the distances in it) or memory runs out. */
 double rp_structure_min_distance(const rp_structure *s, int self_images);
 
 /* Wrap fractional coordinates into [0, 1) in place (values within 1e-12 of
