@@ -28,5 +28,6 @@ repro.help = require("repro.help").help
 repro.repr = require("repro.pretty").repr
 repro.safetensors = require "repro.safetensors"
 repro.hf = require "repro.hf"
+repro.crystal = require "repro.crystal"
 
 return repro
