@@ -167,4 +167,13 @@ A.test("soap matches soap.py step for step", function()
   for s = 2, g.steps do A.truthy(worst[s] < 3e-5, string.format("step %d: relative error %.3g", s, worst[s])) end
 end)
 
+A.test("a matrix merged into one dimension is still preconditioned, as in soap.py", function()
+  local g = parse(FIX .. "merge1d.txt")
+  local worst = replay(g, true)
+  local all = 0
+  for s = 2, g.steps do all = math.max(all, worst[s]) end
+  print(string.format("soap vs soap.py, (2, 2) merged to (4): worst relative error %.3g", all))
+  for s = 2, g.steps do A.truthy(worst[s] < 3e-5, string.format("step %d: relative error %.3g", s, worst[s])) end
+end)
+
 A.done("test_soap_golden")
