@@ -7,6 +7,7 @@
  * same order, Q = QR(P Q[:, perm]), exp_avg carried to the new basis) and
  * Shampoo's root schedule (steps 1, f+1, 2f+1, ...). */
 #include "check.h"
+#include "linalg.h"
 #include "optim.h"
 #include "rng.h"
 
@@ -237,6 +238,28 @@ static void test_soap_step_by_step(void)
     }
 }
 
+/* root (n,n) of factor GG (n,n) against its definition in each eigen-
+ * direction v_k of GG (the same eigh as the kit's): root v_k = s_k v_k with
+ * s_k = (max(w_k, 0) + e)^(-1/4), e = matrix_eps · λmax. Returns the worst
+ * |root v_k - s_k v_k| relative to max s_k. */
+static double root_defect(const float *root, const float *GG, int n, double matrix_eps)
+{
+    float *w = malloc(sizeof(float) * (size_t)n), *V = malloc(sizeof(float) * (size_t)n * n);
+    CHECK(rp_eigh_f32(w, V, GG, n) == 0);
+    double lmax = fmax(w[n - 1], 0.0), e = matrix_eps * lmax, smax = 0, worst = 0;
+    for (int k = 0; k < n; k++) smax = fmax(smax, pow(fmax(w[k], 0.0) + e, -0.25));
+    for (int k = 0; k < n; k++) {
+        double sk = pow(fmax(w[k], 0.0) + e, -0.25);
+        for (int i = 0; i < n; i++) {
+            double rv = 0;
+            for (int j = 0; j < n; j++) rv += (double)root[i * n + j] * V[j * n + k];
+            worst = fmax(worst, fabs(rv - sk * V[i * n + k]) / smax);
+        }
+    }
+    free(w); free(V);
+    return worst;
+}
+
 /* Shampoo: roots recomputed at steps 1, f+1, 2f+1, ... and constant
  * between; each root (L + e I)^(-1/4) with e = matrix_eps * λmax. */
 static void test_shampoo_root_schedule(void)
@@ -261,6 +284,19 @@ static void test_shampoo_root_schedule(void)
             int nd = (int)shape[d];
             if (memcmp(prev[d], RP_F32P(R), sizeof(float) * (size_t)nd * nd) != 0) changed_at[d][nch[d]++] = t;
             memcpy(prev[d], RP_F32P(R), sizeof(float) * (size_t)nd * nd);
+        }
+        /* each root against its definition; at step 1 the right factor (7x7
+         * from 4 rows) is rank-deficient and the floor e decides its null space */
+        if (t == 1 || t == 5) {
+            for (int d = 0; d < 2; d++) {
+                char rn[8], gn[8];
+                snprintf(rn, sizeof rn, "root%d", d);
+                snprintf(gn, sizeof gn, "GG%d", d);
+                double defect = root_defect(RP_F32P(rp_optim_state_get(st, rn)), RP_F32P(rp_optim_state_get(st, gn)),
+                                            (int)shape[d], cfg.matrix_eps);
+                if (defect > 1e-4) fprintf(stderr, "  shampoo root%d at step %d: defect %.3g\n", d, t, defect);
+                CHECK(defect <= 1e-4);
+            }
         }
         /* the left factor (4x4 from 7 columns) has full rank: R⁴ (L + e I) = I */
         double *L = dcopy(rp_optim_state_get(st, "GG0"));
