@@ -88,6 +88,29 @@ static void test_bf16_moment_store(void)
     rp_tensor_release(buf);
 }
 
+/* FP8 moments (optim.h): scale = fmt_max / amax, so the largest entry lands
+ * on the largest finite code and small entries keep their relative precision. */
+static void test_fp8_moment_store(void)
+{
+    float x[6] = {-3.0f, 1.0f, -0.01f, 1e-3f, 0.0f, 2.5e-4f};
+    int64_t shape[1] = {6}, one = 1;
+    rp_moment_format fmts[2] = {RP_MOM_E4M3FN, RP_MOM_E5M2};
+    float maxes[2] = {448.0f, 57344.0f}, rel[2] = {0.0625f, 0.125f};
+    for (int k = 0; k < 2; k++) {
+        rp_tensor *buf = rp_moment_new(fmts[k], 6, shape, 1), *scale = rp_zeros(RP_F32, 1, &one);
+        CHECK(rp_moment_store(buf, scale, x, fmts[k], 6) == 0);
+        CHECK_NEAR(maxes[k] / 3.0, RP_F32P(scale)[0], 1e-3 * maxes[k] / 3.0);
+        CHECK_EQ_INT(k == 0 ? 0xFE : 0xFB, RP_U8P(buf)[0]); /* -max */
+        float back[6];
+        CHECK(rp_moment_load(back, buf, scale, fmts[k], 6) == 0);
+        CHECK_NEAR(-3.0, back[0], 1e-6);
+        for (int i = 1; i < 4; i++) CHECK(fabsf(back[i] - x[i]) <= rel[k] * fabsf(x[i]));
+        CHECK(back[4] == 0.0f);
+        CHECK(fabsf(back[5] - x[5]) <= 0.25f * x[5]); /* e4m3fn: 2.5e-4·149 = 0.037 is still normal */
+        rp_tensor_release(buf); rp_tensor_release(scale);
+    }
+}
+
 /* ---- FP8 quantization statistics ---- */
 
 typedef struct { int64_t sat, fl; uint8_t code; float back; } qres;
@@ -220,6 +243,7 @@ int main(void)
 {
     test_bf16_bits();
     test_bf16_moment_store();
+    test_fp8_moment_store();
     test_fp8_saturation_edges();
     test_fp8_rowcol_edges();
     return check_report("test_boundaries");
