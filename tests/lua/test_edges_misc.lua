@@ -1,7 +1,7 @@
 -- tests/lua/test_edges_misc.lua: values where a slip hides from tests with
 -- ordinary inputs: rms_norm where eps dominates (inputs ~1e-3), a product
 -- with an empty inner dimension (zeros, whatever the memory held), and the
--- trainer's gradient clipping applied exactly.
+-- trainer's gradient clipping applied exactly, dropout's rescaling.
 local A = dofile(arg[0]:match("(.*/)") .. "assert.lua")
 local repro = require "repro"
 local T = repro.tensor
@@ -41,6 +41,17 @@ A.test("train: gradient clipping scales the gradient to the threshold", function
   A.eq(false, r.diverged)
   A.near(5, logged, 1e-6, "the logged norm is before clipping")
   A.allclose({ 3 - 0.6, 4 - 0.8 }, w:totable(), 1e-6, "w - g/|g|")
+end)
+
+A.test("dropout keeps the expectation: kept values are scaled by 1/(1-p)", function()
+  repro.manual_seed(3)
+  local y = T.dropout(T.ones{ 2000 }, 0.25):totable()
+  local kept = 0
+  for _, v in ipairs(y) do
+    A.truthy(v == 0 or math.abs(v - 4 / 3) < 1e-6, "value " .. v)
+    if v ~= 0 then kept = kept + 1 end
+  end
+  A.truthy(kept > 1400 and kept < 1600, "about 3/4 kept: " .. kept)
 end)
 
 A.done("test_edges_misc")
