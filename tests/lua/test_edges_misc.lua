@@ -1,7 +1,8 @@
 -- tests/lua/test_edges_misc.lua: values where a slip hides from tests with
 -- ordinary inputs: rms_norm where eps dominates (inputs ~1e-3), a product
 -- with an empty inner dimension (zeros, whatever the memory held), and the
--- trainer's gradient clipping applied exactly, dropout's rescaling.
+-- trainer's gradient clipping applied exactly, dropout's rescaling,
+-- is_contiguous on size-1 dimensions.
 local A = dofile(arg[0]:match("(.*/)") .. "assert.lua")
 local repro = require "repro"
 local T = repro.tensor
@@ -52,6 +53,14 @@ A.test("dropout keeps the expectation: kept values are scaled by 1/(1-p)", funct
     if v ~= 0 then kept = kept + 1 end
   end
   A.truthy(kept > 1400 and kept < 1600, "about 3/4 kept: " .. kept)
+end)
+
+A.test("is_contiguous ignores the stride of a size-1 dimension (PyTorch's rule)", function()
+  local x = T.zeros{ 1, 4 }:transpose(1, 2)        -- shape {4, 1}, strides {1, 4}
+  A.eq(true, x:is_contiguous())
+  local y = T.zeros{ 3, 4 }:narrow(2, 2, 1)         -- shape {3, 1}, strides {4, 1}: not contiguous
+  A.eq(false, y:is_contiguous())
+  A.eq(true, T.zeros{ 5 }:view(5, 1):transpose(1, 2):transpose(1, 2):is_contiguous())
 end)
 
 A.done("test_edges_misc")
