@@ -2,7 +2,7 @@
 -- ordinary inputs: rms_norm where eps dominates (inputs ~1e-3), a product
 -- with an empty inner dimension (zeros, whatever the memory held), and the
 -- trainer's gradient clipping applied exactly, dropout's rescaling,
--- is_contiguous on size-1 dimensions.
+-- is_contiguous on size-1 dimensions, the transformer block's residuals.
 local A = dofile(arg[0]:match("(.*/)") .. "assert.lua")
 local repro = require "repro"
 local T = repro.tensor
@@ -61,6 +61,16 @@ A.test("is_contiguous ignores the stride of a size-1 dimension (PyTorch's rule)"
   local y = T.zeros{ 3, 4 }:narrow(2, 2, 1)         -- shape {3, 1}, strides {4, 1}: not contiguous
   A.eq(false, y:is_contiguous())
   A.eq(true, T.zeros{ 5 }:view(5, 1):transpose(1, 2):transpose(1, 2):is_contiguous())
+end)
+
+A.test("transformer block: both residual connections (pre-norm)", function()
+  local b = repro.nn.TransformerBlock{ dim = 16, ffn_dim = 24, heads = 2, seq_len = 8, seed = 3 }
+  repro.manual_seed(9)
+  local x = T.randn{ 2, 8, 16 }
+  local y = b(x):totable()
+  local h = x + b.attn(b.attn_norm(x))
+  local want = (h + b.mlp(b.mlp_norm(h))):totable()
+  A.allclose(want, y, 1e-6, "x + attn(norm(x)), then + mlp(norm(.))")
 end)
 
 A.done("test_edges_misc")
