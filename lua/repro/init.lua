@@ -23,5 +23,6 @@ repro.checkpoint = require "repro.checkpoint"
 repro.train = require "repro.train"
 repro.plot = require "repro.plot"
 repro.experiment = require "repro.experiment"
+repro.gnn = require "repro.gnn"  -- also sets repro.nn.CGCNN
 
 return repro
