@@ -24,5 +24,6 @@ repro.train = require "repro.train"
 repro.plot = require "repro.plot"
 repro.experiment = require "repro.experiment"
 repro.gnn = require "repro.gnn"  -- also sets repro.nn.CGCNN
+repro.crystal_diffusion = require "repro.crystal_diffusion"  -- nn.DiffCSP, nn.CompactDiffusion
 
 return repro
