@@ -24,6 +24,7 @@ repro.train = require "repro.train"
 repro.plot = require "repro.plot"
 repro.experiment = require "repro.experiment"
 repro.gnn = require "repro.gnn"  -- also sets repro.nn.CGCNN
+repro.diffusion = require "repro.diffusion"
 repro.crystal_diffusion = require "repro.crystal_diffusion"  -- nn.DiffCSP, nn.CompactDiffusion
 
 return repro
