@@ -23,6 +23,7 @@ repro.checkpoint = require "repro.checkpoint"
 repro.train = require "repro.train"
 repro.plot = require "repro.plot"
 repro.experiment = require "repro.experiment"
+repro.crystal = require "repro.crystal"
 repro.gnn = require "repro.gnn"  -- also sets repro.nn.CGCNN
 repro.diffusion = require "repro.diffusion"
 repro.crystal_diffusion = require "repro.crystal_diffusion"  -- nn.DiffCSP, nn.CompactDiffusion
