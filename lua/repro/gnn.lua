@@ -88,10 +88,10 @@ function gnn.graph(s, opts)
     local src, dst, dist = gnn.knn_edges(s.lattice, s.frac, k, cutoff)
     return {z = s.numbers, src = src, dst = dst, dist = dist}
   end
-  -- a Structure from repro.crystal
-  local lat, fr = s:lattice():totable(), s:frac():totable()
-  local src, dst, dist = gnn.knn_edges(lat, fr, k, cutoff)
-  return {z = s:numbers():totable(), src = src, dst = dst, dist = dist}
+  -- a Structure from repro.crystal: its neighbour list (C) gives centre,
+  -- neighbour; here an edge runs from the neighbour (src) to the centre (dst)
+  local centre, nb, dist = s:neighbors{k = k, cutoff = cutoff}
+  return {z = s:numbers():totable(), src = nb:totable(), dst = centre:totable(), dist = dist:totable()}
 end
 
 -- Pack graphs into one: {z (N) i32, src, dst (E) i32, dist (E) f32,

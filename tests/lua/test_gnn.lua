@@ -29,6 +29,17 @@ A.test("neighbour lists", function()
   A.raises(function() gnn.knn_edges({{1, 0, 0}, {2, 0, 0}, {0, 0, 1}}, {{0, 0, 0}}, 2, 3) end, "degenerate lattice")
 end)
 
+A.test("a repro.crystal Structure gives the same graph as the plain table", function()
+  local crystal = repro.crystal
+  local s = crystal.Structure{lattice = tri.lattice, species = tri.numbers, frac = tri.frac}
+  local a, b = gnn.graph(s, {k = 6, cutoff = 6}), gnn.graph(tri, {k = 6, cutoff = 6})
+  A.eq(#b.src, #a.src, "edge count")
+  A.allclose(b.dist, a.dist, 1e-5, "distances")
+  A.allclose(b.dst, a.dst, 0, "centres")
+  local model = nn.CGCNN{dim = 8, layers = 2, gaussians = 9, cutoff = 6, max_z = 40, seed = 2}
+  A.near(predict(model, {tri})[1], predict(model, {s})[1], 1e-5, "prediction")
+end)
+
 A.test("gradients of a tiny CGCNN", function()
   local model = nn.CGCNN{dim = 4, layers = 2, gaussians = 5, cutoff = 6, head = 3, max_z = 40, seed = 1, norm = "layer"}
   local b = gnn.batch{gnn.graph(perov, {k = 4, cutoff = 6}), gnn.graph(tri, {k = 3, cutoff = 6})}
