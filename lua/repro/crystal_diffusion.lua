@@ -110,8 +110,7 @@ local function composition_numbers(comp)
       out[i] = v
     elseif type(v) == "string" then
       local ok, crystal = pcall(require, "repro.crystal")
-      local z = ok and crystal.element and crystal.element(v)
-      z = type(z) == "table" and z.Z or z
+      local z = ok and crystal.atomic_number and select(2, pcall(crystal.atomic_number, v))
       if math.type(z) ~= "integer" then error("sample: unknown element '" .. v .. "'", 3) end
       out[i] = z
     else
@@ -125,8 +124,11 @@ CD.composition_numbers = composition_numbers
 local function make_structure(lattice, numbers, frac)
   local ok, crystal = pcall(require, "repro.crystal")
   if ok and type(crystal) == "table" and crystal.Structure then
-    return crystal.Structure{lattice = lattice, species = numbers, frac = frac}
+    local ok2, s = pcall(crystal.Structure, {lattice = lattice, species = numbers, frac = frac})
+    if ok2 then return s end
   end
+  -- no repro.crystal, or a degenerate sample (NaN or singular lattice): a
+  -- plain table, which the metrics count as invalid
   return {lattice = lattice, numbers = numbers, frac = frac}
 end
 
