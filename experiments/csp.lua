@@ -87,7 +87,7 @@ local function num(x, f) return finite(x) and string.format(f or "%.4f", x) or "
 ---------------------------------------------------------------- data
 
 -- Rows of a CDVAE CSV: {s = Structure, formula = reduced formula, y = target}.
-local function load_csv(path, target_col)
+local function load_csv(path, target_col, max)
   local f = io.open(path, "r")
   if not f then error("csp: cannot open " .. path, 0) end
   local text = f:read("a")
@@ -105,6 +105,7 @@ local function load_csv(path, target_col)
     for v in (rest .. ","):gmatch("([^,]*),") do fields[#fields + 1] = v end
     local s = crystal.read_cif(cif)
     rows[#rows + 1] = {s = s, formula = crystal.reduced_formula(s:composition()), y = tonumber(fields[yi - 3])}
+    if max and #rows >= max then break end
   end
   return rows
 end
@@ -119,7 +120,10 @@ function M.load_dataset(name, max_structures)
     local p = U.join(dir, split .. ".csv")
     local fh = io.open(p, "r")
     if fh then fh:close() else p = U.join("/work/shared/data", name, split .. ".csv") end
-    for _, r in ipairs(load_csv(p, target)) do rows[#rows + 1] = r end
+    local want = max_structures and max_structures > 0 and max_structures - #rows or nil
+    if want == nil or want > 0 then
+      for _, r in ipairs(load_csv(p, target, want)) do rows[#rows + 1] = r end
+    end
   end
   if max_structures and max_structures > 0 and #rows > max_structures then
     local keep = {}
