@@ -17,10 +17,12 @@ typedef struct {
     int anonymous;    /* any one-to-one species mapping (fit_anonymous) */
     int primitive_cell; /* reduce both to primitive cells first (pymatgen default 1) */
     int scale;        /* scale both to the same volume first (pymatgen default 1) */
+    int use_rms;      /* 1: get_rms_dist (best and accepted by rms < stol);
+                       * 0: fit (best and accepted by the largest distance < stol) */
 } rp_match_opts;
 
 typedef struct {
-    int matched;     /* get_rms_dist found a mapping with rms < stol */
+    int matched;     /* a mapping within stol was found (see use_rms) */
     double rms;      /* the normalised RMS displacement of the best mapping */
     double max_dist; /* the largest normalised displacement of that mapping */
 } rp_match_result;

@@ -7,7 +7,8 @@
  *   new(lattice9, frac3n, z) -> Structure    (flat Lua arrays; doubles)
  *   read_cif(text) -> Structure              read_gz(path) -> string
  *   lattice_from_params(a,b,c,al,be,ga) -> 9 numbers (row-major)
- *   match(s1, s2, ltol, stol, angle_tol, anonymous) -> rms or nil, max_dist
+ *   match(s1, s2, ltol, stol, angle_tol, anonymous, use_rms, primitive, scale)
+ *       -> rms, max_dist of the best mapping, or nil, nil
  *   s:lattice() s:frac() s:cart() s:numbers() (tensors), s:lattice_table(),
  *   s:frac_table(), s:natoms(), s:volume(), s:lattice_params(), s:wrap(),
  *   s:min_distance([self_images]), s:neighbors(cutoff) / s:knn(k, max_cutoff),
@@ -343,8 +344,9 @@ static int c_match(lua_State *L)
         .stol = luaL_checknumber(L, 4),
         .angle_tol = luaL_checknumber(L, 5),
         .anonymous = lua_toboolean(L, 6),
-        .primitive_cell = lua_isnoneornil(L, 7) ? 1 : lua_toboolean(L, 7),
-        .scale = lua_isnoneornil(L, 8) ? 1 : lua_toboolean(L, 8),
+        .use_rms = lua_isnoneornil(L, 7) ? 1 : lua_toboolean(L, 7),
+        .primitive_cell = lua_isnoneornil(L, 8) ? 1 : lua_toboolean(L, 8),
+        .scale = lua_isnoneornil(L, 9) ? 1 : lua_toboolean(L, 9),
     };
     rp_match_result r;
     if (rp_match(&r, a, b, &o)) return l_corerror(L);

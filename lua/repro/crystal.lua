@@ -303,4 +303,79 @@ function M.neighbors(s, arg)
   return s:_knn(arg.k, arg.cutoff or 0)
 end
 
+-- ---- symmetry (spglib) -----------------------------------------------------------
+
+local function check_opts(fn, opts, valid)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then error(fn .. ": options must be a table, got " .. type(opts), 3) end
+  for k in pairs(opts) do
+    if not valid[k] then
+      local names = {}
+      for n in pairs(valid) do names[#names + 1] = n end
+      table.sort(names)
+      error(string.format("%s: unknown option '%s' (%s)", fn, tostring(k), table.concat(names, ", ")), 3)
+    end
+  end
+  return opts
+end
+
+local function num_opt(fn, opts, name, default)
+  local v = opts[name]
+  if v == nil then return default end
+  if type(v) ~= "number" then error(string.format("%s: %s must be a number, got %s", fn, name, type(v)), 3) end
+  return v
+end
+
+--- s:spacegroup{symprec = 0.01, angle_tolerance = -1} -> {symbol = "Pm-3m", number = 221}
+function M.spacegroup(s, opts)
+  opts = check_opts("spacegroup", opts, {symprec = true, angle_tolerance = true})
+  local sym, num = s:_spacegroup(num_opt("spacegroup", opts, "symprec", 0.01),
+                                 num_opt("spacegroup", opts, "angle_tolerance", -1))
+  return {symbol = sym, number = num}
+end
+
+--- s:niggli{eps = 1e-5} -> Structure on the Niggli-reduced cell (coordinates wrapped)
+function M.niggli(s, opts)
+  opts = check_opts("niggli", opts, {eps = true})
+  return s:_niggli(num_opt("niggli", opts, "eps", 1e-5))
+end
+
+--- s:standardize{primitive = false, symprec = 0.01, no_idealize = false} -> Structure (spglib)
+function M.standardize(s, opts)
+  opts = check_opts("standardize", opts, {primitive = true, symprec = true, no_idealize = true})
+  return s:_standardize(opts.primitive and true or false, num_opt("standardize", opts, "symprec", 0.01),
+                        opts.no_idealize and true or false)
+end
+
+-- ---- matching (pymatgen's StructureMatcher) ---------------------------------------
+
+local MATCH_OPTS = {ltol = true, stol = true, angle_tol = true, anonymous = true, primitive_cell = true, scale = true}
+
+local function match_args(fn, a, b, opts)
+  if not C.is_structure(a) or not C.is_structure(b) then
+    error(fn .. ": expected two Structures, got " .. type(a) .. " and " .. type(b), 3)
+  end
+  opts = check_opts(fn, opts, MATCH_OPTS)
+  return num_opt(fn, opts, "ltol", 0.2), num_opt(fn, opts, "stol", 0.3), num_opt(fn, opts, "angle_tol", 5),
+         opts.anonymous and true or false, opts.primitive_cell ~= false, opts.scale ~= false
+end
+
+--- crystal.match(a, b, {ltol = 0.2, stol = 0.3, angle_tol = 5, anonymous = false}) -> matched, rms, max_dist
+function C.match(a, b, opts)
+  local ltol, stol, atol, anon, prim, scale = match_args("match", a, b, opts)
+  local rms, mx = core.match(a, b, ltol, stol, atol, anon, true, prim, scale)
+  return rms ~= nil, rms, mx
+end
+
+--- crystal.fit(a, b, opts) -> boolean (pymatgen's StructureMatcher.fit / fit_anonymous)
+function C.fit(a, b, opts)
+  local ltol, stol, atol, anon, prim, scale = match_args("fit", a, b, opts)
+  local rms = core.match(a, b, ltol, stol, atol, anon, false, prim, scale)
+  return rms ~= nil
+end
+
+-- ---- validity, metrics (crystal_metrics.lua) and the bundled data (crystal_data.lua) ----
+for k, v in pairs(require("repro.crystal_metrics").install(C)) do C[k] = v end
+require("repro.crystal_data").install(C, core, U)
+
 return C
