@@ -6,8 +6,8 @@
 --   repro experiments/csp.lua --preset paper   # hours; not run by CI
 --   repro experiments/csp.lua --preset smoke   # seconds; the test's preset
 --
--- Data: the val + test splits of the CDVAE benchmark (../shared/data, read
--- with repro.crystal.read_cif), split by composition with a fixed seed:
+-- Data: the val + test splits of the CDVAE benchmark (data/, through
+-- repro.crystal.load), split by composition with a fixed seed:
 -- K (60%: train 54%, validation 6%) and U (40%, never seen in training).
 -- Every model trains on K-train only; everything is measured on U.
 --
@@ -86,69 +86,26 @@ local function num(x, f) return finite(x) and string.format(f or "%.4f", x) or "
 
 ---------------------------------------------------------------- data
 
--- Rows of a CDVAE CSV: {s = Structure, formula = reduced formula, y = target}.
-local function load_csv(path, target_col, max)
-  local f = io.open(path, "r")
-  if not f then error("csp: cannot open " .. path, 0) end
-  local text = f:read("a")
-  f:close()
-  local header = text:match("^[^\n]*")
-  local cols = {}
-  for c in (header .. ","):gmatch("([^,]*),") do cols[#cols + 1] = c end
-  local yi
-  for i, c in ipairs(cols) do if c == target_col then yi = i end end
-  if not yi then error("csp: " .. path .. " has no column " .. target_col, 0) end
-  local rows = {}
-  -- each record: index,material_id,"<cif>",rest... (the CIF is the only quoted field)
-  for cif, rest in text:gmatch('\n[^,\n]*,[^,\n]*,"(.-)",([^\n]*)') do
-    local fields = {}
-    for v in (rest .. ","):gmatch("([^,]*),") do fields[#fields + 1] = v end
-    local s = crystal.read_cif(cif)
-    rows[#rows + 1] = {s = s, formula = crystal.reduced_formula(s:composition()), y = tonumber(fields[yi - 3])}
-    if max and #rows >= max then break end
-  end
-  return rows
-end
+-- The data set through repro.crystal.load (bundled gzip CSVs, seeded split by
+-- composition for perov_5, by structure for carbon_24): {train, val, test}
+-- lists of rows {s = Structure, formula =, y = heat_ref or energy_per_atom}.
+-- max_structures > 0 keeps the first rows of each part in proportion (smoke).
+M.FRACTIONS = {train = 0.54, val = 0.06, test = 0.40}
 
-function M.load_dataset(name, max_structures)
-  local dir = U.join(U.source_dir(), "..", "shared", "data", name)
-  local env = os.getenv("REPRO_SHARED_DATA")
-  if env then dir = U.join(env, name) end
+function M.load_split(name, seed, max_structures)
   local target = name == "perov_5" and "heat_ref" or "energy_per_atom"
-  local rows = {}
-  for _, split in ipairs{"val", "test"} do
-    local p = U.join(dir, split .. ".csv")
-    local fh = io.open(p, "r")
-    if fh then fh:close() else p = U.join("/work/shared/data", name, split .. ".csv") end
-    local want = max_structures and max_structures > 0 and max_structures - #rows or nil
-    if want == nil or want > 0 then
-      for _, r in ipairs(load_csv(p, target, want)) do rows[#rows + 1] = r end
+  local out = {}
+  for _, part in ipairs{"train", "val", "test"} do
+    local recs = crystal.load(name, {split = part, seed = seed, fractions = M.FRACTIONS})
+    local keep = #recs
+    if max_structures and max_structures > 0 then keep = math.min(keep, math.max(1, math.floor(M.FRACTIONS[part] * max_structures))) end
+    local rows = {}
+    for i = 1, keep do
+      local r = recs[i]
+      rows[i] = {s = r.structure, formula = r.formula, y = r[target]}
     end
+    out[part] = rows
   end
-  if max_structures and max_structures > 0 and #rows > max_structures then
-    local keep = {}
-    for i = 1, max_structures do keep[i] = rows[i] end
-    rows = keep
-  end
-  return rows
-end
-
--- Split by composition: K-train / K-val / U with fractions 0.54 / 0.06 / 0.40.
-function M.split(rows, seed)
-  local forms, seen = {}, {}
-  for _, r in ipairs(rows) do if not seen[r.formula] then seen[r.formula] = true; forms[#forms + 1] = r.formula end end
-  table.sort(forms)
-  local u = T.rand({#forms}, {generator = T.Generator(seed)}):totable()
-  local order = {}
-  for i = 1, #forms do order[i] = i end
-  table.sort(order, function(a, b) if u[a] ~= u[b] then return u[a] < u[b] end return a < b end)
-  local part = {}
-  for rank, i in ipairs(order) do
-    local f = (rank - 0.5) / #forms
-    part[forms[i]] = f < 0.54 and "train" or (f < 0.60 and "val" or "test")
-  end
-  local out = {train = {}, val = {}, test = {}}
-  for _, r in ipairs(rows) do local p = out[part[r.formula]]; p[#p + 1] = r end
   return out
 end
 
@@ -156,15 +113,12 @@ end
 
 local function structure_valid(s)
   if not crystal.is_structure(s) then return false end
-  if crystal.structure_valid then return crystal.structure_valid(s) and true or false end
-  local v = s:volume()
-  if not (v >= 0.1) then return false end
-  local d = s:natoms() > 1 and s:min_distance() or math.huge
-  return d >= 0.5
+  local ok, v = pcall(crystal.structure_valid, s)
+  return ok and v and true or false
 end
 
+-- matched, rms (a failing match, e.g. on a degenerate sample, is no match)
 local function match(a, b)
-  if not crystal.match then error("csp: repro.crystal has no match() yet", 0) end
   local ok, m, rms = pcall(crystal.match, a, b, M.MATCH)
   if not ok then return false, nil end
   return m and true or false, m and rms or nil
@@ -432,9 +386,8 @@ function M.main(args, opts)
   local ds_results, samples_rows, curve_rows, table_rows = {}, {}, {}, {}
   for _, ds in ipairs(cfg.datasets) do
     repro.manual_seed(cfg.seed)
-    local rows = M.load_dataset(ds, cfg.max_structures)
-    local split = M.split(rows, cfg.seed)
-    log(string.format("%s: %d structures, K-train %d, K-val %d, U %d", ds, #rows, #split.train, #split.val, #split.test))
+    local split = M.load_split(ds, cfg.seed, cfg.max_structures)
+    log(string.format("%s: K-train %d, K-val %d, U %d structures", ds, #split.train, #split.val, #split.test))
     -- the references: n_eval U structures in a seeded order
     local u = T.rand({#split.test}, {generator = T.Generator(cfg.seed + 17)}):totable()
     local order = {}

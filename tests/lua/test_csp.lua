@@ -14,14 +14,6 @@ local chunk = assert(loadfile(U.join(U.source_dir(), "experiments/csp.lua")))
 local M = chunk("csp.module")
 A.truthy(type(M) == "table" and type(M.main) == "function", "the script loads as a module")
 
-local stubbed = false
-if not repro.crystal.match then
-  -- the matcher comes with repro.crystal; without it only the pipeline is tested
-  stubbed = true
-  repro.crystal.match = function(a, b) return a:natoms() == b:natoms(), 0.1 end
-  print("test_csp: repro.crystal.match missing, pipeline tested with a stand-in")
-end
-
 A.test("presets and published numbers", function()
   for _, p in ipairs{"smoke", "fast", "paper"} do A.truthy(M.PRESETS[p], "preset " .. p) end
   A.eq(20, M.PRESETS.fast.kmax)
@@ -31,19 +23,18 @@ A.test("presets and published numbers", function()
 end)
 
 A.test("split by composition", function()
-  local rows = M.load_dataset("perov_5", 400)
-  local s = M.split(rows, 1)
-  A.eq(#rows, #s.train + #s.val + #s.test, "every row in one part")
+  local s = M.load_split("perov_5", 1, 400)
   local where = {}
   for name, part in pairs(s) do
+    A.truthy(#part > 0, name .. " is not empty")
     for _, r in ipairs(part) do
       A.truthy(where[r.formula] == nil or where[r.formula] == name, "composition " .. r.formula .. " in one part only")
       where[r.formula] = name
+      A.truthy(type(r.y) == "number", "heat_ref read")
     end
   end
-  A.truthy(#s.test > 0.3 * #rows and #s.test < 0.5 * #rows, "U is about 40%")
-  local s2 = M.split(rows, 1)
-  A.eq(s.test[1].formula, s2.test[1].formula, "seeded")
+  A.eq(160, #s.test, "40% of 400")
+  A.eq(s.test[1].formula, M.load_split("perov_5", 1, 400).test[1].formula, "seeded")
 end)
 
 A.test("smoke preset end to end", function()
@@ -72,4 +63,4 @@ A.test("smoke preset end to end", function()
 end)
 
 os.execute("rm -rf '" .. tmp .. "'")
-A.done("csp" .. (stubbed and " (matcher stand-in)" or ""))
+A.done("csp")
