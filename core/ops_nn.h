@@ -32,6 +32,10 @@ rp_tensor *rp_matmul_ref(const rp_tensor *a, const rp_tensor *b);
  * small to split is that one call. Use it instead of cblas_sgemm. */
 void rp_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* The multiples of which rp_gemm's block edges along the output rows and
+ * columns are (0: that side is never cut), found once per process by
+ * checking which edges reproduce a whole sgemm on this machine's OpenBLAS. */
+void rp_gemm_block_align(int64_t *rows, int64_t *cols);
 /* u (M) ⊗ v (N) -> (M, N). */
 rp_tensor *rp_outer(const rp_tensor *u, const rp_tensor *v);
 
@@ -88,6 +92,20 @@ rp_tensor *rp_attention(const rp_tensor *q, const rp_tensor *k, const rp_tensor 
 int rp_attention_kernel(int kernel);
 /* Naive double-precision reference of rp_attention (no autograd). */
 rp_tensor *rp_attention_ref(const rp_tensor *q, const rp_tensor *k, const rp_tensor *v);
+
+/* Attention with a key-padding mask and/or without the causal mask (in
+ * ops_attention_masked.c): q (B, H, Tq, D), k and v (B, H, Tk, D) -> (B, H,
+ * Tq, D). key_mask (B, Tk), any dtype, nonzero = the key may be attended, or
+ * NULL. causal: query i attends keys j <= i + Tk - Tq (the queries are the
+ * last Tq positions; needs Tq <= Tk), so one query over a cache of Tk keys
+ * attends all of them. A query left with no key gets a zero output and no
+ * gradient. Without a mask, causal, with Tq == Tk, this IS rp_attention (same
+ * kernels, same bits). Deterministic for any thread count. */
+rp_tensor *rp_attention_masked(const rp_tensor *q, const rp_tensor *k, const rp_tensor *v,
+                               const rp_tensor *key_mask, bool causal);
+/* Naive double-precision reference of rp_attention_masked (no autograd). */
+rp_tensor *rp_attention_masked_ref(const rp_tensor *q, const rp_tensor *k, const rp_tensor *v,
+                                   const rp_tensor *key_mask, bool causal);
 
 /* Rotary position embedding on x (..., T, D) (use (B, H, T, D)), D even, HF
  * Llama "rotate_half" pairing of i with i + D/2, angle (offset + t) *
