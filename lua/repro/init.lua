@@ -29,5 +29,9 @@ repro.repr = require("repro.pretty").repr
 repro.safetensors = require "repro.safetensors"
 repro.hf = require "repro.hf"
 repro.crystal = require "repro.crystal"
+repro.gnn = require "repro.gnn"  -- also sets repro.nn.CGCNN
+repro.diffusion = require "repro.diffusion"
+repro.crystal_diffusion = require "repro.crystal_diffusion"  -- nn.DiffCSP, nn.CompactDiffusion
+repro.materials_train = require "repro.materials_train"
 
 return repro
