@@ -25,5 +25,6 @@ repro.plot = require "repro.plot"
 repro.experiment = require "repro.experiment"
 repro.help = require("repro.help").help
 repro.repr = require("repro.pretty").repr
+repro.rl = require "repro.rl"
 
 return repro
