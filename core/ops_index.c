@@ -3,6 +3,7 @@
  * a stray memory access. Scatters run serially so sums keep a fixed order. */
 #include "ops.h"
 #include "autograd.h"
+#include "ops_scatter.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -175,21 +176,14 @@ static int index_select_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[
     const rp_tensor *x = n->inputs[0], *idx = n->saved[0];
     int dim = (int)n->iargs[0];
     rp_tensor *z = rp_zeros(RP_F32, x->ndim, x->shape);
-    if (!z) return -1;
-    const int32_t *ip = RP_I32P(idx);
-    for (int64_t j = 0; j < rp_numel(idx); j++) {
-        /* z.select(dim, idx[j]) += g.select(dim, j) */
-        int64_t zs[RP_MAXDIM], gs[RP_MAXDIM], zt[RP_MAXDIM], gt[RP_MAXDIM];
-        int nd = 0;
-        for (int d = 0; d < x->ndim; d++)
-            if (d != dim) { zs[nd] = z->shape[d]; zt[nd] = z->stride[d]; gs[nd] = g->shape[d]; gt[nd] = g->stride[d]; nd++; }
-        rp_tensor *zv = rp_alias(z, nd, zs, zt, z->offset + ip[j] * z->stride[dim]);
-        rp_tensor *gv = rp_alias(g, nd, gs, gt, g->offset + j * g->stride[dim]);
-        if (!zv || !gv) { rp_tensor_release(zv); rp_tensor_release(gv); rp_tensor_release(z); return -1; }
-        int64_t m = rp_numel(zv);
-        for (int64_t k = 0; k < m; k++) rp_set_flat(zv, k, rp_get_flat(zv, k) + rp_get_flat(gv, k));
-        rp_tensor_release(zv); rp_tensor_release(gv);
-    }
+    rp_tensor *gc = z ? rp_contiguous(g) : NULL;
+    if (!gc) { rp_tensor_release(z); return -1; }
+    /* z.select(dim, idx[j]) += g.select(dim, j), in j order (ops_scatter.c) */
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < dim; d++) outer *= x->shape[d];
+    for (int d = dim + 1; d < x->ndim; d++) inner *= x->shape[d];
+    rp_index_add_f32(RP_F32P(z), RP_F32P(gc), RP_I32P(idx), outer, x->shape[dim], rp_numel(idx), inner);
+    rp_tensor_release(gc);
     gin[0] = z;
     return 0;
 }

@@ -26,5 +26,9 @@ repro.experiment = require "repro.experiment"
 repro.help = require("repro.help").help
 repro.repr = require("repro.pretty").repr
 repro.rl = require "repro.rl"
+repro.crystal = require "repro.crystal"
+repro.gnn = require "repro.gnn"  -- also sets repro.nn.CGCNN
+repro.diffusion = require "repro.diffusion"
+repro.crystal_diffusion = require "repro.crystal_diffusion"  -- nn.DiffCSP, nn.CompactDiffusion
 
 return repro

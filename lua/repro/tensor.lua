@@ -7,6 +7,7 @@ for k, v in pairs(core.tensor) do
   if k:sub(1, 1) ~= "_" then T[k] = v end
 end
 for k, v in pairs(core.nnops) do T[k] = v end
+for k, v in pairs(core.scatter) do T[k] = v end
 
 local mt = core.tensor._metatable
 local methods = debug.getregistry()["repro.Tensor.methods"]

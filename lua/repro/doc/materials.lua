@@ -1,0 +1,43 @@
+-- Docstrings for help(): graph networks, scatter ops and crystal diffusion.
+-- Keys are dotted names as reached from require "repro"; first line the
+-- signature, then one paragraph.
+return {
+  ["tensor.index_add"] = [[x:index_add(dim, idx, src) -> tensor
+Copy of x (f32) with src.select(dim, j) added into x.select(dim, idx[j]) for every j, in j order (1-based i32 index, a tensor or a table; its length is src's size along dim). Differentiable in x and src (the gradient of src is the row gather of the output gradient). Sums run in index order for every output element whatever the thread count, so results are bit-identical at 1 and N threads. An index outside 1..x:size(dim) is an error naming it and its position.]],
+  ["tensor.scatter_sum"] = [[T.scatter_sum(src, idx, n) -> tensor (n, ...)
+Segment sum over rows: out[s] = sum of src[j] with idx[j] = s, for s = 1..n; idx is 1-d of length src:size(1) (1-based, i32 tensor or table). Empty segments are zero. Differentiable in src; fixed summation order (same bits at any thread count). Used by nn.CGCNN to sum messages over the edges of batched graphs.]],
+  ["tensor.scatter_mean"] = [[T.scatter_mean(src, idx, n) -> tensor (n, ...)
+As T.scatter_sum divided by the number of rows in each segment (empty segments give zeros). Differentiable in src. nn.CGCNN pools atoms into crystals with it (idx = the crystal of each atom).]],
+  ["gnn.knn_edges"] = [[gnn.knn_edges(lattice, frac, k, cutoff) -> src, dst, dist
+The k nearest periodic neighbours (all lattice images within cutoff, Angstrom) of every atom, by brute force in Lua, for plain tables: lattice 3x3 (rows are vectors), frac N x 3. Returns 1-based Lua arrays; an edge runs from neighbour src to centre dst. Structures of repro.crystal use their C neighbour list instead (gnn.graph).]],
+  ["gnn.graph"] = [[gnn.graph(s, {k = 12, cutoff = 8}) -> graph
+One crystal's graph {z, src, dst, dist} (edges neighbour -> centre) from a repro.crystal Structure (its neighbors{k =, cutoff =}) or a plain table {lattice =, frac =, numbers =}.]],
+  ["gnn.batch"] = [[gnn.batch(graphs) -> batch
+Packs graphs of different sizes into one disjoint graph: {z (N) i32, src, dst (E) i32 with node offsets, dist (E) f32, node_graph (N) i32 (the crystal of each atom), ngraphs, natoms}. A model on the batch gives one value per graph.]],
+  ["nn.CGCNN"] = [[nn.CGCNN{dim = 64, layers = 3, gaussians = 41, cutoff = 8, head = 64, max_z = 100, norm = "none" | "layer", seed =} -> model
+A crystal graph convolutional network (Xie & Grossman 2018): atom embeddings from Z, a Gaussian expansion of edge lengths, gated convolutions h_i <- softplus(h_i + sum_j sigmoid(z W_f) * softplus(z W_s)) with z = [h_i, h_j, e_ij] (optional layer norm of the sum), mean pooling per crystal, a two-layer head. model(gnn.batch(graphs)) -> (ngraphs) predictions. Invariant to atom order, translations and lattice images.]],
+  ["diffusion.cosine_betas"] = [[diffusion.cosine_betas(T, s = 0.008) -> {T, betas, alphas, abar, post_std}
+The discrete cosine noise schedule of Nichol & Dhariwal (betas clipped to [1e-4, 0.9999]), indexed 0..T with beta_0 = 0, and the DDPM posterior standard deviations.]],
+  ["diffusion.wrapped_sigmas"] = [[diffusion.wrapped_sigmas(T, lo = 0.005, hi = 0.5) -> {T, sigmas, norms}
+Geometric noise levels for fractional coordinates on the torus and sigma_norm = E[score^2] of the wrapped normal at each level, computed by quadrature (DiffCSP estimates it by Monte Carlo).]],
+  ["diffusion.wrapped_score"] = [[diffusion.wrapped_score(d, sigmas) -> tensor
+The wrapped-normal score at displacements d (B, ...) with one sigma per row, with DiffCSP's sign (sum_k (d + k)/sigma^2 weighted by the Gaussian images).]],
+  ["diffusion.logsnr_cosine"] = [[diffusion.logsnr_cosine(t, lmin = -20, lmax = 20) -> logsnr, alpha, sigma
+The continuous cosine schedule log-SNR(t) = -2 log tan(a t + b), clipped to [lmin, lmax], at t in [0, 1].]],
+  ["diffusion.EMA"] = [[diffusion.EMA(model, decay) -> ema
+An exponential moving average of model:parameters(): ema:update() after each optimizer step, ema:swap() exchanges the averaged and the live weights, ema:with(fn) runs fn with the averaged ones, ema:state()/ema:load() for checkpoints.]],
+  ["diffusion.frac"] = [[diffusion.frac(x) -> tensor
+x mod 1 in [0, 1), without gradient.]],
+  ["crystal_diffusion.batch"] = [[crystal_diffusion.batch(structures) -> batch
+Structures with the same number of atoms packed for the diffusion models: {B, N, z (B, N) i32, frac (B, N, 3), lattice (B, 3, 3) rebuilt from its parameters (a along x), params (B, 6)}.]],
+  ["nn.DiffCSP"] = [[nn.DiffCSP{dim = 64, layers = 3, freqs = 8, time_dim = 32, T = 250, sigma_begin = 0.005, sigma_end = 0.5, step_lr = 5e-7, seed =} -> model
+DiffCSP-style crystal structure prediction (Jiao et al. 2023): the lattice by a cosine DDPM, fractional coordinates by wrapped-normal score matching on the torus, a denoiser over all atom pairs seeing h_i, h_j, L L^T and sin/cos features of f_j - f_i with mean aggregation. model:loss(batch) -> loss, lattice part, coordinate part; model:sample(composition, {n =, generator =, step_lr =}) -> n structures by predictor-corrector sampling (2T network calls).]],
+  ["nn.CompactDiffusion"] = [[nn.CompactDiffusion{dim = 64, blocks = 4, heads = 4, time_dim = 32, lattice_stats =, steps = 256, gamma = 0.1, seed =} -> model
+The GenMS "compact" diffusion model: each atom a token (x, y, z, normalised Z), one lattice token (log lengths, angles), per-token MLPs alternating with order-invariant self-attention, conditioned on time and the composition; epsilon prediction on a cosine log-SNR schedule in [-20, 20]. model:sample(composition, {n =, steps =, gamma =, generator =}) -> n structures by ancestral sampling with log-variance interpolation gamma; species follow the rank of the Z channel (count-constrained).]],
+  ["crystal_diffusion.lattice_stats"] = [[crystal_diffusion.lattice_stats(structures) -> {mean, std}
+Mean and spread of the log lattice lengths, to standardise nn.CompactDiffusion's lattice token.]],
+  ["materials_train.fit"] = [[require("repro.materials_train").fit{model =, loss = fn(model, items), data = Sampler, steps =, batch =, lr =, ema =, warmup =, min_lr_frac = 0.1, checkpoint =, resume =, log =} -> {result, ema, seconds}
+Trains a crystal model through repro.train (AdamW, warm-up then cosine decay, gradient clipping 1) with an EMA of the weights that is checkpointed and resumed with the model and optimizer, bit for bit.]],
+  ["materials_train.Sampler"] = [[require("repro.materials_train").Sampler{items =, bucket = fn(item) -> key, seed =} -> sampler
+Batches drawn from one bucket at a time (e.g. by number of atoms), bucket chosen by size, items uniformly, from a generator seeded by (seed, step): its state is a step counter, so a resumed run draws the same batches.]],
+}
