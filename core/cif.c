@@ -257,6 +257,7 @@ static int end_loop(cif_state *st, int line)
 
 static int start_loop_values(cif_state *st, int line)
 {
+    if (st->ntags == 0) return rp_seterr("read_cif: line %d: the loop_ of line %d has no tags", line, st->loop_line);
     /* classify the loop from its tags */
     for (int c = 0; c < st->ntags; c++) {
         tok t = st->row[c]; /* tags were stored in row[] while reading them */

@@ -80,6 +80,32 @@ M.PRESETS = {
   },
 }
 
+M.OPTIONS = {
+  datasets = {help = "data sets (perov_5, carbon_24)", list = true, choices = {"perov_5", "carbon_24"}},
+  max_structures = {help = "keep about this many structures in all (0: all; the smoke test's subset)", min = 0},
+  n_eval = {help = "U references of the CSP evaluation", min = 1},
+  kmax = {help = "samples per reference (match rate at k = 1..kmax)", min = 1},
+  threads = {help = "threads (0: leave as set by REPRO_THREADS)", min = 0},
+  publish = {help = "folder under the source tree the preset's figures are copied to (\"\": none)"},
+  ["gnn.dim"] = {help = "CGCNN width", min = 1}, ["gnn.layers"] = {help = "CGCNN convolutions", min = 1},
+  ["gnn.steps"] = {help = "CGCNN training steps", min = 1}, ["gnn.batch"] = {help = "CGCNN crystals per batch", min = 1},
+  ["gnn.lr"] = {help = "CGCNN peak learning rate", gt = 0}, ["gnn.k"] = {help = "neighbours per atom", min = 1},
+  ["gnn.cutoff"] = {help = "neighbour cutoff (Angstrom)", gt = 0},
+  ["diffcsp.dim"] = {help = "DiffCSP width", min = 1}, ["diffcsp.layers"] = {help = "DiffCSP layers", min = 1},
+  ["diffcsp.freqs"] = {help = "Fourier frequencies of fractional differences", min = 1},
+  ["diffcsp.T"] = {help = "diffusion steps (sampling calls the network 2T times)", min = 1},
+  ["diffcsp.steps"] = {help = "DiffCSP training steps", min = 1}, ["diffcsp.batch"] = {help = "DiffCSP batch", min = 1},
+  ["diffcsp.lr"] = {help = "DiffCSP peak learning rate", gt = 0}, ["diffcsp.ema"] = {help = "EMA decay", min = 0, lt = 1},
+  ["diffcsp.step_lr"] = {help = "Langevin corrector step size (DiffCSP's perov_5 value 5e-7)", min = 0},
+  ["compact.dim"] = {help = "compact model width", min = 1}, ["compact.blocks"] = {help = "MLP + attention blocks", min = 1},
+  ["compact.heads"] = {help = "attention heads (divide compact.dim)", min = 1},
+  ["compact.sample_steps"] = {help = "ancestral sampling steps", min = 1},
+  ["compact.steps"] = {help = "compact model training steps", min = 1}, ["compact.batch"] = {help = "compact model batch", min = 1},
+  ["compact.lr"] = {help = "compact model peak learning rate", gt = 0}, ["compact.ema"] = {help = "EMA decay", min = 0, lt = 1},
+}
+
+M.TIMES = {smoke = "about 10 s (the test's preset)", fast = "about 15 min on 2 idle cores", paper = "hours (not run by CI)"}
+
 local function finite(x) return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge end
 local function pct(x) return finite(x) and string.format("%.2f%%", x) or "n/a" end
 local function num(x, f) return finite(x) and string.format(f or "%.4f", x) or "n/a" end
@@ -209,7 +235,7 @@ local function train_diffusion(kind, cfg, split, exp, log)
       return (m:loss(CD.batch(ss)))
     end,
     steps = c.steps, batch = c.batch, lr = c.lr, ema = c.ema, warmup = math.min(100, c.steps // 10),
-    log = exp:path("runs", kind .. ".tsv"), checkpoint = exp:path("checkpoint", kind),
+    log = exp:path("runs", kind .. ".tsv"), checkpoint = exp:checkpoint_dir(kind),
     checkpoint_every = math.max(1, c.steps // 4), resume = exp.resume, quiet = true}
   log(string.format("%s: %d parameters, %d steps in %s", kind, model:num_parameters(), c.steps, U.format_duration(fit.seconds)))
   return model, fit
@@ -375,9 +401,20 @@ end
 function M.main(args, opts)
   opts = opts or {}
   local exp = Experiment.new{name = "csp", script = "experiments/csp.lua", args = args, exit = opts.exit,
-    default = "fast", presets = M.PRESETS,
-    description = "crystal structure prediction on perov_5 / carbon_24: DiffCSP-style and GenMS compact diffusion, template baseline, CGCNN energies"}
+    default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES,
+    about = "Crystal structure prediction (the low level of GenMS, arXiv 2409.06762) on perov_5 (and carbon_24 in\n"
+      .. "the paper preset): a DiffCSP-style and a GenMS compact diffusion model against the cubic template\n"
+      .. "baseline, match rate and RMSE at k samples, validity, seconds per sample; a CGCNN formation-energy model.",
+    check = function(c)
+      if c.compact.dim % c.compact.heads ~= 0 then
+        return string.format("invalid --compact.heads %d: expected a divisor of --compact.dim %d", c.compact.heads, c.compact.dim)
+      end
+    end}
   if not exp then return nil end
+  return exp:run(function() return M.body(exp, opts) end)
+end
+
+function M.body(exp, opts)
   local cfg = exp.config
   if cfg.threads and cfg.threads > 0 then repro.set_threads(cfg.threads) end
   local so = opts.stdout or io.stdout

@@ -57,7 +57,11 @@ function X.install(C)
   function M.composition_valid(x)
     local comp = comp_of("composition_valid", x)
     local els = {}
-    for sym in pairs(comp) do els[#els + 1] = C.elements[sym] end
+    for sym in pairs(comp) do
+      local e = C.elements[sym]
+      if not e then return false end -- beyond the table (Z > 103): no oxidation states, SMACT knows no such element
+      els[#els + 1] = e
+    end
     if #els == 0 then return false end
     table.sort(els, function(p, q) return p.Z < q.Z end)
     if #els == 1 then return true end
@@ -105,7 +109,9 @@ function X.install(C)
     opts = opts or {}
     local cutoff, vmin = opts.cutoff or 0.5, opts.min_volume or 0.1
     if s:volume() < vmin then return false end
-    return s:min_distance() >= cutoff
+    -- a cell too thin to search (min_distance refuses) counts as invalid
+    local ok, d = pcall(s.min_distance, s)
+    return ok and d >= cutoff
   end
 
   --- crystal.valid(s) -> valid, composition_valid, structure_valid

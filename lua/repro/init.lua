@@ -23,13 +23,16 @@ repro.checkpoint = require "repro.checkpoint"
 repro.train = require "repro.train"
 repro.plot = require "repro.plot"
 repro.experiment = require "repro.experiment"
+repro.rl = require "repro.rl"
 repro.help = require("repro.help").help
 repro.repr = require("repro.pretty").repr
-repro.rl = require "repro.rl"
+repro.safetensors = require "repro.safetensors"
+repro.hf = require "repro.hf"
 repro.crystal = require "repro.crystal"
 repro.gnn = require "repro.gnn"  -- also sets repro.nn.CGCNN
 repro.diffusion = require "repro.diffusion"
 repro.crystal_diffusion = require "repro.crystal_diffusion"  -- nn.DiffCSP, nn.CompactDiffusion
+repro.materials_train = require "repro.materials_train"
 repro.genms = require "repro.genms"  -- GenMS: requests, formula LM helpers, R_hi, Algorithm 1
 
 return repro

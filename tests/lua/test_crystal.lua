@@ -229,6 +229,7 @@ A.test("CIF reader errors name the line", function()
     {with("'x, y, z'", "'x, y, z"), "unterminated quoted value"},
     {with("loop_\n _atom_site_type_symbol", "loop_\n _atom_site_type_symbol\nloop_"), "has tags but no values"},
     {"data_a\n_cell_length_a 1\nstray\n", "line 3: unexpected 'stray'"},
+    {"data_a\nloop_\n\n  Fe 0 0 0\n", "line 4: the loop_ of line 2 has no tags"},
     {"_cell_length_a 1\ndata_a\n", "line 1: '_cell_length_a' before the data_ line"},
     {"data_a\n_cell_length_a 1 2\n", "needs exactly one value"},
     {"data_a\n_cell_length_a\n", "has no value"},
@@ -299,6 +300,8 @@ A.test("composition validity (SMACT as CDVAE/DiffCSP use it)", function()
   A.truthy(not crystal.structure_valid(close), "0.04 A apart (across the boundary)")
   local tiny = crystal.Structure{lattice = {{0.4, 0, 0}, {0, 0.4, 0}, {0, 0, 0.4}}, species = {"H"}, frac = {{0, 0, 0}}}
   A.truthy(not crystal.structure_valid(tiny), "volume < 0.1")
+  local heavy = crystal.Structure{lattice = {{4, 0, 0}, {0, 4, 0}, {0, 0, 4}}, species = {110, "O"}, frac = {{0, 0, 0}, {0.5, 0.5, 0.5}}}
+  A.truthy(not crystal.composition_valid(heavy), "an element beyond the table")
   A.raises(function() crystal.composition_valid{Xx = 1} end, "unknown element")
   A.raises(function() crystal.composition_valid{Na = 1.5} end, "positive integer")
 end)
@@ -340,6 +343,35 @@ A.test("bad input raises, never crashes", function()
   A.raises(function() crystal.match(s, s, {foo = 1}) end, "unknown option 'foo'")
   A.raises(function() crystal.load("qm9") end, "unknown data set")
   A.raises(function() repro.core.crystal.read_gz("/nonexistent/file.gz") end, "cannot open")
+end)
+
+A.test("random arguments to every crystal function and method: errors, never a crash", function()
+  local core = repro.core.crystal
+  local s = perovskite()
+  local pool = {0, -1, 1, 2, 0.5, 3.7, 1e300, -1e300, 0 / 0, math.huge, -math.huge, 2 ^ 31, 12, "x", "Ba",
+                {}, {1, 2, 3}, {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}, true, false, s, function() end}
+  local N = #pool + 1
+  local function arg()
+    local i = math.random(N + 1)
+    if i == N then return s elseif i == N + 1 then return nil end
+    return pool[i]
+  end
+  local targets = {}
+  for k, v in pairs(core) do if type(v) == "function" and k ~= "read_gz" then targets[#targets + 1] = {"core." .. k, v} end end
+  for k, v in pairs(crystal) do if type(v) == "function" and k ~= "load" then targets[#targets + 1] = {k, v} end end
+  local methods = {}
+  for k, v in pairs(core.methods) do methods[#methods + 1] = {k, v} end
+  table.sort(targets, function(a, b) return a[1] < b[1] end)
+  table.sort(methods, function(a, b) return a[1] < b[1] end)
+  math.randomseed(17)
+  for _ = 1, 1500 do
+    local t = targets[math.random(#targets)]
+    pcall(t[2], arg(), arg(), arg(), arg(), arg(), arg())
+    local m = methods[math.random(#methods)]
+    pcall(m[2], math.random(4) == 1 and arg() or s, arg(), arg(), arg(), arg())
+  end
+  A.eq(5, s:natoms(), "the structure is intact")
+  A.eq("BaTiO3", s:formula())
 end)
 
 A.done("test_crystal")

@@ -40,4 +40,44 @@ Mean and spread of the log lattice lengths, to standardise nn.CompactDiffusion's
 Trains a crystal model through repro.train (AdamW, warm-up then cosine decay, gradient clipping 1) with an EMA of the weights that is checkpointed and resumed with the model and optimizer, bit for bit.]],
   ["materials_train.Sampler"] = [[require("repro.materials_train").Sampler{items =, bucket = fn(item) -> key, seed =} -> sampler
 Batches drawn from one bucket at a time (e.g. by number of atoms), bucket chosen by size, items uniformly, from a generator seeded by (seed, step): its state is a step counter, so a resumed run draws the same batches.]],
+  ["gnn.softplus"] = [[gnn.softplus(x) -> tensor
+log(1 + e^x) computed as relu(x) + log(1 + e^-|x|), stable for any x; differentiable (composed of tensor ops).]],
+  ["nn.CGCNN:forward"] = [[model:forward(batch) -> tensor (ngraphs)  (also model(batch))
+One prediction per crystal of a gnn.batch: embeddings, gated convolutions over the edges (index_select of the two ends, scatter_sum into the centres), mean pooling per crystal (scatter_mean), the head.]],
+  ["nn.CGCNN:expand"] = [[model:expand(dist) -> tensor (E, gaussians)
+Gaussian expansion of edge lengths: exp(-(d - mu_k)^2 / step^2) with centres mu_k evenly spaced on [0, cutoff].]],
+  ["nn.CGCNN:describe"] = [[model:describe() -> string
+The sizes shown by tostring(model).]],
+  ["nn.DiffCSP:forward"] = [[model:forward(t, z, frac, L) -> eps_L (B, 3, 3), score_x (B, N, 3)
+The denoiser: t (B) diffusion steps, z (B, N) i32 atomic numbers, frac (B, N, 3) noisy fractional coordinates, L (B, 3, 3) noisy lattices (rows are vectors). eps_L = phi(mean of h) L is equivariant; score_x is invariant to translations and equivariant to atom order.]],
+  ["nn.DiffCSP:loss"] = [[model:loss(batch, generator) -> loss, lattice_loss, coord_loss
+DiffCSP's training loss on a crystal_diffusion.batch: t uniform in 1..T, mse of the lattice noise plus mse of the wrapped-normal score divided by sqrt(sigma_norm). The last two are numbers.]],
+  ["nn.DiffCSP:sample"] = [[model:sample(composition, {n = 1, generator =, step_lr =}) -> list of n Structures
+Predictor-corrector sampling (a Langevin corrector on the coordinates, then the reverse step of both) from random lattices and uniform coordinates. composition: one atomic number (or symbol) per atom. A degenerate sample comes back as a plain table, which metrics count as invalid.]],
+  ["nn.DiffCSP:describe"] = [[model:describe() -> string
+The sizes shown by tostring(model).]],
+  ["nn.CompactDiffusion:forward"] = [[model:forward(atoms, lat, time, z) -> eps_atoms (B, N, 4), eps_lat (B, 6)
+The denoiser: atom tokens (B, N, 4), the lattice token (B, 6), time (B) = 1000 u for u in [0, 1], z (B, N) i32 the composition. Equivariant to atom order.]],
+  ["nn.CompactDiffusion:encode"] = [[model:encode(batch) -> atoms (B, N, 4), lat (B, 6)
+The clean compact representation of a crystal_diffusion.batch: 2 f - 1 for the coordinates, Z scaled to [-1, 1], standardised log lengths and (angle - 90) / 30.]],
+  ["nn.CompactDiffusion:loss"] = [[model:loss(batch, generator) -> loss, lattice_loss, atom_loss
+Epsilon-prediction mse at a uniform time on the cosine log-SNR schedule. The last two are numbers.]],
+  ["nn.CompactDiffusion:sample"] = [[model:sample(composition, {n = 1, steps =, gamma =, generator =}) -> list of n Structures
+Ancestral sampling with log-variance interpolation gamma; the x0 estimate is clipped to the data range at each step; species are assigned by the rank of the Z channel (count-constrained).]],
+  ["nn.CompactDiffusion:describe"] = [[model:describe() -> string
+The sizes shown by tostring(model).]],
+  ["crystal_diffusion.composition_numbers"] = [[crystal_diffusion.composition_numbers(composition) -> {Z, ...}
+Atomic numbers of a composition given as atomic numbers or element symbols (one per atom); errors name the bad entry.]],
+  ["crystal_diffusion.lattice_from_params"] = [[crystal_diffusion.lattice_from_params(a, b, c, alpha, beta, gamma) -> 3x3 table
+The lattice (rows are vectors) with a along x and b in the xy plane, angles in degrees.]],
+  ["crystal_diffusion.lattice_params"] = [[crystal_diffusion.lattice_params(L) -> a, b, c, alpha, beta, gamma
+Lengths and angles (degrees) of a 3x3 Lua table of lattice rows.]],
+  ["crystal_diffusion.plain"] = [[crystal_diffusion.plain(s) -> {lattice =, frac =, numbers =}
+Plain Lua tables of a Structure (a plain table is returned as is).]],
+  ["diffusion.layer_norm"] = [[diffusion.layer_norm(x) -> tensor
+Normalise over the last dimension (mean 0, variance 1, eps 1e-5), without affine parameters.]],
+  ["diffusion.time_features"] = [[diffusion.time_features(t, dim) -> tensor (B, dim)
+Sinusoidal features of a (B) tensor of times: sin and cos of t * 10000^(-k / (dim/2 - 1)).]],
+  ["diffusion.wrapped_score1"] = [[diffusion.wrapped_score1(d, sigma, images) -> number
+The wrapped-normal score of one displacement (see diffusion.wrapped_score), summed over 2 images + 1 periodic copies.]],
 }
