@@ -33,5 +33,6 @@ repro.gnn = require "repro.gnn"  -- also sets repro.nn.CGCNN
 repro.diffusion = require "repro.diffusion"
 repro.crystal_diffusion = require "repro.crystal_diffusion"  -- nn.DiffCSP, nn.CompactDiffusion
 repro.materials_train = require "repro.materials_train"
+repro.genms = require "repro.genms"  -- GenMS: requests, formula LM helpers, R_hi, Algorithm 1
 
 return repro
