@@ -23,6 +23,7 @@ repro.checkpoint = require "repro.checkpoint"
 repro.train = require "repro.train"
 repro.plot = require "repro.plot"
 repro.experiment = require "repro.experiment"
+repro.dist = require "repro.dist"
 repro.help = require("repro.help").help
 repro.repr = require("repro.pretty").repr
 
