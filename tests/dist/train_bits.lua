@@ -13,10 +13,18 @@ local o = { lr = 3e-3, betas = { 0.95, 0.95 }, weight_decay = 0.01 }
 if kind == "soap" then o.precondition_frequency = 2 end
 local opt = optim[kind](model:parameters(), o)
 local stop_at = tonumber(os.getenv("TEST_DIST_DIE_AT") or "")
+local ready = os.getenv("TEST_DIST_READY")   -- PREFIX: each rank writes PREFIX.RANK = its pid at step 3
+local function pid()
+  local f = io.open("/proc/self/stat")
+  local s = f and f:read("l")
+  if f then f:close() end
+  return s and s:match("^(%d+)")
+end
 local r = repro.train{ model = model, optimizer = opt, data = L, steps = steps, batch = 8, micro_batches = micro,
   grad_clip = 1.0, eval_every = 2, eval_batches = 1, quiet = true, bucket = 100,
   log = out .. ".tsv", checkpoint = out .. ".ck", checkpoint_every = 2, resume = resume == "resume",
   on_step = function(step)
+    if ready and step == 3 then repro.util.write_file(ready .. "." .. dist.rank(), pid()) end
     if stop_at and step == stop_at and dist.rank() == 1 then error("rank 1 fails on purpose at step " .. step) end
   end }
 local lines = {}
