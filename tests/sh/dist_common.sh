@@ -1,5 +1,5 @@
 # Sourced by tests/sh/test_dist_*.sh: skip (77) without MPI, mpirun helpers.
-repro=${1:?usage: test_dist_NAME.sh path/to/repro}
+repro=$(readlink -f "${1:?usage: test_dist_NAME.sh path/to/repro}")
 export REPRO_SOURCE_DIR=${REPRO_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 src=$REPRO_SOURCE_DIR
 if ! command -v mpirun >/dev/null 2>&1; then echo "$name: SKIP: no mpirun (Debian: openmpi-bin)"; exit 77; fi
