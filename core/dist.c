@@ -196,3 +196,20 @@ int rp_dist_allgather_fold(float *out, const float *local, int64_t k, int64_t P,
     return rp_seterr("dist: %d processes without MPI", size);
 #endif
 }
+
+int rp_dist_allreduce_sum_f32(float *buf, int64_t n)
+{
+    if (n < 0) return rp_seterr("dist: all-reduce of %lld floats", (long long)n);
+#ifdef REPRO_MPI
+    if (USABLE()) {
+        for (int64_t off = 0; off < n; off += (int64_t)1 << 28) {
+            int64_t len = n - off < ((int64_t)1 << 28) ? n - off : ((int64_t)1 << 28);
+            int rc = MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+            if (rc != MPI_SUCCESS) return mpi_fail("MPI_Allreduce", rc);
+        }
+    }
+#else
+    (void)buf;
+#endif
+    return 0;
+}

@@ -43,5 +43,9 @@ int rp_dist_allreduce_max_int(int *out, int in);
  * process it folds local's k rows. out: P floats; local: k * P floats. 0 or -1. */
 int rp_dist_allgather_fold(float *out, const float *local, int64_t k, int64_t P, int64_t bucket,
                            float divisor);
+/* buf (n floats) = the sum over ranks, in place, by MPI_Allreduce: MPI picks
+ * the order, so the bits may depend on the process count. For benchmarks
+ * (the peer of rp_dist_allgather_fold), never for training. 0 or -1. */
+int rp_dist_allreduce_sum_f32(float *buf, int64_t n);
 
 #endif

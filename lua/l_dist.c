@@ -10,6 +10,7 @@
  *   pack(buf, row, grads)             copy the tensors of grads (false: zeros) into row `row` of buf (k, P)
  *   unpack(flat, grads)               copy flat (P) back into the tensors of grads
  *   fold(out, buf, divisor, bucket)   out (P) = fold of every rank's rows of buf (k, P) in rank order / divisor
+ *   allreduce_sum(t)                  t = sum over ranks by MPI_Allreduce (order MPI's: benchmarks only)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +223,14 @@ static int d_fold(lua_State *L)
     return 0;
 }
 
+static int d_allreduce_sum(lua_State *L)
+{
+    rp_tensor *t = check_f32_contig(L, 1, "dist.allreduce_sum", "the tensor");
+    if (rp_dist_allreduce_sum_f32(RP_F32P(t), rp_numel(t)) != 0) return l_corerror(L);
+    rp_bump_version(t);
+    return 0;
+}
+
 int l_open_dist(lua_State *L)
 {
     static const luaL_Reg fns[] = {
@@ -230,6 +239,7 @@ int l_open_dist(lua_State *L)
         {"bcast_tensor", d_bcast_tensor}, {"bcast_string", d_bcast_string},
         {"allgather_numbers", d_allgather_numbers}, {"max_int", d_max_int},
         {"pack", d_pack}, {"unpack", d_unpack}, {"fold", d_fold},
+        {"allreduce_sum", d_allreduce_sum},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);

@@ -213,7 +213,7 @@ function M.run(o)
   local log = o.log and dist.writes(o.log) and Logger.open(o.log, { first = M.COLUMNS, resume_step = start,
                                              extra = o.stats and U.sorted_keys(o.stats) or nil }) or nil
   if o.on_resume then o.on_resume(start) end   -- after the log is cut back to `start`
-  local progress = Progress.new{ steps = steps, start = start, quiet = o.quiet, context = o.progress,
+  local progress = Progress.new{ steps = steps, start = start, quiet = o.quiet or rank > 0, context = o.progress,
                                  every = o.progress_every or math.max(1, steps // 10) }
   local t_run0 = wall()
   local tok_total, time_total = 0, 0.0
