@@ -61,8 +61,8 @@ static int d_bcast_tensor(lua_State *L)
     double want = all[root];
     free(all);
     if (want != mine)
-        return luaL_error(L, "dist.bcast_tensor: rank %d has %.0f bytes, rank %d (the root) %.0f",
-                          rp_dist_rank(), mine, root, want);
+        return luaL_error(L, "dist.bcast_tensor: rank %d has %I bytes, rank %d (the root) %I",
+                          rp_dist_rank(), (lua_Integer)mine, root, (lua_Integer)want);
     if (rp_dist_bcast(rp_data(t), (size_t)mine, root) != 0) return l_corerror(L);
     rp_bump_version(t);
     return 0;
@@ -190,7 +190,7 @@ static int d_pack(lua_State *L)
         return luaL_error(L, "dist.pack: row %d is outside 1..%d", (int)row, (int)buf->shape[0]);
     int64_t P = list_numel(L, 3, "dist.pack");
     if (P != buf->shape[1])
-        return luaL_error(L, "dist.pack: the tensors hold %lld numbers, buf rows %lld", (long long)P, (long long)buf->shape[1]);
+        return luaL_error(L, "dist.pack: the tensors hold %I numbers, buf rows %I", (lua_Integer)P, (lua_Integer)buf->shape[1]);
     transfer(L, buf, (row - 1) * P, 3, 1, "dist.pack");
     rp_bump_version(buf);
     return 0;
@@ -201,7 +201,7 @@ static int d_unpack(lua_State *L)
     rp_tensor *flat = check_f32_contig(L, 1, "dist.unpack", "flat");
     int64_t P = list_numel(L, 2, "dist.unpack");
     if (P != rp_numel(flat))
-        return luaL_error(L, "dist.unpack: the tensors hold %lld numbers, flat %lld", (long long)P, (long long)rp_numel(flat));
+        return luaL_error(L, "dist.unpack: the tensors hold %I numbers, flat %I", (lua_Integer)P, (lua_Integer)rp_numel(flat));
     transfer(L, flat, 0, 2, 0, "dist.unpack");
     return 0;
 }

@@ -74,7 +74,7 @@ end
 -- Rank 0's value on every rank (root's argument; the others pass anything).
 function D.broadcast(value, root)
   root = root or 0
-  if C.size() == 1 then return value end
+  if C.size() == 1 then encode(value, {}, 0); return value end   -- the same checks as on N processes
   local tensors = {}
   local text = C.rank() == root and encode(value, tensors, 0) or nil
   text = C.bcast_string(text, root)
