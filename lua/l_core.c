@@ -13,6 +13,8 @@ static const core_part parts[] = {
     {"sys", l_open_sys},
     {"signal", l_open_signal},
     {"io", l_open_io},
+    {"seq", l_open_seq},
+    {"crystal", l_open_crystal},
     {"dist", l_open_dist},
 };
 

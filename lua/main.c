@@ -55,8 +55,10 @@ static int usage_error(const char *what, const char *opt)
 }
 
 /* Lua sources come from (in order) $REPRO_LUA_DIR, an installed tree beside
- * the executable (PREFIX/bin/repro -> PREFIX/share/repro/lua), the source tree
- * the executable was built from, then the configured install directory. */
+ * the executable (PREFIX/bin/repro -> PREFIX/share/lua/5.4, where a stock
+ * lua5.4 finds them too), the source tree the executable was built from, then
+ * the configured install directory. repro.core itself is linked in (the same
+ * objects as the shared module repro/core.so) and preloaded. */
 static const char *lua_dir(char *buf, size_t n)
 {
     const char *env = getenv("REPRO_LUA_DIR");
@@ -68,7 +70,7 @@ static const char *lua_dir(char *buf, size_t n)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            snprintf(buf, n, "%s/../share/repro/lua", exe);
+            snprintf(buf, n, "%s/../share/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR, exe);
             char probe[PATH_MAX + 64];
             snprintf(probe, sizeof probe, "%s/repro/init.lua", buf);
             if (access(probe, R_OK) == 0) return buf;
@@ -76,6 +78,24 @@ static const char *lua_dir(char *buf, size_t n)
     }
     if (access(REPRO_SOURCE_LUA_DIR "/repro/init.lua", R_OK) == 0) return REPRO_SOURCE_LUA_DIR;
     return REPRO_INSTALL_LUA_DIR;
+}
+
+/* An installed copy runs `repro experiments/NAME.lua` from any folder: a
+ * relative script path that does not exist here is looked up in the
+ * installed share folder (PREFIX/bin/repro -> PREFIX/share/repro/NAME).
+ * Returns buf, or NULL when there is no such installed file. */
+static const char *installed_script(const char *fname, char *buf, size_t n)
+{
+    if (!fname || fname[0] == '/' || access(fname, F_OK) == 0) return NULL;
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0) return NULL;
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return NULL;
+    *slash = '\0';
+    if ((size_t)snprintf(buf, n, "%s/../share/repro/%s", exe, fname) >= n) return NULL;
+    return access(buf, R_OK) == 0 ? buf : NULL;
 }
 
 static void setup_state(lua_State *L)
@@ -141,7 +161,9 @@ static int run_script(lua_State *L, char **argv, int script)
 {
     const char *fname = argv[script];
     if (strcmp(fname, "-") == 0 && strcmp(argv[script - 1], "--") != 0) fname = NULL;
-    int status = luaL_loadfile(L, fname);
+    char inst[PATH_MAX + 32];
+    const char *alt = installed_script(fname, inst, sizeof inst);
+    int status = luaL_loadfile(L, alt ? alt : fname);
     if (status == LUA_ERRFILE) {
         /* Lua's message is "cannot open NAME: reason"; keep its wording. */
         l_report(L, status);

@@ -23,8 +23,12 @@ repro.checkpoint = require "repro.checkpoint"
 repro.train = require "repro.train"
 repro.plot = require "repro.plot"
 repro.experiment = require "repro.experiment"
+repro.rl = require "repro.rl"
 repro.dist = require "repro.dist"
 repro.help = require("repro.help").help
 repro.repr = require("repro.pretty").repr
+repro.safetensors = require "repro.safetensors"
+repro.hf = require "repro.hf"
+repro.crystal = require "repro.crystal"
 
 return repro

@@ -42,10 +42,7 @@ Concatenate tensors along dimension dim (1-based; negative counts from the end);
 Stack tensors of one shape along a new dimension dim (1-based, up to ndim + 1). Differentiable.]=],
   ["tensor.where"] = [=[T.where(cond, a, b) -> Tensor
 Elementwise cond ~= 0 and a or b, broadcasting; a and b are tensors or numbers. The method form is a:where(cond, b).]=],
-  ["tensor.save"] = [=[T.save(path, {name = tensor, ...} [, {key = "string", ...}])
-Write tensors (and optional string metadata) to a safetensors file, names sorted so the bytes are the same run to run. Readable by the Python safetensors package.]=],
-  ["tensor.load"] = [=[T.load(path) -> tensors, metadata
-Read a safetensors file: a table name -> tensor and the table of string metadata. Malformed files raise an error naming the problem.]=],
+  -- T.save and T.load are repro.safetensors.save/load: documented in library.lua.
   ["tensor.is_tensor"] = [=[T.is_tensor(v) -> boolean
 Whether v is a repro tensor.]=],
   ["tensor.format"] = [=[T.format(x) -> string
@@ -74,8 +71,8 @@ Compare the gradients autograd gives for fn(inputs...) with central finite diffe
   -- ---- nn ops that are not methods ------------------------------------------------------
   ["tensor.embedding"] = [=[T.embedding(weight, ids) -> Tensor
 Rows of weight (V, C) picked by ids, an i32 tensor of 1-based ids in 1..V; the result has shape (ids..., C). Differentiable in weight.]=],
-  ["tensor.attention"] = [=[T.attention(q, k, v) -> Tensor
-Causal scaled dot-product attention softmax(q kᵀ / sqrt(D) + causal mask) v on (B, H, T, D) tensors (also T.scaled_dot_product_attention). Differentiable.]=],
+  ["tensor.attention"] = [=[T.attention(q, k, v [, {causal = true, key_mask =}]) -> Tensor
+Scaled dot-product attention softmax(q kᵀ / sqrt(D) + mask) v on q (B, H, Tq, D) and k, v (B, H, Tk, D) with Tq <= Tk (the queries are the last Tq positions, as in decoding over a cache); causal = false attends to every key, and key_mask (B, Tk) of any dtype hides the keys where it is 0 (padding). Also T.scaled_dot_product_attention. Differentiable.]=],
 
   -- ---- Generator ------------------------------------------------------------------------
   ["Generator:manual_seed"] = [=[g:manual_seed(seed) -> g
@@ -284,8 +281,8 @@ The outer product of two vectors: (n) x (m) -> (n, m).]=],
 exp(x) normalised to sum 1 along dim (numerically stable).]=],
   ["Tensor:log_softmax"] = [=[x:log_softmax([dim = -1]) -> Tensor
 log(softmax(x)) along dim, computed stably.]=],
-  ["Tensor:cross_entropy"] = [=[logits:cross_entropy(targets [, {ignore_index =}]) -> Tensor
-Mean cross entropy of logits (N, C) or (B, T, C) against i32 targets of 1-based class ids in 1..C; targets equal to ignore_index do not count.]=],
+  ["Tensor:cross_entropy"] = [=[logits:cross_entropy(targets [, {ignore_index =, weight =}]) -> Tensor
+Mean cross entropy of logits (N, C) or (B, T, C) against i32 targets of 1-based class ids in 1..C; targets equal to ignore_index do not count, and with weight (a tensor shaped like targets) the result is Σ w·nll / Σ w.]=],
   ["Tensor:rms_norm"] = [=[x:rms_norm([weight] [, eps = 1e-5]) -> Tensor
 x / sqrt(mean(x², last dim) + eps), times weight (last dim) when given.]=],
   ["Tensor:rope"] = [=[x:rope([{offset = 0, base = 10000}]) -> Tensor

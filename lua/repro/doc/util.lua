@@ -45,5 +45,5 @@ A duration as "42s", "3m05s" or "1h07m" ("?" when unknown).]=],
   ["util.deepcopy"] = [=[util.deepcopy(v) -> copy
 A deep copy of plain tables (other values returned as they are).]=],
   ["util.source_dir"] = [=[util.source_dir() -> string
-The kit's source folder: REPRO_SOURCE_DIR, else derived from where repro/util.lua was loaded.]=],
+The folder holding the kit's data/ and experiments/: REPRO_SOURCE_DIR if set, else found from where repro/util.lua was loaded — the source tree's root, a LuaRocks tree's repro/share, or PREFIX/share/repro after cmake --install — so data load from any working directory.]=],
 }
