@@ -55,6 +55,7 @@ local plot = require "repro.plot"
 local Eff = require "repro.efficiency"
 local Experiment = require "repro.experiment"
 local I = require "repro.train.interrupt"
+local dist = require "repro.dist"
 
 local M = {}
 
@@ -74,7 +75,7 @@ local COLOR = { adamw = "#1f77b4", shampoo = "#2ca02c", soap = "#d62728" }
 
 local COMMON = {
   betas = { 0.95, 0.95 }, weight_decay = 0.0, eps = 1e-8, grad_clip = 1.0, min_lr_frac = 0.1,
-  precondition_frequency = 10, freqs = { 1, 10, 32, 100 }, seed = 1,
+  precondition_frequency = 10, freqs = { 1, 10, 32, 100 }, seed = 1, micro_batches = 0,
 }
 
 local function preset(t)
@@ -137,6 +138,7 @@ M.OPTIONS = {
   fractions = { help = "fit method: run lengths as fractions of steps", gt = 0, lt = 1 },
   timing_rounds = { help = "interleaved timing rounds of the step cost", min = 1 },
   threads = { help = "threads (0: leave as set by REPRO_THREADS)", min = 0 },
+  micro_batches = { help = "micro-batches per batch, gradients folded in order (0: one per process; docs/dist.md)", min = 0 },
   publish = { help = "folder under the source tree the preset's figures are copied to (\"\": none)" },
 }
 
@@ -246,6 +248,8 @@ local function do_run(ctx, spec)
   local cfg, exp = ctx.cfg, ctx.exp
   local log = exp:path("runs", spec.name .. ".tsv")
   local done = exp:path("runs", spec.name .. ".done")
+  -- several processes: every rank decides from rank 0's files
+  if dist.size() > 1 and exp.resume then dist.share_file(log); dist.share_file(done) end
   if exp.resume and U.exists(done) then
     local old = load_run(log, spec.steps)
     if old then
@@ -267,6 +271,7 @@ local function do_run(ctx, spec)
     eval_batches = cfg.eval_batches, grad_clip = cfg.grad_clip, log = log,
     progress_every = math.max(1, spec.steps // 4), progress = pc,
     checkpoint = exp:checkpoint_dir(spec.name), resume = exp.resume,
+    micro_batches = cfg.micro_batches > 0 and cfg.micro_batches or dist.size(),
   })
   model, opt = nil, nil
   collectgarbage()
@@ -506,6 +511,11 @@ function M.main(args, opts)
     check = function(c)
       if c.model.dim % c.model.heads ~= 0 then
         return string.format("invalid --model.heads %d: expected a divisor of --model.dim %d", c.model.heads, c.model.dim)
+      end
+      local mb = c.micro_batches > 0 and c.micro_batches or dist.size()
+      if mb % dist.size() ~= 0 or c.batch % mb ~= 0 then
+        return string.format("invalid --micro_batches %d: expected a multiple of the %d processes that divides --batch %d",
+          mb, dist.size(), c.batch)
       end
       if #c.betas ~= 2 then return "invalid --betas '" .. table.concat(c.betas, ",") .. "': expected two numbers beta1,beta2" end
     end }

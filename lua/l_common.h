@@ -54,5 +54,6 @@ int l_open_io(lua_State *L);       /* repro.core.io: checksums, atomic file writ
 int l_open_seq(lua_State *L);      /* repro.core.seq: sample, token_logprobs, kl_categorical (l_seq.c) */
 int l_open_scatter(lua_State *L);  /* repro.core.scatter: index_add, scatter_sum/mean (l_scatter.c) */
 int l_open_crystal(lua_State *L);  /* repro.core.crystal: structures, CIF, spglib, matching (l_crystal.c) */
+int l_open_dist(lua_State *L);     /* repro.core.dist: processes of a data-parallel job (l_dist.c) */
 
 #endif

@@ -16,6 +16,7 @@ static const core_part parts[] = {
     {"seq", l_open_seq},
     {"scatter", l_open_scatter},
     {"crystal", l_open_crystal},
+    {"dist", l_open_dist},
 };
 
 int luaopen_repro_core(lua_State *L)

@@ -15,6 +15,7 @@
 #include <lauxlib.h>
 #include "l_common.h"
 #include "repl.h"
+#include "dist.h"
 
 #define PROGNAME "repro"
 /* The source root, derived from the Lua directory CMake gives us. */
@@ -363,6 +364,64 @@ static void ensure_thread_env(char **argv)
     /* exec failed (no /proc): carry on with the libraries' defaults. */
 }
 
+/* ---- processes (repro.dist, issue 22): a self-contained hook ----
+ * Under mpirun MPI is brought up before any script runs and finalised at
+ * exit. A process ending with an error ends the whole job (MPI_Abort), so a
+ * rank that fails never leaves the others waiting in a collective; 0 and 130
+ * (a stop every rank agreed on, repro.train.interrupt) finalise normally.
+ * Without REPRO_THREADS, the cores are shared among the ranks of a machine. */
+static void dist_atexit(void) { rp_dist_finalize(); }
+
+static int dist_os_exit(lua_State *L)
+{
+    int code;
+    if (lua_isnoneornil(L, 1)) code = EXIT_SUCCESS;
+    else if (lua_isboolean(L, 1)) code = lua_toboolean(L, 1) ? EXIT_SUCCESS : EXIT_FAILURE;
+    else code = (int)luaL_checkinteger(L, 1);
+    fflush(stdout);
+    fflush(stderr);
+    if (code != 0 && code != 130) rp_dist_abort(code);
+    exit(code);
+}
+
+static int dist_hook_start(void)
+{
+    if (rp_dist_init() != 0) {
+        fprintf(stderr, PROGNAME ": %s\n", rp_errmsg());
+        return -1;
+    }
+    if (!rp_dist_active()) return 0;
+    atexit(dist_atexit);
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    const char *threads = getenv("REPRO_THREADS");
+    if (local && (!threads || !*threads)) {
+        long nl = strtol(local, NULL, 10), nc = sysconf(_SC_NPROCESSORS_ONLN);
+        if (nl > 1 && nc >= 1) rp_set_threads(nc / nl > 1 ? (int)(nc / nl) : 1);
+    }
+    return 0;
+}
+
+static void dist_hook_lua(lua_State *L)
+{
+    if (!rp_dist_active()) return;
+    lua_getglobal(L, "os");
+    lua_pushcfunction(L, dist_os_exit);
+    lua_setfield(L, -2, "exit");
+    lua_pop(L, 1);
+}
+
+static int dist_hook_end(int rc)
+{
+    if (rc != 0 && rc != 130) {
+        fflush(stdout);
+        fflush(stderr);
+        rp_dist_abort(rc);
+    }
+    rp_dist_finalize();
+    return rc;
+}
+/* ---- end processes ---- */
+
 int main(int argc, char **argv)
 {
     ensure_thread_env(argv);
@@ -374,9 +433,11 @@ int main(int argc, char **argv)
                         "./repro test (or: ctest --test-dir BUILD_DIR)\n");
         return 2;
     }
+    if (dist_hook_start() != 0) return 2;
     lua_State *L = luaL_newstate();
     if (!L) { fprintf(stderr, PROGNAME ": cannot create Lua state: not enough memory\n"); return 1; }
     setup_state(L);
+    dist_hook_lua(L);
     int rc;
     lua_pushcfunction(L, pmain);
     lua_pushinteger(L, argc);
@@ -388,5 +449,5 @@ int main(int argc, char **argv)
         rc = (int)lua_tointeger(L, -1);
     }
     lua_close(L);
-    return rc;
+    return dist_hook_end(rc);
 }

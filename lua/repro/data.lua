@@ -160,6 +160,38 @@ function Loader:batch(split, B, seq_len)
   return to_batch(xs), to_batch(ys)
 end
 
+-- Rows first .. first + count - 1 of the batch that batch(split, B) would
+-- give: all B windows are drawn (the sampler advances exactly as there), only
+-- those rows are built. A process's shard of a global batch (repro.dist).
+function Loader:batch_rows(split, B, first, count, seq_len)
+  split = split or "train"
+  local ids = self.splits[split]
+  if not ids or #ids == 0 then error("data.loader: no '" .. tostring(split) .. "' split", 2) end
+  B, seq_len = B or self.batch_size, seq_len or self.seq_len
+  check_count("data.loader:batch_rows", "B", B, 1)
+  check_count("data.loader:batch_rows", "first", first, 1)
+  check_count("data.loader:batch_rows", "count", count, 1)
+  if first + count - 1 > B then
+    error(string.format("data.loader:batch_rows: rows %d..%d are outside the batch of %d", first, first + count - 1, B), 2)
+  end
+  if #ids < seq_len + 1 then
+    error(string.format("data.loader:batch_rows: the %s split has %d tokens, fewer than seq_len + 1 = %d", split, #ids, seq_len + 1), 2)
+  end
+  local s = self.samplers[split]
+  local xs, ys = {}, {}
+  local nstart = #ids - seq_len
+  for b = 1, B do
+    local o = s:below(nstart) + 1
+    if b >= first and b < first + count then
+      xs[#xs + 1] = table.move(ids, o, o + seq_len - 1, 1, {})
+      ys[#ys + 1] = table.move(ids, o + 1, o + seq_len, 1, {})
+    end
+  end
+  if self.as_tables then return xs, ys end
+  to_batch = to_batch or make_to_batch()
+  return to_batch(xs), to_batch(ys)
+end
+
 function Loader:__tostring()
   return string.format("data.Loader(train=%d tokens, val=%d tokens, batch=%d, seq_len=%d%s)", #self.splits.train,
     #self.splits.val, self.batch_size, self.seq_len, self.vocab_size and (", vocab=" .. self.vocab_size) or "")

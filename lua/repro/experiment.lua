@@ -464,6 +464,10 @@ function E.new(spec)
                               steps = r.steps, pristine = r.pristine, changed = r.changed, out = r.out,
                               resume = r.resume, force = r.force, args = args, spec = spec,
                               script = spec.script or ("experiments/" .. spec.name .. ".lua") }, Exp)
+  -- several processes (repro.dist): rank 0 writes the output folder; every
+  -- other rank runs the same script in a private copy (removed at its exit)
+  local dist = require "repro.dist"
+  if dist.rank() > 0 then self.out_rank0, self.out = self.out, dist.private_path(self.out) end
   local reason = conflict(self.out, self.name, self.preset, self.config, spec.cosmetic)
   if reason and not self.force then
     usage_error(spec, string.format("%s: refusing to write into '%s': %s; use --out DIR for a new folder, "
@@ -484,6 +488,7 @@ function E.new(spec)
   info.experiment, info.preset = self.name, self.preset
   info.command = table.concat(args, " ")
   info.resume = self.resume
+  if dist.size() > 1 then info.processes = dist.size() end
   U.write_config(U.join(self.out, "run.txt"), info)
   self.machine = info
   -- the plan of runs (exp:plan) and where the experiment is

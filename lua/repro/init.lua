@@ -24,6 +24,7 @@ repro.train = require "repro.train"
 repro.plot = require "repro.plot"
 repro.experiment = require "repro.experiment"
 repro.rl = require "repro.rl"
+repro.dist = require "repro.dist"
 repro.help = require("repro.help").help
 repro.repr = require("repro.pretty").repr
 repro.safetensors = require "repro.safetensors"

@@ -6,7 +6,21 @@
 --     eval_every =, eval_batches =, grad_clip =, log = "run.tsv", checkpoint = "dir",
 --     checkpoint_every =, checkpoint_keep =, stats_every =, stats = {name = fn(model) -> number},
 --     on_step = fn(step, row), on_resume = fn(start), resume =, quiet =, progress_every =,
---     progress = context (repro.train.progress; exp:begin_run gives one)}
+--     progress = context (repro.train.progress; exp:begin_run gives one),
+--     micro_batches = M (default 1), bucket = floats per all-gather}
+--
+-- Micro-batches and processes (docs/dist.md): with micro_batches = M the
+-- global batch of `batch` rows is cut into M micro-batches of batch / M
+-- consecutive rows; each one's mean loss is back-propagated alone, and the
+-- gradient is (((g1 + g2) + g3) + ...) / M, folded in micro-batch order
+-- (repro.dist.accumulator); the logged loss is (((l1 + l2) + ...) / M. Under
+-- mpirun with N processes (N dividing M), rank r computes micro-batches
+-- r*M/N + 1 .. (r+1)*M/N of every global batch and the fold runs over all of
+-- them in the same order, so N processes give the same losses and weights,
+-- bit for bit, as one process with the same micro_batches. Rank 0 alone
+-- writes the log and the checkpoints (a rank > 0 writes a log only to its
+-- private folder, repro.dist.private_path); resume reads rank 0's checkpoint
+-- and broadcasts it. micro_batches = 1 on one process is the plain step.
 --
 -- on_resume(start) is called once before the first step, with the step the
 -- run continues from (0 for a fresh run), after the log was cut back to it:
@@ -42,6 +56,7 @@ local Logger = require "repro.train.logger"
 local Checkpointer = require "repro.train.checkpointer"
 local Progress = require "repro.train.progress"
 local I = require "repro.train.interrupt"
+local dist = require "repro.dist"
 
 local M = {}
 
@@ -153,22 +168,52 @@ function M.run(o)
   local batch = o.batch or o.data.batch_size
   o.batch = batch
   local params = o.model:parameters()
+  local nproc, rank = dist.size(), dist.rank()
+  local micro = o.micro_batches or 1
+  if math.type(micro) ~= "integer" or micro < 1 then
+    error("train: micro_batches must be an integer >= 1, got " .. tostring(o.micro_batches), 2)
+  end
+  if micro % nproc ~= 0 then
+    error(string.format("train: micro_batches = %d must be a multiple of the number of processes (%d)", micro, nproc), 2)
+  end
+  if batch % micro ~= 0 then
+    error(string.format("train: batch = %d must be a multiple of micro_batches = %d", batch, micro), 2)
+  end
+  if nproc > 1 and o.model.recipes and next(o.model:recipes()) then
+    error("train: models with FP8 scaling recipes cannot run on several processes (each rank's amax history would differ)", 2)
+  end
   local result = { diverged = false, losses = {}, val_losses = {} }
   local ck
   if o.checkpoint then
     ck = Checkpointer.new{ dir = o.checkpoint, every = o.checkpoint_every, keep = o.checkpoint_keep,
       collect = function(step) return M.collect_state(o, step) end,
       restore = function(st) return M.restore_state(o, st) end }
+    -- rank 0 writes the checkpoints; the others only count them
+    if rank > 0 then ck.save = function(self, step) self.last_saved = step end end
   end
   local start = 0
-  if ck and o.resume then
+  if nproc > 1 then
+    -- rank 0's checkpoint (or its initial weights) on every rank
+    if ck and o.resume and rank == 0 then start = ck:resume() end
+    start = dist.broadcast(start)
+    if start > 0 then
+      local st = dist.broadcast(rank == 0 and M.collect_state(o, start) or nil)
+      if rank > 0 then M.restore_state(o, st); ck.last_saved = start end
+    else
+      dist.broadcast_parameters(params)
+    end
+    if start > 0 then result.resumed_from = start end
+  elseif ck and o.resume then
     start = ck:resume()
     if start > 0 then result.resumed_from = start end
   end
-  local log = o.log and Logger.open(o.log, { first = M.COLUMNS, resume_step = start,
+  local acc = (micro > 1 or nproc > 1) and dist.accumulator(params, micro // nproc, { bucket = o.bucket }) or nil
+  local rows = batch // micro
+  local first_mb = rank * (micro // nproc)   -- micro-batches before this rank's
+  local log = o.log and dist.writes(o.log) and Logger.open(o.log, { first = M.COLUMNS, resume_step = start,
                                              extra = o.stats and U.sorted_keys(o.stats) or nil }) or nil
   if o.on_resume then o.on_resume(start) end   -- after the log is cut back to `start`
-  local progress = Progress.new{ steps = steps, start = start, quiet = o.quiet, context = o.progress,
+  local progress = Progress.new{ steps = steps, start = start, quiet = o.quiet or rank > 0, context = o.progress,
                                  every = o.progress_every or math.max(1, steps // 10) }
   local t_run0 = wall()
   local tok_total, time_total = 0, 0.0
@@ -182,10 +227,36 @@ function M.run(o)
     local collect = want_stats and o.model.collect_stats
     if collect then o.model:collect_stats(true) end
     local t0 = wall()
-    local x, y = o.data:batch("train", batch)
-    o.optimizer:zero_grad()
-    local loss = o.model:loss(x, y)
-    local lv = loss:item()
+    local loss, lv
+    if acc then
+      -- this rank's micro-batches of the global batch, each back-propagated
+      -- alone; every rank draws the whole batch's windows (same sampler state)
+      local x, y
+      if o.data.batch_rows then
+        x, y = o.data:batch_rows("train", batch, first_mb * rows + 1, acc.k * rows)
+      else
+        x, y = o.data:batch("train", batch)
+        x, y = x:narrow(1, first_mb * rows + 1, acc.k * rows), y:narrow(1, first_mb * rows + 1, acc.k * rows)
+      end
+      local mine = {}
+      for j = 1, acc.k do
+        o.optimizer:zero_grad()
+        local l = o.model:loss(x:narrow(1, (j - 1) * rows + 1, rows), y:narrow(1, (j - 1) * rows + 1, rows))
+        mine[j] = l:item()
+        l:backward()
+        l = nil
+        acc:add(j)
+      end
+      local all = dist.allgather(mine)
+      lv = all[1]
+      for j = 2, #all do lv = lv + all[j] end
+      lv = lv / micro
+    else
+      local x, y = o.data:batch("train", batch)
+      o.optimizer:zero_grad()
+      loss = o.model:loss(x, y)
+      lv = loss:item()
+    end
     local row = { step = step, train_loss = lv, lr = lr }
     if collect then o.model:collect_stats(false) end
     local status
@@ -193,7 +264,7 @@ function M.run(o)
       status = "diverged"
       result.diverged, result.step, result.diverged_in = true, step, "forward"
     else
-      loss:backward()
+      if acc then acc:reduce(micro) else loss:backward() end
       row.grad_norm = grad_norm(params, o.grad_clip)
       -- A gradient that overflowed (e.g. a non-saturating E5M2 cast gave inf)
       -- is a divergence of the backward pass: no update is applied.

@@ -40,7 +40,15 @@ end
 
 function I.active() return depth > 0 end
 
-function I.pending() return depth > 0 and signal.pending() or nil end
+-- Under several processes (repro.dist) the answer is agreed by every rank
+-- (a collective: every rank polls at the same points), so all stop together.
+function I.pending()
+  if depth == 0 then return nil end
+  local s = signal.pending()
+  local dist = require "repro.dist"
+  if dist.size() > 1 then s = dist.any_signal(s) end
+  return s
+end
 
 -- Run fn(...) with second signals deferred until it returns (or raises).
 function I.critical(fn, ...)
