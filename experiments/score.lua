@@ -60,7 +60,7 @@ M.RL_ARMS = { "stage1", "std", "score", "wo_shaping", "wo_stage1", "single", "di
 local common = {
   ffn_dim = 0, alpha = 10.0, beta1 = 0.01, beta2 = 0.1, clip = 1.0, temperature = 1.0,
   target_acc1 = 0.55, p9_grid = { 0.2, 0.35, 0.5 }, lr_grid = { 3e-5, 1e-4, 3e-4 },
-  calibrate = false, solver_correct = 0.7, solver_copy = 0.5, pre_warmup = 100, pre_wd = 0.01,
+  calibrate = false, base_from = "", solver_correct = 0.7, solver_copy = 0.5, pre_warmup = 100, pre_wd = 0.01,
 }
 local function preset(t)
   local o = U.deepcopy(common)
@@ -83,7 +83,7 @@ M.PRESETS = {
     prompts = 32, k = 4, stage1_steps = 100, stage2_steps = 200, std_steps = 100, single_steps = 300,
     wo_stage1_steps = 300, wo_shaping_steps = 200, diag_steps = 0, eval_every = 50, curve_eval = 500,
     star_iters = 3, star_problems = 512, star_per = 4, sft_steps = 100, sft_batch = 128, sft_lr = 3e-4,
-    probe_every = 20, attempts = 4, bootstrap = 1000, pilot_steps = 100, publish = "figures/score",
+    probe_every = 20, attempts = 4, bootstrap = 1000, pilot_steps = 60, publish = "figures/score",
   },
   paper = preset {
     n = 8, dim = 96, layers = 3, heads = 4, ffn_dim = 256, p9 = 0.35, lr = 1e-4,
@@ -119,6 +119,43 @@ local function pretrain(cfg, exp, p9, tag)
   return base, rows
 end
 
+-- Every setting that determines the pretrained base (same values, same
+-- model: pretraining is seeded and thread-count independent).
+local BASE_KEYS = { "n", "dim", "layers", "heads", "ffn_dim", "seed", "pre_steps", "pre_batch", "pre_lr", "pre_warmup",
+                    "pre_wd", "clip", "solver_correct", "solver_copy", "attempts" }
+local function base_fingerprint(cfg, p9)
+  local parts = { "p9=" .. tostring(p9) }
+  for _, k in ipairs(BASE_KEYS) do parts[#parts + 1] = k .. "=" .. tostring(cfg[k]) end
+  return table.concat(parts, ";")
+end
+
+local function save_base(path, model, losses, cfg, p9)
+  local t = {}
+  for k, v in pairs(model:state_dict()) do t[k] = v end
+  local l = {}
+  for i, r in ipairs(losses) do l[i] = r[2] end
+  t["_pretrain_loss"] = repro.tensor.tensor(l)
+  repro.tensor.save(path, t, { fingerprint = base_fingerprint(cfg, p9) })
+end
+
+-- The base pretrained by an earlier run with identical settings (the
+-- calibration saves each base it trains): checked by fingerprint.
+local function load_base(path, cfg)
+  local t, meta = repro.tensor.load(path)
+  local want = base_fingerprint(cfg, cfg.p9)
+  if not meta or meta.fingerprint ~= want then
+    error(string.format("score: %s was pretrained with other settings (%s), this run needs %s", path,
+      meta and meta.fingerprint or "none", want), 0)
+  end
+  local model = new_model(cfg, 0)
+  local losses = t["_pretrain_loss"]:totable()
+  t["_pretrain_loss"] = nil
+  model:load_state_dict(t)
+  local rows = {}
+  for i, v in ipairs(losses) do rows[i] = { i, v } end
+  return model, rows
+end
+
 local function pct(x) if x == nil or x ~= x then return "n/a" end return string.format("%.1f", 100 * x) end
 local function sgn(x) if x == nil or x ~= x then return "n/a" end return string.format("%+.1f", 100 * x) end
 
@@ -128,7 +165,8 @@ local function calibrate(cfg, exp)
   local rows, best = {}, nil
   for _, p9 in ipairs(cfg.p9_grid) do
     local sp = S.splits { n = cfg.n, p9 = p9, seed = cfg.seed, train = cfg.train, val = cfg.val, test = cfg.test }
-    local base = pretrain(cfg, exp, p9, "p9_" .. p9)
+    local base, losses = pretrain(cfg, exp, p9, "p9_" .. p9)
+    save_base(exp:path("base_p9_" .. p9 .. ".safetensors"), base, losses, cfg, p9)
     local _, m = SC.evaluate(base, sp.val, S.layout(cfg.n))
     log("calibration p9 %.2f: validation Acc@t1 %.1f%%, Acc@t2 %.1f%%", p9, 100 * m.acc1, 100 * m.acc2)
     rows[#rows + 1] = { p9, m.acc1, m.acc2, m.delta }
@@ -172,8 +210,15 @@ local function run_arms(cfg, exp)
   local L = S.layout(cfg.n)
   local sp = S.splits { n = cfg.n, p9 = cfg.p9, seed = cfg.seed, train = cfg.train, val = cfg.val, test = cfg.test }
   local t0 = U.timer()
-  local base = pretrain(cfg, exp, cfg.p9, "base")
-  log("base pretrained in %.0f s", t0:elapsed())
+  local base, losses
+  if cfg.base_from ~= "" then
+    base, losses = load_base(cfg.base_from, cfg)
+    exp:write_tsv("pretrain_base.tsv", { "step", "loss" }, losses)
+    log("base loaded from %s (pretrained with identical settings)", cfg.base_from)
+  else
+    base = pretrain(cfg, exp, cfg.p9, "base")
+    log("base pretrained in %.0f s", t0:elapsed())
+  end
   local arms = { order = {} }
   local function add(name, a)
     arms[name] = a; arms.order[#arms.order + 1] = name
@@ -511,7 +556,7 @@ end
 function M.main(args, opts)
   opts = opts or {}
   local exp = Experiment.new { name = "score", script = "experiments/score.lua", args = args, exit = opts.exit,
-    default = "fast", presets = M.PRESETS, cosmetic = { "publish" },
+    default = "fast", presets = M.PRESETS, cosmetic = { "publish", "base_from" },
     description = "SCoRe self-correction by RL (arXiv 2409.12917) at CPU scale" }
   if not exp then return nil end
   local cfg = exp.config
