@@ -89,6 +89,20 @@ int rp_attention_kernel(int kernel);
 /* Naive double-precision reference of rp_attention (no autograd). */
 rp_tensor *rp_attention_ref(const rp_tensor *q, const rp_tensor *k, const rp_tensor *v);
 
+/* Attention with a key-padding mask and/or without the causal mask (in
+ * ops_attention_masked.c): q (B, H, Tq, D), k and v (B, H, Tk, D) -> (B, H,
+ * Tq, D). key_mask (B, Tk), any dtype, nonzero = the key may be attended, or
+ * NULL. causal: query i attends keys j <= i + Tk - Tq (the queries are the
+ * last Tq positions; needs Tq <= Tk), so one query over a cache of Tk keys
+ * attends all of them. A query left with no key gets a zero output and no
+ * gradient. Without a mask, causal, with Tq == Tk, this IS rp_attention (same
+ * kernels, same bits). Deterministic for any thread count. */
+rp_tensor *rp_attention_masked(const rp_tensor *q, const rp_tensor *k, const rp_tensor *v,
+                               const rp_tensor *key_mask, bool causal);
+/* Naive double-precision reference of rp_attention_masked (no autograd). */
+rp_tensor *rp_attention_masked_ref(const rp_tensor *q, const rp_tensor *k, const rp_tensor *v,
+                                   const rp_tensor *key_mask, bool causal);
+
 /* Rotary position embedding on x (..., T, D) (use (B, H, T, D)), D even, HF
  * Llama "rotate_half" pairing of i with i + D/2, angle (offset + t) *
  * base^(-2i/D). Backward is the inverse rotation. */

@@ -51,5 +51,6 @@ int l_open_optim(lua_State *L);    /* repro.core.optim (l_optim.c) */
 int l_open_sys(lua_State *L);      /* repro.core.sys: threads, version, BLAS info (l_sys.c) */
 int l_open_signal(lua_State *L);   /* repro.core.signal: SIGINT/SIGTERM flags for clean stops (l_signal.c) */
 int l_open_io(lua_State *L);       /* repro.core.io: checksums, atomic file writes (l_io.c) */
+int l_open_seq(lua_State *L);      /* repro.core.seq: sample, token_logprobs, kl_categorical (l_seq.c) */
 
 #endif

@@ -13,6 +13,7 @@ static const core_part parts[] = {
     {"sys", l_open_sys},
     {"signal", l_open_signal},
     {"io", l_open_io},
+    {"seq", l_open_seq},
 };
 
 int luaopen_repro_core(lua_State *L)

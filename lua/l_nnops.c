@@ -4,6 +4,7 @@
  * in Lua and 0-based in the core. */
 #include "l_common.h"
 #include "ops_nn.h"
+#include "ops_seq.h"
 #include "rng.h"
 
 #include <math.h>
@@ -74,11 +75,12 @@ static int l_log_softmax(lua_State *L)
     return push_result(L, rp_log_softmax(x, lua_dim(L, 2, x, "log_softmax")));
 }
 
-/* cross_entropy(logits (N, C) | (B, T, C), targets i32 1-based, {ignore_index =}) */
+/* cross_entropy(logits (N, C) | (B, T, C), targets i32 1-based, {ignore_index =,
+ * weight = f32 of the targets' shape}): with weights, Σ w nll / Σ w. */
 static int l_cross_entropy(lua_State *L)
 {
-    static const char *const opts[] = {"ignore_index", "reduction", NULL};
-    rp_tensor *logits = l_checktensor(L, 1);
+    static const char *const opts[] = {"ignore_index", "reduction", "weight", NULL};
+    rp_tensor *logits = l_checktensor(L, 1), *weight = NULL;
     l_checkoptions(L, 3, "cross_entropy", opts);
     lua_Integer ignore = LUA_MININTEGER;
     if (lua_istable(L, 3)) {
@@ -93,14 +95,21 @@ static int l_cross_entropy(lua_State *L)
         if (!lua_isnil(L, -1) && strcmp(lua_tostring(L, -1) ? lua_tostring(L, -1) : "", "mean") != 0)
             luaL_error(L, "cross_entropy: reduction '%s' not supported (only 'mean')",
                        luaL_tolstring(L, -1, NULL));
-        lua_pop(L, 2);
+        lua_getfield(L, 3, "weight");
+        if (!lua_isnil(L, -1)) {
+            weight = l_totensor(L, -1);
+            if (!weight)
+                luaL_error(L, "cross_entropy: weight must be a tensor, got %s", luaL_typename(L, -1));
+        }
+        lua_pop(L, 3);
     }
     if (logits->ndim < 2)
         luaL_error(L, "cross_entropy: logits must be (N, C) or (B, T, C), got %d-d", logits->ndim);
     int64_t C = logits->shape[logits->ndim - 1];
     rp_tensor *t = ids_from_lua(L, 2, "cross_entropy", "target", C, ignore);
-    rp_tensor *r = rp_cross_entropy(logits, t, ignore == LUA_MININTEGER ? RP_NO_IGNORE
-                                                                        : (int64_t)ignore - 1);
+    int64_t ig = ignore == LUA_MININTEGER ? RP_NO_IGNORE : (int64_t)ignore - 1;
+    rp_tensor *r = weight ? rp_cross_entropy_weighted(logits, t, ig, weight)
+                          : rp_cross_entropy(logits, t, ig);
     rp_tensor_release(t);
     return push_result(L, r);
 }
@@ -136,10 +145,30 @@ static int l_embedding(lua_State *L)
     return push_result(L, r);
 }
 
+/* attention(q, k, v [, {causal = true, key_mask = (B, Tk)}]): without
+ * options (or causal with no mask and Tq == Tk) the training kernels. */
 static int l_attention(lua_State *L)
 {
-    return push_result(L, rp_attention(l_checktensor(L, 1), l_checktensor(L, 2),
-                                       l_checktensor(L, 3)));
+    static const char *const opts[] = {"causal", "key_mask", NULL};
+    rp_tensor *q = l_checktensor(L, 1), *k = l_checktensor(L, 2), *v = l_checktensor(L, 3);
+    if (lua_isnoneornil(L, 4)) return push_result(L, rp_attention(q, k, v));
+    l_checkoptions(L, 4, "attention", opts);
+    bool causal = true;
+    rp_tensor *km = NULL;
+    lua_getfield(L, 4, "causal");
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isboolean(L, -1))
+            luaL_error(L, "attention: causal must be a boolean, got %s", luaL_typename(L, -1));
+        causal = lua_toboolean(L, -1);
+    }
+    lua_getfield(L, 4, "key_mask");
+    if (!lua_isnil(L, -1)) {
+        km = l_totensor(L, -1);
+        if (!km) luaL_error(L, "attention: key_mask must be a tensor, got %s", luaL_typename(L, -1));
+    }
+    rp_tensor *r = rp_attention_masked(q, k, v, km, causal);
+    lua_pop(L, 2);
+    return push_result(L, r);
 }
 
 /* rope(x (..., T, D), {offset = 0, base = 10000}); offset counts positions

@@ -503,4 +503,6 @@ function Llama:swiglu_alignment(layer)
 end
 
 nn.no_grad = no_grad
+-- clone, freeze, forward_no_grad, and Llama:generate / forward_masked
+require("repro.nn_generate").install(nn, Llama)
 return nn
