@@ -364,8 +364,8 @@ local function claims(arms, cfg)
   if score then
     local lo = ci_delta(arms.score, cfg)
     local ok, worst = lo > 0, {}
-    for _, n in ipairs(arms.order) do
-      if n ~= "score" and n ~= "stage1" then
+    for _, n in ipairs { "base", "star_dplus", "pair_d", "single", "wo_stage1", "wo_shaping" } do  -- rows of Tables 2 and 4
+      if arms[n] then
         local dlo = select(2, S.bootstrap(S.delta_values(arms.score.recs, arms[n].recs), { B = cfg.bootstrap, seed = cfg.seed }))
         if dlo <= 0 then ok = false; worst[#worst + 1] = M.ARM_NAMES[n] end
         if arms[n].m.acc2 > score.acc2 then ok = false end

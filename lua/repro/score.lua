@@ -3,12 +3,13 @@
 -- REINFORCE/RLOO loss with an exact KL over the vocabulary, SFT on masked
 -- tokens, greedy evaluation. The task itself is repro.score_task.
 --
--- Generation uses its own key/value cache (a re-composition of nn.Llama's
--- forward, checked against it by the tests) until the kit's model:generate
--- is available; a cache-free path (every token runs the whole prefix) is
--- kept as the reference. Sampling
--- draws from score_task's seeded generator over softmax(logits / T), so the
--- same seed gives the same rollouts at any thread count.
+-- Generation uses the kit's nn.Llama:generate (key/value cache, T.sample)
+-- when present; this file's own cached decoder (a re-composition of
+-- nn.Llama's forward, written before generate landed) and a cache-free path
+-- are kept as references, and the tests check all three agree. Sampling is
+-- seeded from a score_task generator (T.sample's per-row Philox streams, or
+-- this file's draw from softmax(logits / T)), so the same seed gives the
+-- same rollouts at any thread count.
 local T = require "repro.tensor"
 local nn = require "repro.nn"
 local S = require "repro.score_task"
@@ -113,15 +114,35 @@ end
 
 -- Extend every row of `rows` (B lists of ids, equal lengths) by a plan: a
 -- list of {gen = k} (k sampled tokens) and {force = {ids}} items. o.temperature
--- 0 is greedy (argmax); o.rng: a score_task generator (temperature > 0);
--- o.cache = false runs the whole prefix for every token instead of the
--- key/value cache. Rows are extended in place and returned.
+-- 0 is greedy (argmax); o.rng: a score_task generator (temperature > 0).
+-- Uses nn.Llama:generate when the kit has it (its sampler seeded from
+-- o.rng); o.impl = "own" uses this file's cached decoder instead, and
+-- o.cache = false runs the whole prefix for every token. Rows are extended
+-- in place and returned.
 function M.extend(model, rows, plan, o)
   o = o or {}
   local temp = o.temperature or 0
   if temp > 0 and not o.rng then error("score.extend: temperature > 0 needs o.rng", 2) end
   local B = #rows
   if B == 0 then return rows end
+  if model.generate and o.impl ~= "own" and o.cache ~= false then
+    -- the kit's generator (nn.Llama:generate, preallocated cache, T.sample);
+    -- its sampler is seeded from o.rng, so runs stay reproducible
+    local T0, forced, steps = #rows[1], {}, 0
+    for _, item in ipairs(plan) do
+      if item.force then
+        for _, id in ipairs(item.force) do steps = steps + 1; forced[T0 + steps] = id end
+      else steps = steps + item.gen end
+    end
+    local gopt = { steps = steps, temperature = temp, forced = forced }
+    if temp > 0 then gopt.generator = T.Generator(o.rng:int(2147483647)) end
+    local out = model:generate(to_i32(rows), gopt):totable()
+    for b = 1, B do
+      local r, ob = rows[b], out[b]
+      for t = T0 + 1, T0 + steps do r[t] = ob[t] end
+    end
+    return rows
+  end
   T.no_grad(function()
     if o.cache == false then
       for _, item in ipairs(plan) do

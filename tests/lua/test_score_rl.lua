@@ -18,10 +18,20 @@ A.test("cached decoding: same logits as the full forward, same greedy and sample
   local a, b, c, d = {}, {}, {}, {}
   for i = 1, 6 do a[i] = { table.unpack(rows[i]) }; b[i] = { table.unpack(rows[i]) }
                   c[i] = { table.unpack(rows[i]) }; d[i] = { table.unpack(rows[i]) } end
-  SC.extend(m, a, SC.plan(L, 2), { temperature = 0 })
+  local e, f, g = {}, {}, {}
+  for i = 1, 6 do e[i] = { table.unpack(rows[i]) }; f[i] = { table.unpack(rows[i]) }; g[i] = { table.unpack(rows[i]) } end
+  SC.extend(m, a, SC.plan(L, 2), { temperature = 0, impl = "own" })
   SC.extend(m, b, SC.plan(L, 2), { temperature = 0, cache = false })
-  SC.extend(m, c, SC.plan(L, 2), { temperature = 1, rng = S.rng(4) })
+  SC.extend(m, e, SC.plan(L, 2), { temperature = 0 })            -- nn.Llama:generate when present
+  SC.extend(m, c, SC.plan(L, 2), { temperature = 1, rng = S.rng(4), impl = "own" })
   SC.extend(m, d, SC.plan(L, 2), { temperature = 1, rng = S.rng(4), cache = false })
+  SC.extend(m, f, SC.plan(L, 2), { temperature = 1, rng = S.rng(4) })
+  SC.extend(m, g, SC.plan(L, 2), { temperature = 1, rng = S.rng(4) })
+  for i = 1, 6 do
+    A.eq(table.concat(a[i], ","), table.concat(e[i], ","), "greedy row " .. i .. " (generate)")
+    A.eq(table.concat(f[i], ","), table.concat(g[i], ","), "same seed, same sampled row " .. i)
+    A.eq(S.EQ, f[i][L.y[1][2] + 2], "forced instruction (generate)")
+  end
   for i = 1, 6 do
     A.eq(L.width, #a[i])
     A.eq(table.concat(a[i], ","), table.concat(b[i], ","), "greedy row " .. i)
