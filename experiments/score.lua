@@ -60,7 +60,7 @@ M.RL_ARMS = { "stage1", "std", "score", "wo_shaping", "wo_stage1", "single", "di
 local common = {
   ffn_dim = 0, alpha = 10.0, beta1 = 0.01, beta2 = 0.1, clip = 1.0, temperature = 1.0,
   target_acc1 = 0.55, p9_grid = { 0.2, 0.35, 0.5 }, lr_grid = { 3e-5, 1e-4, 3e-4 },
-  calibrate = false, base_from = "", solver_correct = 0.7, solver_copy = 0.5, pre_warmup = 100, pre_wd = 0.01,
+  calibrate = false, base_from = "", base_seed = 1, solver_correct = 0.7, solver_copy = 0.5, pre_warmup = 100, pre_wd = 0.01,
 }
 local function preset(t)
   local o = U.deepcopy(common)
@@ -105,10 +105,10 @@ local function new_model(cfg, seed)
 end
 
 local function pretrain(cfg, exp, p9, tag)
-  local base = new_model(cfg, cfg.seed)
+  local base = new_model(cfg, cfg.base_seed)
   local rows = {}
   local t = U.timer()
-  SC.pretrain(base, { n = cfg.n, p9 = p9, seed = cfg.seed, steps = cfg.pre_steps, batch = cfg.pre_batch,
+  SC.pretrain(base, { n = cfg.n, p9 = p9, seed = cfg.base_seed, steps = cfg.pre_steps, batch = cfg.pre_batch,
     lr = cfg.pre_lr, warmup = cfg.pre_warmup, weight_decay = cfg.pre_wd, clip = cfg.clip,
     solver = { p_correct = cfg.solver_correct, p_copy = cfg.solver_copy },
     on_step = function(step, loss)
@@ -121,11 +121,11 @@ end
 
 -- Every setting that determines the pretrained base (same values, same
 -- model: pretraining is seeded and thread-count independent).
-local BASE_KEYS = { "n", "dim", "layers", "heads", "ffn_dim", "seed", "pre_steps", "pre_batch", "pre_lr", "pre_warmup",
+local BASE_KEYS = { "n", "dim", "layers", "heads", "ffn_dim", "base_seed", "pre_steps", "pre_batch", "pre_lr", "pre_warmup",
                     "pre_wd", "clip", "solver_correct", "solver_copy", "attempts" }
 local function base_fingerprint(cfg, p9)
   local parts = { "p9=" .. tostring(p9) }
-  for _, k in ipairs(BASE_KEYS) do parts[#parts + 1] = k .. "=" .. tostring(cfg[k]) end
+  for _, k in ipairs(BASE_KEYS) do parts[#parts + 1] = (k == "base_seed" and "seed" or k) .. "=" .. tostring(cfg[k]) end
   return table.concat(parts, ";")
 end
 
@@ -164,7 +164,7 @@ local function sgn(x) if x == nil or x ~= x then return "n/a" end return string.
 local function calibrate(cfg, exp)
   local rows, best = {}, nil
   for _, p9 in ipairs(cfg.p9_grid) do
-    local sp = S.splits { n = cfg.n, p9 = p9, seed = cfg.seed, train = cfg.train, val = cfg.val, test = cfg.test }
+    local sp = S.splits { n = cfg.n, p9 = p9, seed = cfg.base_seed, train = cfg.train, val = cfg.val, test = cfg.test }
     local base, losses = pretrain(cfg, exp, p9, "p9_" .. p9)
     save_base(exp:path("base_p9_" .. p9 .. ".safetensors"), base, losses, cfg, p9)
     local _, m = SC.evaluate(base, sp.val, S.layout(cfg.n))
@@ -208,7 +208,7 @@ end
 
 local function run_arms(cfg, exp)
   local L = S.layout(cfg.n)
-  local sp = S.splits { n = cfg.n, p9 = cfg.p9, seed = cfg.seed, train = cfg.train, val = cfg.val, test = cfg.test }
+  local sp = S.splits { n = cfg.n, p9 = cfg.p9, seed = cfg.base_seed, train = cfg.train, val = cfg.val, test = cfg.test }
   local t0 = U.timer()
   local base, losses
   if cfg.base_from ~= "" then
