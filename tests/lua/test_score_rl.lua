@@ -144,4 +144,21 @@ A.test("SFT on answers lowers the loss; pretraining and evaluation run", functio
   A.near(0, (a1 - a2):abs():amax():item(), 0, "snapshot restores the parameters")
 end)
 
+A.test("same seed, same RL steps at 1 and 2 threads", function()
+  local function run(threads)
+    repro.set_threads(threads)
+    local m = SC.model { n = n, dim = 32, layers = 2, heads = 2, ffn_dim = 64, seed = 11 }
+    local ref = SC.clone(m)
+    local res = SC.run_rl(m, ref, sp.train, { mode = "stage2", steps = 3, prompts = 8, k = 4, alpha = 10, beta_t1 = 0.01,
+      beta_t2 = 0.01, clip = 1, L = L, lr = 1e-3, seed = 5, eval_every = 3, eval_problems = sp.test })
+    local out = {}
+    for _, st in ipairs(res.log) do out[#out + 1] = string.format("%.9g %.9g %.9g %.9g", st.loss, st.kl1, st.r1, st.grad_norm) end
+    out[#out + 1] = string.format("%.9g", res.evals[1].m.acc1)
+    return table.concat(out, "|")
+  end
+  local a, b = run(1), run(2)
+  repro.set_threads(2)
+  A.eq(a, b, "RL step statistics")
+end)
+
 A.done("test_score_rl")
