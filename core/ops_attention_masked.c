@@ -2,7 +2,7 @@
  * mask, optional causality and Tq <= Tk (decode: one query over a cache),
  * forward and backward. The plain causal case without a mask goes to
  * rp_attention (ops_attention.c) unchanged. One (batch, head) at a time:
- * scores by one single-threaded sgemm (by a plain loop for one query),
+ * scores by one single-threaded sgemm (sgemv for one query),
  * softmax over the allowed keys with one logsumexp per query kept for the
  * backward, which recomputes the probabilities. */
 #include "ops.h"
@@ -70,13 +70,8 @@ static int matt_check(const rp_tensor *q, const rp_tensor *k, const rp_tensor *v
 static void m_scores(float *S, const float *q, int ldq, const float *k, int ldk, int Tq, int Tk,
                      int D, float scale)
 {
-    if (Tq == 1) {
-        for (int j = 0; j < Tk; j++) {
-            const float *kj = k + (int64_t)j * ldk;
-            float s = 0;
-            for (int d = 0; d < D; d++) s += q[d] * kj[d];
-            S[j] = scale * s;
-        }
+    if (Tq == 1) { /* one query (decode): a matrix-vector product */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, Tk, D, scale, k, ldk, q, 1, 0.0f, S, 1);
         return;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, D, scale, q, ldq, k, ldk, 0.0f, S,
@@ -127,12 +122,7 @@ static void m_forward(float *S, float *out, float *lse, const float *q, int ldq,
     m_scores(S, q, ldq, k, ldk, Tq, Tk, D, scale);
     m_probs(S, lse, true, km, causal, Tq, Tk);
     if (Tq == 1) {
-        for (int d = 0; d < D; d++) out[d] = 0;
-        for (int j = 0; j < Tk; j++) {
-            const float p = S[j], *vj = v + (int64_t)j * ldv;
-            if (p != 0)
-                for (int d = 0; d < D; d++) out[d] += p * vj[d];
-        }
+        cblas_sgemv(CblasRowMajor, CblasTrans, Tk, D, 1.0f, v, ldv, S, 1, 0.0f, out, 1);
         return;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, D, Tk, 1.0f, S, Tk, v, ldv, 0.0f,

@@ -23,6 +23,7 @@ repro.checkpoint = require "repro.checkpoint"
 repro.train = require "repro.train"
 repro.plot = require "repro.plot"
 repro.experiment = require "repro.experiment"
+repro.rl = require "repro.rl"
 repro.score_task = require "repro.score_task"
 repro.score = require "repro.score"
 
