@@ -78,7 +78,7 @@ M.PRESETS = {
     probe_every = 1, attempts = 3, bootstrap = 50, pilot_steps = 2, publish = "",
   },
   fast = preset {
-    n = 6, dim = 64, layers = 2, heads = 4, p9 = 0.35, lr = 1e-4,
+    n = 6, dim = 64, layers = 2, heads = 4, p9 = 0.5, lr = 1e-4,   -- p9 and lr: the calibration (docs/score.md)
     train = 4096, val = 500, test = 1000, pre_steps = 1500, pre_batch = 128, pre_lr = 2e-3,
     prompts = 32, k = 4, stage1_steps = 100, stage2_steps = 200, std_steps = 100, single_steps = 300,
     wo_stage1_steps = 300, wo_shaping_steps = 200, diag_steps = 0, eval_every = 50, curve_eval = 500,
