@@ -236,6 +236,16 @@ local function run_arms(cfg, exp)
   local star_probs = {}
   for i = 1, math.min(cfg.star_problems, #sp.train) do star_probs[i] = sp.train[i] end
   local base_traces = SC.sample_traces(base, star_probs, L, cfg.star_per, rng)
+  do
+    local r1, r2, ch = 0, 0, 0
+    for _, tr in ipairs(base_traces) do
+      r1 = r1 + tr.rec.r1; r2 = r2 + tr.rec.r2
+      if S.levenshtein(tr.rec.y1, tr.rec.y2) > 0 then ch = ch + 1 end
+    end
+    local nt = math.max(#base_traces, 1)
+    arms.base_sampled = { n = #base_traces, r1 = r1 / nt, r2 = r2 / nt, change = ch / nt }
+    log("base at T = 1 on %d train traces: r1 %.3f, r2 %.3f, change %.3f", #base_traces, r1 / nt, r2 / nt, ch / nt)
+  end
   local sft = { steps = cfg.sft_steps, batch = cfg.sft_batch, lr = cfg.sft_lr, clip = cfg.clip }
   -- STaR D and D+
   for _, plus in ipairs { false, true } do
@@ -243,6 +253,7 @@ local function run_arms(cfg, exp)
       rng = rng, sft = sft, first_traces = base_traces })
     local a = final_eval(model, sp, L)
     a.data_sizes, a.model = sizes, model
+    log("STaR %s: kept traces after each round: %s", plus and "D+" or "D", table.concat(sizes, ", "))
     add(plus and "star_dplus" or "star_d", a)
   end
   -- Pair-SFT D (with the fixed-vs-self probe, Fig. 5) and D+
@@ -258,6 +269,7 @@ local function run_arms(cfg, exp)
       end or nil })
     local a = final_eval(model, sp, L)
     a.data_sizes, a.model = { nrows }, model
+    log("Pair-SFT %s: %d pairs", plus and "D+" or "D", nrows)
     add(plus and "pair_dplus" or "pair_d", a)
   end
   exp:write_tsv("pair_sft_probe.tsv", { "sft_step", "delta_self_y1", "delta_fixed_base_y1", "i2c_self", "i2c_fixed" }, probe)
@@ -525,6 +537,16 @@ local function report(arms, cfg, exp)
         pct(f.acc1), pct(f.acc2), sgn(f.delta), pct(f.change)))
     end
   end
+  add("")
+  if arms.base_sampled then
+    local bs = arms.base_sampled
+    add(string.format("Base at T = 1 on the %d SFT source traces (train): r1 %s, r2 %s, change %s.", bs.n, pct(bs.r1), pct(bs.r2), pct(bs.change)))
+  end
+  local sizes = {}
+  for _, name in ipairs { "star_d", "star_dplus", "pair_d", "pair_dplus" } do
+    if arms[name] and arms[name].data_sizes then sizes[#sizes + 1] = M.ARM_NAMES[name] .. " " .. table.concat(arms[name].data_sizes, "/") end
+  end
+  if #sizes > 0 then add("SFT data (transcripts; STaR: after each round): " .. table.concat(sizes, "; ") .. ".") end
   add("")
   add("**Claims (docs/score.md; one seed: consistent / inconsistent, not reproduced)**"); add("")
   local cl = claims(arms, cfg)
