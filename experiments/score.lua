@@ -476,7 +476,7 @@ local function figures(arms, cfg, dir)
       local v = {}
       for i, r in ipairs(a.recs) do v[i] = S.edit_ratio(r.y1, r.y2) end
       hp[#hp + 1] = { kind = "histogram", title = M.ARM_NAMES[name], xlabel = "Lev(y1,y2)/(|y1|+|y2|)",
-        values = v, bins = cfg.n + 1, range = { 0, 0.5 + 0.5 / (cfg.n + 1) } }
+        values = v, bins = cfg.n + 2, range = { -0.25 / (cfg.n + 1), 0.5 + 0.25 / (cfg.n + 1) } }   -- one bin per k/(2(n+1))
     end
   end
   if #hp > 0 then made[#made + 1] = plot.panels { file = U.join(dir, "score_fig4_edit_ratio"), cols = 3, panels = hp }.png end
