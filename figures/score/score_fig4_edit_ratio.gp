@@ -14,7 +14,7 @@ do for [fmt in "png svg"] {
   set key top right
   set style fill transparent solid 0.5 noborder
   set ylabel 'count'
-  plot data index 0 using 1:2:(0.0816326531) with boxes title 'values'
+  plot data index 0 using 1:2:(0.0714285714) with boxes title 'values'
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
@@ -23,7 +23,7 @@ do for [fmt in "png svg"] {
   set key top right
   set style fill transparent solid 0.5 noborder
   set ylabel 'count'
-  plot data index 1 using 1:2:(0.0816326531) with boxes title 'values'
+  plot data index 1 using 1:2:(0.0714285714) with boxes title 'values'
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
@@ -32,7 +32,7 @@ do for [fmt in "png svg"] {
   set key top right
   set style fill transparent solid 0.5 noborder
   set ylabel 'count'
-  plot data index 2 using 1:2:(0.0816326531) with boxes title 'values'
+  plot data index 2 using 1:2:(0.0714285714) with boxes title 'values'
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
@@ -41,7 +41,7 @@ do for [fmt in "png svg"] {
   set key top right
   set style fill transparent solid 0.5 noborder
   set ylabel 'count'
-  plot data index 3 using 1:2:(0.0816326531) with boxes title 'values'
+  plot data index 3 using 1:2:(0.0714285714) with boxes title 'values'
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
@@ -50,7 +50,7 @@ do for [fmt in "png svg"] {
   set key top right
   set style fill transparent solid 0.5 noborder
   set ylabel 'count'
-  plot data index 4 using 1:2:(0.0816326531) with boxes title 'values'
+  plot data index 4 using 1:2:(0.0714285714) with boxes title 'values'
   unset multiplot
   unset output
 }
