@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "io.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <float.h>
 #include <jansson.h>
@@ -24,9 +25,108 @@ static json_t *shape_json(const rp_tensor *t)
     return a;
 }
 
+/* ---- file dtypes ---- */
+
+typedef enum { SRC_F32, SRC_I32, SRC_U8, SRC_F16, SRC_BF16, SRC_F64, SRC_I64, SRC_F8_E4M3, SRC_F8_E5M2 } src_dtype;
+static const struct { const char *name; size_t size; rp_dtype to; } src_types[] = {
+    [SRC_F32] = {"F32", 4, RP_F32}, [SRC_I32] = {"I32", 4, RP_I32}, [SRC_U8] = {"U8", 1, RP_U8},
+    [SRC_F16] = {"F16", 2, RP_F32}, [SRC_BF16] = {"BF16", 2, RP_F32}, [SRC_F64] = {"F64", 8, RP_F32},
+    [SRC_I64] = {"I64", 8, RP_I32}, [SRC_F8_E4M3] = {"F8_E4M3", 1, RP_U8}, [SRC_F8_E5M2] = {"F8_E5M2", 1, RP_U8},
+};
+#define N_SRC_TYPES (sizeof src_types / sizeof src_types[0])
+static_assert(N_SRC_TYPES == RP_ST_NDTYPES, "one src_types entry per rp_st_dtype");
+static_assert((int)SRC_F8_E5M2 == (int)RP_ST_F8_E5M2 && (int)SRC_BF16 == (int)RP_ST_BF16,
+              "src_dtype and rp_st_dtype agree");
+
+const char *rp_st_dtype_name(rp_st_dtype d)
+{
+    return (unsigned)d < N_SRC_TYPES ? src_types[d].name : "?";
+}
+
+int rp_st_dtype_from_name(const char *s)
+{
+    for (size_t i = 0; s && i < N_SRC_TYPES; i++)
+        if (strcmp(s, src_types[i].name) == 0) return (int)i;
+    return -1;
+}
+
+/* f32 -> bf16 bits, round to nearest even; NaN stays a (quiet) NaN. */
+static uint16_t float_to_bf16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+/* f32 -> IEEE half bits, round to nearest even (subnormals included);
+ * overflow gives inf, NaN a quiet NaN. */
+static uint16_t float_to_half(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) return sign | 0x7e00u;
+    if (ax >= 0x477ff000u) return sign | 0x7c00u;          /* >= 65520: rounds to inf */
+    if (ax < 0x38800000u) {                                 /* < 2^-14: subnormal or zero */
+        float a;
+        memcpy(&a, &ax, 4);
+        return sign | (uint16_t)nearbyintf(a * 0x1p24f); /* exact scaling, then RNE (1024 = min normal) */
+    }
+    uint32_t h = ((ax >> 23) - 127 + 15) << 10 | (ax & 0x7fffffu) >> 13, rem = ax & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++;   /* a carry moves into the exponent */
+    return sign | (uint16_t)h;
+}
+
+/* May tensor t be stored as file dtype d? */
+static bool storable(const rp_tensor *t, rp_st_dtype d)
+{
+    switch (t->dtype) {
+    case RP_F32: return d == RP_ST_F32 || d == RP_ST_F16 || d == RP_ST_BF16;
+    case RP_I32: return d == RP_ST_I32;
+    case RP_U8: return d == RP_ST_U8 || d == RP_ST_F8_E4M3 || d == RP_ST_F8_E5M2;
+    default: return false;
+    }
+}
+
+static rp_st_dtype natural_st(const rp_tensor *t)
+{
+    return t->dtype == RP_F32 ? RP_ST_F32 : t->dtype == RP_I32 ? RP_ST_I32 : RP_ST_U8;
+}
+
+/* Write the contiguous tensor c as file dtype d. */
+static bool write_as(FILE *f, const rp_tensor *c, rp_st_dtype d)
+{
+    int64_t n = rp_numel(c);
+    if (d != RP_ST_F16 && d != RP_ST_BF16) {
+        size_t nb = (size_t)n * rp_dtype_info[c->dtype].size;
+        return fwrite(rp_data(c), 1, nb, f) == nb;
+    }
+    unsigned char buf[4096];
+    const float *x = RP_F32P(c);
+    for (int64_t i = 0; i < n;) {
+        size_t k = 0;
+        for (; k < sizeof buf && i < n; k += 2, i++) {
+            uint16_t h = d == RP_ST_F16 ? float_to_half(x[i]) : float_to_bf16(x[i]);
+            buf[k] = (unsigned char)(h & 0xff);
+            buf[k + 1] = (unsigned char)(h >> 8);
+        }
+        if (fwrite(buf, 1, k, f) != k) return false;
+    }
+    return true;
+}
+
 int rp_save_safetensors(const char *path, int n, const char *const *names,
                         const rp_tensor *const *tensors, int nmeta,
                         const char *const *meta_keys, const char *const *meta_vals)
+{
+    return rp_save_safetensors_as(path, n, names, tensors, NULL, nmeta, meta_keys, meta_vals);
+}
+
+int rp_save_safetensors_as(const char *path, int n, const char *const *names,
+                           const rp_tensor *const *tensors, const rp_st_dtype *as, int nmeta,
+                           const char *const *meta_keys, const char *const *meta_vals)
 {
     json_t *root = json_object();
     if (!root) return rp_seterr("save: out of memory");
@@ -44,8 +144,14 @@ int rp_save_safetensors(const char *path, int n, const char *const *names,
         const rp_tensor *t = tensors[i];
         if (strcmp(names[i], "__metadata__") == 0) { rp_seterr("save: '__metadata__' is reserved"); goto out; }
         if (json_object_get(root, names[i])) { rp_seterr("save: duplicate name '%s'", names[i]); goto out; }
-        uint64_t nb = (uint64_t)rp_numel(t) * rp_dtype_info[t->dtype].size;
-        json_t *e = json_pack("{s:s, s:o, s:[I, I]}", "dtype", rp_dtype_info[t->dtype].safetensors_name,
+        rp_st_dtype sd = as ? as[i] : natural_st(t);
+        if ((unsigned)sd >= N_SRC_TYPES || !storable(t, sd)) {
+            rp_seterr("save: '%s' is %s and cannot be stored as %s (f32: F32 F16 BF16; u8: U8 F8_E4M3 F8_E5M2; i32: I32)",
+                      names[i], rp_dtype_info[t->dtype].name, rp_st_dtype_name(sd));
+            goto out;
+        }
+        uint64_t nb = (uint64_t)rp_numel(t) * src_types[sd].size;
+        json_t *e = json_pack("{s:s, s:o, s:[I, I]}", "dtype", src_types[sd].name,
                               "shape", shape_json(t), "data_offsets", (json_int_t)off, (json_int_t)(off + nb));
         if (!e || json_object_set_new(root, names[i], e)) { rp_seterr("save: cannot encode '%s' (not UTF-8?)", names[i]); goto out; }
         off += nb;
@@ -62,8 +168,7 @@ int rp_save_safetensors(const char *path, int n, const char *const *names,
     for (int i = 0; ok && i < n; i++) {
         rp_tensor *c = rp_copy_contiguous(tensors[i]);
         if (!c) { fclose(f); f = NULL; goto out; }
-        size_t nb = (size_t)rp_numel(c) * rp_dtype_info[c->dtype].size;
-        ok = fwrite(rp_data(c), 1, nb, f) == nb;
+        ok = write_as(f, c, as ? as[i] : natural_st(c));
         rp_tensor_release(c);
     }
     int err = ok ? 0 : errno;
@@ -81,13 +186,6 @@ out:
 
 /* ---- load ---- */
 
-typedef enum { SRC_F32, SRC_I32, SRC_U8, SRC_F16, SRC_BF16, SRC_F64, SRC_I64 } src_dtype;
-static const struct { const char *name; size_t size; rp_dtype to; } src_types[] = {
-    [SRC_F32] = {"F32", 4, RP_F32}, [SRC_I32] = {"I32", 4, RP_I32}, [SRC_U8] = {"U8", 1, RP_U8},
-    [SRC_F16] = {"F16", 2, RP_F32}, [SRC_BF16] = {"BF16", 2, RP_F32}, [SRC_F64] = {"F64", 8, RP_F32},
-    [SRC_I64] = {"I64", 8, RP_I32},
-};
-#define N_SRC_TYPES (sizeof src_types / sizeof src_types[0])
 
 static float half_to_float(uint16_t h)
 {
@@ -109,7 +207,7 @@ void rp_safetensors_free(rp_safetensors *s)
     if (!s) return;
     for (int i = 0; i < s->n; i++) { free(s->names[i]); rp_tensor_release(s->tensors[i]); }
     for (int i = 0; i < s->nmeta; i++) { free(s->meta_keys[i]); free(s->meta_vals[i]); }
-    free(s->names); free(s->tensors); free(s->meta_keys); free(s->meta_vals);
+    free(s->names); free(s->tensors); free(s->meta_keys); free(s->meta_vals); free(s->dtypes);
     free(s);
 }
 
@@ -156,7 +254,7 @@ static rp_tensor *read_entry(const source *src, uint64_t base, const entry *en)
     uint64_t nbytes = en->e - en->b;
     rp_tensor *t = rp_empty(src_types[en->sd].to, en->nd, en->shape);
     if (!t) return NULL;
-    bool direct = en->sd <= SRC_U8;
+    bool direct = en->sd <= SRC_U8 || en->sd == SRC_F8_E4M3 || en->sd == SRC_F8_E5M2;
     unsigned char *buf = direct ? rp_data(t) : malloc(nbytes ? (size_t)nbytes : 1);
     if (!buf) { rp_tensor_release(t); rp_seterr("load: out of memory reading " NM " from '%s'", en->name, src->name); return NULL; }
     if (src_read(src, base + en->b, buf, nbytes) != 0) {
@@ -216,7 +314,7 @@ static int check_entry(const source *src, const char *key, json_t *val, uint64_t
         if (strcmp(dt, src_types[i].name) == 0) sd = (int)i;
     if (sd < 0)
         return rp_seterr("load: '%s': entry " NM ": unknown or unsupported dtype '%.20s' "
-                         "(supported: F32 I32 U8 F16 BF16 F64 I64)", path, key, dt);
+                         "(supported: F32 I32 U8 F16 BF16 F64 I64 F8_E4M3 F8_E5M2)", path, key, dt);
     size_t nd = json_array_size(js);
     if (nd > RP_MAXDIM)
         return rp_seterr("load: '%s': entry " NM ": %zu dimensions (at most %d)", path, key, nd, RP_MAXDIM);
@@ -343,11 +441,13 @@ static rp_safetensors *parse(const source *src)
     }
     s->names = calloc(n + 1, sizeof *s->names);
     s->tensors = calloc(n + 1, sizeof *s->tensors);
-    if (!s->names || !s->tensors) { rp_seterr("load: out of memory"); goto fail; }
+    s->dtypes = calloc(n + 1, sizeof *s->dtypes);
+    if (!s->names || !s->tensors || !s->dtypes) { rp_seterr("load: out of memory"); goto fail; }
     for (size_t i = 0; i < n; i++) {
         rp_tensor *t = read_entry(src, 8 + hl, &ents[i]);
         if (!t) goto fail;
         s->names[s->n] = strdup(ents[i].name);
+        s->dtypes[s->n] = (rp_st_dtype)ents[i].sd;
         s->tensors[s->n++] = t;
         if (!s->names[s->n - 1]) { rp_seterr("load: out of memory"); goto fail; }
     }

@@ -16,6 +16,8 @@
 
 #include <cblas.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,12 +130,99 @@ static void sgemm_rm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float al
  *   differently: in 2,100 random shapes and splits only blocks under 10^6
  *   changed bits, so no block is smaller than BLOCK_MIN_WORK;
  * - an element's tile position could change at a block edge, so interior
- *   boundaries fall on multiples of BLOCK_ALIGN, a multiple of the 16x4
- *   register tile.
+ *   boundaries fall on multiples of an alignment per side (rows, columns)
+ *   that a probe finds once per process (rp_gemm_block_align): 64 for both
+ *   on an AVX-512 machine; on an AMD Zen machine 192 rows (OpenBLAS's
+ *   register tile there is 12 rows of a row-major C), and its columns
+ *   cannot be cut at all, since where a column's sum order changes depends
+ *   on K and on the product's width (measured). A side with no alignment
+ *   that reproduces the whole product is never cut.
  * tests/c/test_matmul.c checks the first claim on every product shape the
  * models use, against one whole sgemm. */
 #define BLOCK_MIN_WORK (INT64_C(1) << 22) /* M·N·K of a block: 4x the small-kernel limit */
-#define BLOCK_ALIGN 64
+
+/* Candidate alignments, smallest first: multiples of 64 that also cover the
+ * register tiles of the OpenBLAS kernels measured so far. */
+static const int64_t ROW_ALIGNS[] = {64, 192};
+static const int64_t COL_ALIGNS[] = {64, 320};
+
+static void fill_uniform(float *x, int64_t n, uint32_t *h)
+{
+    for (int64_t i = 0; i < n; i++) {
+        *h = *h * 1664525u + 1013904223u;
+        x[i] = (float)(*h >> 8) / 16777216.0f - 0.5f;
+    }
+}
+
+/* Does cutting op(A)·op(B), W lines across and K deep, into blocks at
+ * multiples of align along one side give the whole product's bits? Checked
+ * on 3.5·align lines cut at align and 2·align, in all four transpose cases. */
+static bool align_reproduces_at(bool cols, int64_t align, int64_t W, int64_t K)
+{
+    const int64_t D = align * 7 / 2;
+    int64_t M = cols ? W : D, N = cols ? D : W;
+    float *A = malloc(sizeof(float) * (size_t)(M * K)), *B = malloc(sizeof(float) * (size_t)(N * K));
+    float *C = malloc(sizeof(float) * (size_t)(M * N)), *P = malloc(sizeof(float) * (size_t)(M * N));
+    bool same = A && B && C && P;
+    if (same) {
+        uint32_t h = 12345u;
+        fill_uniform(A, M * K, &h);
+        fill_uniform(B, N * K, &h);
+    }
+    for (int t = 0; same && t < 4; t++) {
+        bool ta = t & 1, tb = t & 2;
+        int lda = (int)(ta ? M : K), ldb = (int)(tb ? K : N);
+        sgemm_rm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+        const int64_t edges[] = {0, align, 2 * align, D};
+        for (int b = 0; b < 3; b++) {
+            int64_t lo = edges[b], len = edges[b + 1] - lo;
+            if (cols)
+                sgemm_rm(ta, tb, M, len, K, 1.0f, A, lda, B + lo * (tb ? ldb : 1), ldb, 0.0f,
+                         P + lo, N);
+            else
+                sgemm_rm(ta, tb, len, N, K, 1.0f, A + lo * (ta ? 1 : lda), lda, B, ldb, 0.0f,
+                         P + lo * N, N);
+        }
+        same = memcmp(C, P, sizeof(float) * (size_t)(M * N)) == 0;
+    }
+    free(A);
+    free(B);
+    free(C);
+    free(P);
+    return same;
+}
+
+/* OpenBLAS sizes its cache blocks from K and the product's extent, so one
+ * shape proves little: the alignment must hold across widths and depths
+ * (blocks kept above the small-kernel limit). */
+static bool align_reproduces(bool cols, int64_t align)
+{
+    static const int64_t shapes[][2] = {{256, 256}, {128, 64}, {200, 333}, {96, 1024}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        if (!align_reproduces_at(cols, align, shapes[i][0], shapes[i][1])) return false;
+    return true;
+}
+
+static int64_t row_align, col_align; /* 0: that side is never cut */
+
+static void find_block_align(void)
+{
+    rp_blas_one_thread();
+    for (size_t i = 0; i < sizeof ROW_ALIGNS / sizeof ROW_ALIGNS[0] && !row_align; i++)
+        if (align_reproduces(false, ROW_ALIGNS[i])) row_align = ROW_ALIGNS[i];
+    for (size_t i = 0; i < sizeof COL_ALIGNS / sizeof COL_ALIGNS[0] && !col_align; i++)
+        if (align_reproduces(true, COL_ALIGNS[i])) col_align = COL_ALIGNS[i];
+}
+
+static pthread_once_t align_once = PTHREAD_ONCE_INIT;
+
+void rp_gemm_block_align(int64_t *rows, int64_t *cols)
+{
+    pthread_once(&align_once, find_block_align);
+    *rows = row_align;
+    *cols = col_align;
+}
+
 /* Powers of two, so 1, 2 and 4 threads get equal shares. Each block repacks
  * the operand all blocks share, which costs more the fewer lines (rows or
  * columns) a block has: more than 2 blocks only with LINES_FOR_4 lines each. */
@@ -145,20 +234,25 @@ static void sgemm_rm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float al
 
 /* How one product's output is cut: n blocks along the rows (or columns) of
  * its D rows (or columns). */
-typedef struct { bool cols; int n; int64_t D; } blocks;
+typedef struct { bool cols; int n; int64_t D, align; } blocks;
 
 static int64_t block_start(const blocks *b, int i)
 {
     if (i >= b->n) return b->D;
-    return b->D / b->n * i / BLOCK_ALIGN * BLOCK_ALIGN;
+    return b->D / b->n * i / b->align * b->align;
 }
 
 /* The most blocks (a power of two up to MAX_BLOCKS) whose smallest block
  * still does BLOCK_MIN_WORK (and has LINES_FOR_4 lines if there are more
- * than 2); cut along the longer side of the output. */
+ * than 2), cut along the longer side of the output where it may be cut. */
 static blocks plan_blocks(int64_t M, int64_t N, int64_t K)
 {
-    blocks b = {M < N, 1, M < N ? N : M};
+    int64_t ra, ca;
+    rp_gemm_block_align(&ra, &ca);
+    /* cut along the longer side, or the other where only it may be cut */
+    bool cols = (M < N && ca) || !ra;
+    blocks b = {cols, 1, cols ? N : M, cols ? ca : ra};
+    if (b.align == 0) return b;
     double per_line = (double)(b.cols ? M : N) * (double)K;
     for (int n = MAX_BLOCKS; n > 1; n /= 2) {
         b.n = n;

@@ -32,6 +32,10 @@ rp_tensor *rp_matmul_ref(const rp_tensor *a, const rp_tensor *b);
  * small to split is that one call. Use it instead of cblas_sgemm. */
 void rp_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* The multiples of which rp_gemm's block edges along the output rows and
+ * columns are (0: that side is never cut), found once per process by
+ * checking which edges reproduce a whole sgemm on this machine's OpenBLAS. */
+void rp_gemm_block_align(int64_t *rows, int64_t *cols);
 /* u (M) ⊗ v (N) -> (M, N). */
 rp_tensor *rp_outer(const rp_tensor *u, const rp_tensor *v);
 

@@ -54,6 +54,7 @@ local train = require "repro.train"
 local plot = require "repro.plot"
 local Eff = require "repro.efficiency"
 local Experiment = require "repro.experiment"
+local I = require "repro.train.interrupt"
 
 local M = {}
 
@@ -106,6 +107,40 @@ M.PRESETS = {
     efficiency = "fit", fractions = { 0.5, 0.625, 0.75, 0.875 }, timing_rounds = 8, threads = 1, publish = "",
   },
 }
+
+-- Every preset field, its help line and its valid range (repro.experiment).
+M.OPTIONS = {
+  steps = { help = "training steps per run", min = 2 },
+  seed = { help = "random seed: initial weights and batches", min = 0 },
+  ["model.dim"] = { help = "model width", min = 1 },
+  ["model.layers"] = { help = "transformer blocks", min = 1 },
+  ["model.heads"] = { help = "attention heads (divide model.dim)", min = 1 },
+  ["model.seq_len"] = { help = "tokens per sequence", min = 1 },
+  batch = { help = "sequences per batch", min = 1 },
+  warmup = { help = "linear warm-up steps", min = 0 },
+  schedule = { help = "learning rate after the warm-up", choices = { "constant", "cosine" } },
+  min_lr_frac = { help = "cosine schedule: final learning rate as a fraction of the peak", min = 0, max = 1 },
+  eval_every = { help = "steps between validation evaluations", min = 1 },
+  eval_batches = { help = "fixed validation batches", min = 1 },
+  max_chars = { help = "characters of Tiny Shakespeare used (0: all)", min = 0 },
+  betas = { help = "beta1,beta2 of all three optimizers", min = 0, lt = 1 },
+  eps = { help = "epsilon of all three optimizers", gt = 0 },
+  weight_decay = { help = "decoupled weight decay", min = 0 },
+  grad_clip = { help = "global gradient-norm clip (0: off)", min = 0 },
+  ["lrs.adamw"] = { help = "AdamW learning-rate grid", gt = 0 },
+  ["lrs.shampoo"] = { help = "Shampoo learning-rate grid", gt = 0 },
+  ["lrs.soap"] = { help = "SOAP learning-rate grid", gt = 0 },
+  precondition_frequency = { help = "steps between eigendecompositions (the sweep's)", min = 1 },
+  freqs = { help = "precondition frequencies of the ablation", min = 1 },
+  efficiency = { help = "how steps to AdamW's loss are found: interp (curve crossing) or fit (extra runs, power law)",
+                 choices = { "interp", "fit" } },
+  fractions = { help = "fit method: run lengths as fractions of steps", gt = 0, lt = 1 },
+  timing_rounds = { help = "interleaved timing rounds of the step cost", min = 1 },
+  threads = { help = "threads (0: leave as set by REPRO_THREADS)", min = 0 },
+  publish = { help = "folder under the source tree the preset's figures are copied to (\"\": none)" },
+}
+
+M.TIMES = { smoke = "about 5 s (the test's preset)", fast = "about 4 min (3 min 31 s measured)", paper = "hours (not run by CI)" }
 
 local function finite(x) return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge end
 local function fmt_pct(x) return finite(x) and string.format("%.1f%%", x) or "n/a" end
@@ -208,18 +243,21 @@ local function load_run(path, steps)
 end
 
 local function do_run(ctx, spec)
-  local cfg = ctx.cfg
-  local log = ctx.exp:path("runs", spec.name .. ".tsv")
-  if ctx.exp.resume then
+  local cfg, exp = ctx.cfg, ctx.exp
+  local log = exp:path("runs", spec.name .. ".tsv")
+  local done = exp:path("runs", spec.name .. ".done")
+  if exp.resume and U.exists(done) then
     local old = load_run(log, spec.steps)
-    if old and old.complete then
-      io.stderr:write(string.format("[soap_lm] %s: complete log found, reused\n", spec.name))
+    if old then
+      exp:skip_run(spec.name, spec.steps)
       ctx.nreused = ctx.nreused + 1
+      old.diverged = old.diverged or not old.complete
       return old
     end
   end
   ctx.nrun = ctx.nrun + 1
-  io.stderr:write(string.format("[soap_lm] run %d: %s (lr %g%s, %d steps)\n", ctx.nrun, spec.name, spec.lr,
+  local pc = exp:begin_run(spec.name, spec.steps)
+  io.stderr:write(string.format("[soap_lm] %s (lr %g%s, %d steps)\n", pc.label, spec.lr,
     spec.kind ~= "adamw" and (", precondition frequency " .. spec.freq) or "", spec.steps))
   local model = make_model(ctx.corpus, cfg)
   local opt = make_optimizer(spec.kind, model:parameters(), spec.lr, spec.freq, cfg)
@@ -227,19 +265,22 @@ local function do_run(ctx, spec)
     model = model, optimizer = opt, data = make_loader(ctx.corpus, cfg), steps = spec.steps, batch = cfg.batch,
     schedule = make_schedule(cfg, spec.lr, spec.steps), eval_every = math.min(cfg.eval_every, spec.steps),
     eval_batches = cfg.eval_batches, grad_clip = cfg.grad_clip, log = log,
-    progress_every = math.max(1, spec.steps // 4),
+    progress_every = math.max(1, spec.steps // 4), progress = pc,
+    checkpoint = exp:checkpoint_dir(spec.name), resume = exp.resume,
   })
   model, opt = nil, nil
   collectgarbage()
   if not ok then
+    if I.is(err) then error(err, 0) end   -- stopped by a signal: neither finished nor diverged
     -- an optimizer refusing a non-finite gradient ends the run: a divergence
     io.stderr:write(string.format("[soap_lm] %s stopped: %s\n", spec.name, tostring(err)))
   end
   local r = load_run(log, spec.steps) or { steps = {}, loss = {}, seconds = {}, final = math.huge,
                                            complete = false, diverged = true, sec_per_step = 0 / 0 }
   r.diverged = r.diverged or not ok
+  U.write_file(done, "")
   io.stderr:write(string.format("[soap_lm] %s: final val loss %s%s\n", spec.name, fmt_num(r.final),
-    r.complete and "" or " (diverged or stopped)"))
+    r.complete and "" or " (diverged)"))
   return r
 end
 
@@ -257,6 +298,7 @@ local function time_steps(ctx, best_lr)
                  loader = make_loader(ctx.corpus, cfg), total = 0, opt_total = 0, n = 0 }
   end
   for round = 0, cfg.timing_rounds do
+    ctx.exp:check_interrupt("the timing of the step cost")
     for _, kind in ipairs(M.OPTIMIZERS) do
       local s = st[kind]
       for _ = 1, freq do
@@ -299,8 +341,8 @@ end
 local function draw_figures(ctx, res)
   local dir = ctx.exp:path("figures")
   local best, eff, N = res.best, res.eff, ctx.cfg.steps
-  local scale = string.format("Ours: %s-param Llama, char Tiny Shakespeare, batch %dx%d tokens",
-    res.param_str, ctx.cfg.batch, ctx.cfg.model.seq_len)
+  local scale = string.format("Ours: %s-param Llama, char Tiny Shakespeare, batch %dx%d tokens%s",
+    res.param_str, ctx.cfg.batch, ctx.cfg.model.seq_len, ctx.exp.pristine and "" or (" [" .. ctx.exp:settings() .. "]"))
   local s_steps, s_secs = {}, {}
   for _, k in ipairs(M.OPTIMIZERS) do
     if #best[k].run.steps > 0 then
@@ -308,7 +350,8 @@ local function draw_figures(ctx, res)
       s_secs[#s_secs + 1] = series_of(best[k].run, k, "seconds")
     end
   end
-  local short = string.format("Ours: %s-param Llama, char Tiny Shakespeare", res.param_str)
+  local short = string.format("Ours: %s-param Llama, char Tiny Shakespeare%s", res.param_str,
+    ctx.exp.pristine and "" or (" [" .. ctx.exp:settings() .. "]"))
   local out = {}
   -- (1) the paper's Figure 1: validation loss against steps and wall-clock
   out.curves = plot.panels{ file = U.join(dir, "soap_lm_curves"), cols = 2,
@@ -400,7 +443,8 @@ local function tables(ctx, res)
   local eff, tm, P = res.eff, res.timing, M.PAPER
   local md = {}
   local function add(s) md[#md + 1] = s end
-  add(string.format("### SOAP vs AdamW vs Shampoo: ours (preset `%s`) beside the paper's", ctx.exp.preset))
+  add(string.format("### SOAP vs AdamW vs Shampoo: ours (%s) beside the paper's",
+    ctx.exp.pristine and ("preset `" .. ctx.exp.preset .. "`") or ctx.exp:settings()))
   add("")
   add(string.format("Ours: %s. Target: AdamW's final validation loss %s. Method: %s.", res.setting,
     fmt_num(eff.target), res.method_text))
@@ -453,24 +497,26 @@ end
 -- (default io.stdout). Returns the results table.
 function M.main(args, opts)
   opts = opts or {}
-  local t_all = U.timer()
   local exp = Experiment.new{ name = "soap_lm", script = "experiments/soap_lm.lua", args = args,
-    exit = opts.exit, default = "fast", presets = M.PRESETS,
-    description = "SOAP vs AdamW vs Shampoo on char-level Tiny Shakespeare (arXiv 2409.11321 at CPU scale)" }
+    exit = opts.exit, default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES,
+    about = "Reproduces SOAP vs AdamW vs Shampoo on language modelling (Vyas et al. 2024, arXiv 2409.11321) at\n"
+      .. "CPU scale: a small Llama on character-level Tiny Shakespeare; a learning-rate sweep of each optimizer,\n"
+      .. "the precondition-frequency ablation, the steps and wall-clock each needs to reach AdamW's final\n"
+      .. "validation loss (\"% fewer iterations\"), and the step cost timed in interleaved rounds.",
+    check = function(c)
+      if c.model.dim % c.model.heads ~= 0 then
+        return string.format("invalid --model.heads %d: expected a divisor of --model.dim %d", c.model.heads, c.model.dim)
+      end
+      if #c.betas ~= 2 then return "invalid --betas '" .. table.concat(c.betas, ",") .. "': expected two numbers beta1,beta2" end
+    end }
   if not exp then return nil end
+  return exp:run(function() return M.body(exp, opts) end)
+end
+
+function M.body(exp, opts)
+  local t_all = U.timer()
   local cfg = exp.config
-  if cfg.efficiency ~= "interp" and cfg.efficiency ~= "fit" then
-    error("soap_lm: efficiency must be 'interp' or 'fit', got " .. tostring(cfg.efficiency), 0)
-  end
-  if cfg.schedule ~= "constant" and cfg.schedule ~= "cosine" then
-    error("soap_lm: schedule must be 'constant' or 'cosine', got " .. tostring(cfg.schedule), 0)
-  end
-  if math.type(cfg.steps) ~= "integer" or cfg.steps < 2 then error("soap_lm: steps must be an integer >= 2", 0) end
-  for _, k in ipairs(M.OPTIMIZERS) do
-    if type(cfg.lrs[k]) ~= "table" or #cfg.lrs[k] == 0 then error("soap_lm: lrs." .. k .. " must be a non-empty list", 0) end
-  end
-  if math.type(cfg.threads) ~= "integer" or cfg.threads < 0 then error("soap_lm: threads must be an integer >= 0", 0) end
-  if cfg.threads > 0 and repro.set_threads then repro.set_threads(cfg.threads) end
+  if cfg.threads > 0 then repro.set_threads(cfg.threads) end
   local wall0 = os.time()
   io.stderr:write(tostring(exp), "\n")
   local ctx = { exp = exp, cfg = cfg, nrun = 0, nreused = 0, corpus = load_corpus(cfg) }
@@ -480,10 +526,25 @@ function M.main(args, opts)
   local probe = make_model(ctx.corpus, cfg)
   local nparam = probe:num_parameters()
   probe = nil
+  -- the plan: the sweep, the ablation at the best rates, the fit's shorter runs
+  local nsweep, nabl, units = 0, 0, 0
+  for _, k in ipairs(M.OPTIMIZERS) do nsweep = nsweep + #cfg.lrs[k] end
+  local seen = {}
+  for _, f in ipairs(cfg.freqs) do if f ~= freq0 and not seen[f] then seen[f] = true; nabl = nabl + 2 end end
+  units = (nsweep + nabl) * N
+  local nfit = 0
+  if cfg.efficiency == "fit" then
+    for _, fr in ipairs(cfg.fractions) do
+      nfit = nfit + 3
+      units = units + 3 * math.max(2, math.floor(fr * N + 0.5))
+    end
+  end
+  exp:plan(nsweep + nabl + nfit, units)
   res.param_str = nparam >= 1e6 and string.format("%.1fM", nparam / 1e6) or string.format("%.0fk", nparam / 1e3)
-  res.setting = string.format("%s-parameter Llama (dim %d, %d layers, %d heads), char-level Tiny Shakespeare, "
-    .. "batch %d x %d tokens, %d steps, %s schedule, %d threads", res.param_str, cfg.model.dim, cfg.model.layers,
-    cfg.model.heads, cfg.batch, cfg.model.seq_len, N, cfg.schedule, repro.get_threads and repro.get_threads() or 0)
+  res.setting = string.format("%s-parameter Llama (dim %d, %d layer%s, %d heads), char-level Tiny Shakespeare, "
+    .. "batch %d x %d tokens, %d steps, %s schedule, %s", res.param_str, cfg.model.dim, cfg.model.layers,
+    cfg.model.layers == 1 and "" or "s", cfg.model.heads, cfg.batch, cfg.model.seq_len, N, cfg.schedule,
+    repro.get_threads() == 1 and "1 thread" or (repro.get_threads() .. " threads"))
   -- 1. learning-rate sweep
   for _, k in ipairs(M.OPTIMIZERS) do
     res.sweep[k] = {}
@@ -494,7 +555,8 @@ function M.main(args, opts)
     end
   end
   -- 2. precondition-frequency ablation at the best rates
-  for _, f in ipairs(cfg.freqs) do res.freqs[#res.freqs + 1] = f end
+  local fseen = {}
+  for _, f in ipairs(cfg.freqs) do if not fseen[f] then fseen[f] = true; res.freqs[#res.freqs + 1] = f end end
   table.sort(res.freqs)
   for _, k in ipairs { "soap", "shampoo" } do
     for _, f in ipairs(res.freqs) do
@@ -541,6 +603,7 @@ function M.main(args, opts)
   -- 4. step cost
   local best_lr = {}
   for _, k in ipairs(M.OPTIMIZERS) do best_lr[k] = res.best[k].lr end
+  exp:check_interrupt("the timing of the step cost")
   io.stderr:write("[soap_lm] timing the three optimizers in interleaved rounds\n")
   res.timing = time_steps(ctx, best_lr)
   -- files
@@ -602,9 +665,12 @@ function M.main(args, opts)
   end
   local so = opts.stdout or io.stdout
   so:write("\n", md, "\n")
-  so:write(string.format("soap_lm: %d runs, %s wall-clock (%s by the step timer); SOAP %s (%s) and %s; results in %s\n", ctx.nrun,
-    U.format_duration(res.wall_seconds), U.format_duration(res.total_seconds), verdict(eff.soap.pct_steps, "steps"), res.method_text,
-    verdict(eff.soap.pct_seconds, "wall-clock"), exp.out))
+  -- one verdict when neither steps nor time reach the target, two otherwise
+  local says = (finite(eff.soap.pct_steps) or finite(eff.soap.pct_seconds))
+    and string.format("%s (%s) and %s", verdict(eff.soap.pct_steps, "steps"), res.method_text, verdict(eff.soap.pct_seconds, "wall-clock"))
+    or string.format("%s (%s)", verdict(eff.soap.pct_steps, "steps"), res.method_text)
+  so:write(string.format("soap_lm: %d run%s trained, %s wall-clock (%s by the step timer); SOAP %s; results in %s\n", ctx.nrun,
+    ctx.nrun == 1 and "" or "s", U.format_duration(res.wall_seconds), U.format_duration(res.total_seconds), says, exp.out))
   res.exp = exp
   return res
 end

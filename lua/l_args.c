@@ -92,9 +92,11 @@ int l_check_dim(lua_State *L, int idx, int ndim, int extra, const char *fn)
     int64_t d = l_check_int(L, idx, fn, "dimension");
     int n = ndim + extra;
     if (d < 0) d += n + 1;
-    if (d < 1 || d > n)
-        luaL_error(L, "%s: dimension %I out of range for a tensor of %d dimensions", fn,
-                   (lua_Integer)l_check_int(L, idx, fn, "dimension"), ndim);
+    if (d < 1 || d > n) {
+        lua_Integer given = (lua_Integer)l_check_int(L, idx, fn, "dimension");
+        luaL_error(L, "%s: dimension %I out of range for a tensor of %d dimensions%s", fn, given, ndim,
+                   given == 0 ? " (dimensions are 1-based; -1 is the last)" : "");
+    }
     return (int)d - 1;
 }
 
@@ -108,7 +110,9 @@ int64_t l_check_index(lua_State *L, int idx, int64_t size, const char *fn)
 {
     int64_t i = l_check_int(L, idx, fn, "index"), i0 = i;
     if (i < 0) i += size + 1;
-    if (i < 1 || i > size) luaL_error(L, "%s: index %I out of range 1..%I", fn, (lua_Integer)i0, (lua_Integer)size);
+    if (i < 1 || i > size)
+        luaL_error(L, "%s: index %I out of range 1..%I%s", fn, (lua_Integer)i0, (lua_Integer)size,
+                   i0 == 0 ? " (indices are 1-based; -1 is the last)" : "");
     return i - 1;
 }
 

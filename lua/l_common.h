@@ -52,5 +52,6 @@ int l_open_sys(lua_State *L);      /* repro.core.sys: threads, version, BLAS inf
 int l_open_signal(lua_State *L);   /* repro.core.signal: SIGINT/SIGTERM flags for clean stops (l_signal.c) */
 int l_open_io(lua_State *L);       /* repro.core.io: checksums, atomic file writes (l_io.c) */
 int l_open_seq(lua_State *L);      /* repro.core.seq: sample, token_logprobs, kl_categorical (l_seq.c) */
+int l_open_crystal(lua_State *L);  /* repro.core.crystal: structures, CIF, spglib, matching (l_crystal.c) */
 
 #endif

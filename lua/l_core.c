@@ -14,6 +14,7 @@ static const core_part parts[] = {
     {"signal", l_open_signal},
     {"io", l_open_io},
     {"seq", l_open_seq},
+    {"crystal", l_open_crystal},
 };
 
 int luaopen_repro_core(lua_State *L)

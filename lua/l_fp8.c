@@ -345,6 +345,7 @@ static int q_index(lua_State *L)
     if (strcmp(k, "saturated") == 0) { lua_pushinteger(L, q->st.saturated); return 1; }
     if (strcmp(k, "flushed") == 0) { lua_pushinteger(L, q->st.flushed); return 1; }
     if (strcmp(k, "numel") == 0) { lua_pushinteger(L, q->st.numel); return 1; }
+    if (strcmp(k, "granularity") == 0) { lua_pushstring(L, q->mode == 0 ? "tensor" : q->mode == 1 ? "token" : "channel"); return 1; }
     lua_getmetatable(L, 1);
     lua_getfield(L, -1, "methods");
     lua_getfield(L, -1, k);

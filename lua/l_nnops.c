@@ -24,8 +24,8 @@ static int lua_dim(lua_State *L, int idx, const rp_tensor *x, const char *fn)
 {
     lua_Integer d = luaL_optinteger(L, idx, -1);
     if (d == 0 || d > x->ndim || d < -(lua_Integer)x->ndim)
-        return luaL_error(L, "%s: dimension %d out of range for a %d-d tensor", fn, (int)d,
-                          x->ndim);
+        return luaL_error(L, "%s: dimension %d out of range for a %d-d tensor%s", fn, (int)d,
+                          x->ndim, d == 0 ? " (dimensions are 1-based; -1 is the last)" : "");
     return d > 0 ? (int)d - 1 : (int)d;
 }
 
@@ -43,8 +43,8 @@ static rp_tensor *ids_from_lua(lua_State *L, int idx, const char *fn, const char
     for (int64_t i = 0; i < k; i++) {
         int64_t v = (int64_t)rp_get_flat(ids, i);
         if (v != skip && (v < 1 || v > n))
-            luaL_error(L, "%s: %s %d at position %d out of range [1, %d]", fn, what, (int)v,
-                       (int)(i + 1), (int)n);
+            luaL_error(L, "%s: %s %d at position %d out of range [1, %d]%s", fn, what, (int)v,
+                       (int)(i + 1), (int)n, v == 0 ? " (ids are 1-based: add 1 to 0-based ids)" : "");
     }
     rp_tensor *c = rp_copy_contiguous(ids);
     if (!c) l_corerror(L);

@@ -1,32 +1,55 @@
 /* l_signal.c: repro.core.signal: turn SIGINT/SIGTERM into a flag a long run
  * polls between steps, so it can finish the step, checkpoint and exit.
  *
- *   signal.install()   -> handlers for SIGINT and SIGTERM (idempotent)
- *   signal.pending()   -> "SIGINT" | "SIGTERM" | nil (the first signal caught)
- *   signal.clear()     -> forget the signal and re-arm the handlers
- *   signal.uninstall() -> restore the actions found at install()
+ *   signal.install()        -> handlers for SIGINT and SIGTERM (idempotent)
+ *   signal.pending()        -> "SIGINT" | "SIGTERM" | nil (the first signal caught)
+ *   signal.critical(on)     -> enter (true) or leave (false) a section that a
+ *                              second signal must not cut short (a checkpoint
+ *                              write, the exit after the first signal); leaving
+ *                              returns true when a second signal arrived inside
+ *   signal.clear()          -> forget the signal and re-arm the handlers
+ *   signal.uninstall()      -> restore the actions found at install()
+ *   signal.raise(name)      -> send "SIGINT" or "SIGTERM" to this process (tests)
  *
- * The first signal only sets the flag and restores the default actions, so a
- * second signal (the user insisting) ends the process at once. */
+ * The first signal only sets the flag. A second one ends the process at once
+ * (default action) unless a critical section is open: then it is remembered,
+ * and the section finishes (the checkpoint is committed) before the exit. */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 #include "l_common.h"
 
-static volatile sig_atomic_t caught; /* 0 or the signal number */
+static volatile sig_atomic_t caught;   /* 0 or the first signal's number */
+static volatile sig_atomic_t critical; /* open critical sections */
+static volatile sig_atomic_t insisted; /* a second signal came inside one */
 static int installed;
 static struct sigaction saved_int, saved_term;
 
-static void on_signal(int sig)
+static void set_default(void)
 {
-    if (!caught) caught = sig;
-    /* sigaction is async-signal-safe; SIG_DFL for both: the next one kills */
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
     sigaction(SIGINT, &dfl, NULL);
     sigaction(SIGTERM, &dfl, NULL);
+}
+
+static void on_signal(int sig)
+{
+    if (!caught) { caught = sig; return; }
+    if (critical > 0) {
+        static const char msg[] = "\nrepro: still writing the checkpoint; stopping as soon as it is committed\n";
+        insisted = 1;
+        ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)r;
+        return;
+    }
+    /* The user insists: the default action, delivered when the handler
+     * returns (sig is blocked while it runs). All of this is async-signal-safe. */
+    set_default();
+    raise(sig);
 }
 
 static int arm(void)
@@ -49,6 +72,7 @@ static int sig_install(lua_State *L)
         installed = 1;
     }
     caught = 0;
+    insisted = 0;
     if (arm() != 0) return luaL_error(L, "signal.install: cannot install the handlers");
     return 0;
 }
@@ -62,9 +86,24 @@ static int sig_pending(lua_State *L)
     return 1;
 }
 
+static int sig_critical(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TBOOLEAN);
+    if (lua_toboolean(L, 1)) {
+        critical = critical + 1;
+        return 0;
+    }
+    if (critical <= 0) return luaL_error(L, "signal.critical(false): no critical section is open");
+    critical = critical - 1;
+    lua_pushboolean(L, insisted != 0);
+    if (critical == 0) insisted = 0;
+    return 1;
+}
+
 static int sig_clear(lua_State *L)
 {
     caught = 0;
+    insisted = 0;
     if (installed && arm() != 0) return luaL_error(L, "signal.clear: cannot re-install the handlers");
     return 0;
 }
@@ -78,6 +117,15 @@ static int sig_uninstall(lua_State *L)
         installed = 0;
     }
     caught = 0;
+    insisted = 0;
+    return 0;
+}
+
+static int sig_raise(lua_State *L)
+{
+    static const char *const names[] = {"SIGINT", "SIGTERM", NULL};
+    int which = luaL_checkoption(L, 1, NULL, names);
+    if (raise(which == 0 ? SIGINT : SIGTERM) != 0) return luaL_error(L, "signal.raise: raise failed");
     return 0;
 }
 
@@ -86,8 +134,10 @@ int l_open_signal(lua_State *L)
     static const luaL_Reg fns[] = {
         {"install", sig_install},
         {"pending", sig_pending},
+        {"critical", sig_critical},
         {"clear", sig_clear},
         {"uninstall", sig_uninstall},
+        {"raise", sig_raise},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);

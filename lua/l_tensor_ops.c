@@ -194,8 +194,9 @@ static int t_narrow(lua_State *L)
     int64_t start = l_check_int(L, 3, "narrow", "start"), len = l_check_int(L, 4, "narrow", "length");
     if (start < 0) start += t->shape[d] + 1;
     if (start < 1 || start > t->shape[d] + 1 || len < 0 || len > t->shape[d] - start + 1)
-        luaL_error(L, "narrow: start %I, length %I out of range for size %I of dimension %d",
-                   (lua_Integer)l_check_int(L, 3, "narrow", "start"), (lua_Integer)len, (lua_Integer)t->shape[d], d + 1);
+        luaL_error(L, "narrow: start %I, length %I out of range for size %I of dimension %d%s",
+                   (lua_Integer)l_check_int(L, 3, "narrow", "start"), (lua_Integer)len, (lua_Integer)t->shape[d], d + 1,
+                   l_check_int(L, 3, "narrow", "start") == 0 ? " (start is 1-based)" : "");
     return l_push1(L, rp_narrow(t, d, start - 1, len));
 }
 

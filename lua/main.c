@@ -32,8 +32,9 @@ static const char usage_text[] =
     "  --          stop handling options\n"
     "  -           run standard input as a script\n"
     "With no arguments: the interactive REPL if stdin is a terminal, otherwise\n"
-    "standard input runs as a script. In the REPL, repro, T (repro.tensor), nn,\n"
-    "optim, fp8 and plot are globals.\n"
+    "standard input runs as a script. Everything run by repro (the REPL, -e CODE,\n"
+    "standard input, a SCRIPT) sees the globals repro, T (repro.tensor), nn, optim,\n"
+    "fp8, plot and help; help() explains them.\n"
     "Environment: REPRO_THREADS=N sets kernel and BLAS threads (default: all\n"
     "cores); REPRO_LUA_DIR overrides where lua/repro/*.lua are loaded from.\n"
     "Script errors exit 1; a script that cannot be opened or bad usage exits 2.\n";
@@ -53,8 +54,10 @@ static int usage_error(const char *what, const char *opt)
 }
 
 /* Lua sources come from (in order) $REPRO_LUA_DIR, an installed tree beside
- * the executable (PREFIX/bin/repro -> PREFIX/share/repro/lua), the source tree
- * the executable was built from, then the configured install directory. */
+ * the executable (PREFIX/bin/repro -> PREFIX/share/lua/5.4, where a stock
+ * lua5.4 finds them too), the source tree the executable was built from, then
+ * the configured install directory. repro.core itself is linked in (the same
+ * objects as the shared module repro/core.so) and preloaded. */
 static const char *lua_dir(char *buf, size_t n)
 {
     const char *env = getenv("REPRO_LUA_DIR");
@@ -66,7 +69,7 @@ static const char *lua_dir(char *buf, size_t n)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            snprintf(buf, n, "%s/../share/repro/lua", exe);
+            snprintf(buf, n, "%s/../share/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR, exe);
             char probe[PATH_MAX + 64];
             snprintf(probe, sizeof probe, "%s/repro/init.lua", buf);
             if (access(probe, R_OK) == 0) return buf;
@@ -74,6 +77,24 @@ static const char *lua_dir(char *buf, size_t n)
     }
     if (access(REPRO_SOURCE_LUA_DIR "/repro/init.lua", R_OK) == 0) return REPRO_SOURCE_LUA_DIR;
     return REPRO_INSTALL_LUA_DIR;
+}
+
+/* An installed copy runs `repro experiments/NAME.lua` from any folder: a
+ * relative script path that does not exist here is looked up in the
+ * installed share folder (PREFIX/bin/repro -> PREFIX/share/repro/NAME).
+ * Returns buf, or NULL when there is no such installed file. */
+static const char *installed_script(const char *fname, char *buf, size_t n)
+{
+    if (!fname || fname[0] == '/' || access(fname, F_OK) == 0) return NULL;
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0) return NULL;
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return NULL;
+    *slash = '\0';
+    if ((size_t)snprintf(buf, n, "%s/../share/repro/%s", exe, fname) >= n) return NULL;
+    return access(buf, R_OK) == 0 ? buf : NULL;
 }
 
 static void setup_state(lua_State *L)
@@ -139,7 +160,9 @@ static int run_script(lua_State *L, char **argv, int script)
 {
     const char *fname = argv[script];
     if (strcmp(fname, "-") == 0 && strcmp(argv[script - 1], "--") != 0) fname = NULL;
-    int status = luaL_loadfile(L, fname);
+    char inst[PATH_MAX + 32];
+    const char *alt = installed_script(fname, inst, sizeof inst);
+    int status = luaL_loadfile(L, alt ? alt : fname);
     if (status == LUA_ERRFILE) {
         /* Lua's message is "cannot open NAME: reason"; keep its wording. */
         l_report(L, status);
@@ -258,22 +281,29 @@ static int run_args(lua_State *L, char **argv, int n)
     return 1;
 }
 
-/* The REPL-only globals: the kit and its submodules under short names. */
-static void repl_globals(lua_State *L)
+/* The kit's globals, set before any code runs (the REPL, -e, stdin, a
+ * script): the kit and its submodules under short names, and help. One rule
+ * for every way of running code, so a line that works in the REPL works in
+ * -e and in a file. Scripts that stay portable to plain `lua` keep their
+ * `local repro = require "repro"`. If the kit does not load, plain Lua runs
+ * on with a warning. */
+static void kit_globals(lua_State *L)
 {
     lua_getglobal(L, "require");
     lua_pushliteral(L, "repro");
     if (l_docall(L, 1, 1) != LUA_OK) {
-        fprintf(stderr, PROGNAME ": warning: require 'repro' failed, REPL has plain Lua only:\n");
+        fprintf(stderr, PROGNAME ": warning: require 'repro' failed, running with plain Lua only:\n");
         l_report(L, LUA_ERRRUN);
         return;
     }
     static const char *const names[][2] = {
-        {"tensor", "T"}, {"nn", "nn"}, {"optim", "optim"}, {"fp8", "fp8"}, {"plot", "plot"},
+        {"tensor", "T"}, {"nn", "nn"}, {"optim", "optim"}, {"fp8", "fp8"}, {"plot", "plot"}, {"help", "help"},
     };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        lua_getfield(L, -1, names[i][0]);
-        lua_setglobal(L, names[i][1]);
+    if (lua_istable(L, -1)) {
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            lua_getfield(L, -1, names[i][0]);
+            lua_setglobal(L, names[i][1]);
+        }
     }
     lua_setglobal(L, "repro");
 }
@@ -292,16 +322,15 @@ static int pmain(lua_State *L)
     if (flags & HAS_V) print_version();
     create_arg_table(L, argv, argc, script);
     lua_gc(L, LUA_GCGEN, 0, 0);
+    kit_globals(L);
     int rc = 0;
     if (!run_args(L, argv, script)) rc = 1;
     else if (script < argc) rc = run_script(L, argv, script);
     if (rc == 0) {
         if (flags & HAS_I) {
-            repl_globals(L);
             l_repl(L);
         } else if (script == argc && !(flags & (HAS_E | HAS_V))) {
             if (isatty(0)) {
-                repl_globals(L);
                 l_repl(L);
             } else {
                 rc = dochunk(L, luaL_loadfile(L, NULL)) == LUA_OK ? 0 : 1;

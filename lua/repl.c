@@ -254,13 +254,29 @@ static int loadline(lua_State *L)
     return status;
 }
 
-/* Print every returned value with the global print, so __tostring applies. */
+/* Push repro.pretty.show (print with readable tables, shapes, optimizers,
+ * models), or the global print when the kit's Lua side is not available. */
+static int push_printer(lua_State *L)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "repro.pretty");
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+        lua_getfield(L, -1, "show");
+        lua_remove(L, -2);
+        if (lua_isfunction(L, -1)) return 1;
+    }
+    lua_pop(L, 1);
+    return lua_getglobal(L, "print");
+}
+
+/* Print every returned value, tab-separated like print: through
+ * repro.pretty.show, so tables print readably and __tostring applies. */
 static void print_results(lua_State *L)
 {
     int n = lua_gettop(L);
     if (n == 0) return;
     luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
-    lua_getglobal(L, "print");
+    push_printer(L);
     lua_insert(L, 1);
     if (lua_pcall(L, n, 0, 0) != LUA_OK) {
         lua_pushfstring(L, "error calling 'print' (%s)", lua_tostring(L, -1));
@@ -383,8 +399,8 @@ void l_repl(lua_State *L)
         rl_attempted_completion_function = complete;
         completion_state = L;
         history_open();
-        printf("repro %s (%s). Globals: repro, T, nn, optim, fp8, plot. "
-               "Ctrl-C interrupts, Ctrl-D exits.\n", REPRO_VERSION, LUA_RELEASE);
+        printf("repro %s (%s). Globals: repro, T, nn, optim, fp8, plot, help. "
+               "help() for help, Ctrl-C interrupts, Ctrl-D exits.\n", REPRO_VERSION, LUA_RELEASE);
     }
     int status;
     while ((status = loadline(L)) != -1) {

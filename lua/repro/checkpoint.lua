@@ -99,7 +99,7 @@ end
 
 local function fmt_float(v)
   if v ~= v then return "nan" elseif v == math.huge then return "inf" elseif v == -math.huge then return "-inf" end
-  return string.format("%.17g", v)
+  return U.shortest(v)   -- exact: the shortest form that reads back as v
 end
 
 local function meta_lines(v, path, out, seen, depth, fn)

@@ -59,6 +59,8 @@ end
 
 local Sampler = {}
 Sampler.__index = Sampler
+Sampler.__name = "repro.data.Sampler"
+debug.getregistry()[Sampler.__name] = Sampler   -- found by repro.help, as C types are
 
 function D.sampler(seed)
   if math.type(seed) ~= "integer" then error("data.sampler: seed must be an integer", 2) end
@@ -78,6 +80,7 @@ function Sampler:below(n)
   end
 end
 
+function Sampler:__tostring() return string.format("data.Sampler(seed=%d, counter=%d)", self.seed, self.counter) end
 function Sampler:get_state() return { seed = self.seed, counter = self.counter } end
 function Sampler:set_state(s)
   if type(s) ~= "table" or math.type(s.seed) ~= "integer" or math.type(s.counter) ~= "integer" then
@@ -105,6 +108,8 @@ end
 -- ---- the loader ---------------------------------------------------------------
 local Loader = {}
 Loader.__index = Loader
+Loader.__name = "repro.data.Loader"
+debug.getregistry()[Loader.__name] = Loader
 
 -- data.loader{train = ids, val = ids, seq_len =, batch =, seed =, vocab_size =, tokenizer =}
 function D.loader(o)
@@ -153,6 +158,11 @@ function Loader:batch(split, B, seq_len)
   if self.as_tables then return xs, ys end
   to_batch = to_batch or make_to_batch()
   return to_batch(xs), to_batch(ys)
+end
+
+function Loader:__tostring()
+  return string.format("data.Loader(train=%d tokens, val=%d tokens, batch=%d, seq_len=%d%s)", #self.splits.train,
+    #self.splits.val, self.batch_size, self.seq_len, self.vocab_size and (", vocab=" .. self.vocab_size) or "")
 end
 
 function Loader:get_state()

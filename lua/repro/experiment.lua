@@ -1,84 +1,196 @@
--- repro.experiment: the runner every experiments/*.lua script uses.
+-- repro.experiment: the one shape of every experiments/*.lua script.
 --
---   local exp = repro.experiment.new{name = "fp8_swiglu", default = "fast",
---     presets = {fast = {steps = 200, lr = 1e-3, ...}, paper = {...}}}
---   -- exp.config: the resolved settings (preset + overrides, with seed and steps)
---   -- exp.out: the output folder; exp:path("loss.tsv"); exp:write_results{...}
---   -- exp.pristine: the configuration is exactly the preset's, apart from
---   --   the fields listed in spec.cosmetic (e.g. {"figdir"}): only such runs
---   --   replace the figures committed under figures/
+--   local exp = repro.experiment.new{
+--     name = "fp8_swiglu", default = "fast", script = "experiments/fp8_swiglu.lua",
+--     about = "what it reproduces (a paragraph for --help)",
+--     times = {smoke = "10 s", fast = "15 min", paper = "hours"},   -- on 2 cores
+--     presets = {smoke = {...}, fast = {steps = 200, lr = 1e-3, ...}, paper = {...}},
+--     options = {steps = {help = "training steps per run", min = 1},
+--                lr = {help = "peak learning rate", gt = 0},
+--                runs = {help = "runs to train", list = true, choices = {"a", "b"}}, ...},
+--     cosmetic = {"figdir"}}                      -- fields that change no result
+--   exp:run(function(exp) ... end)               -- the experiment's body
 --
--- Flags: --preset NAME, --steps N, --seed N, --out DIR, --resume, --force,
--- --help, and --KEY VALUE (or --KEY=VALUE) for any preset field, converted to
--- the type the preset gives it (integer, number, boolean, string, or a comma
--- list for arrays; nested fields by dotted name: --fp8.margin 1). Unknown
--- flags are errors that list the valid ones.
+--   exp.config: the resolved settings (preset + overrides, with seed and steps)
+--   exp.out: the output folder; exp:path("loss.tsv"); exp:write_results{...}
+--   exp.pristine: the configuration is exactly the preset's, apart from the
+--     cosmetic fields: only such runs replace the figures committed under figures/
+--
+-- Flags: --preset NAME, --seed N, --out DIR, --resume, --force, --help, and
+-- --KEY VALUE (or --KEY=VALUE) for every preset field (nested fields by dotted
+-- name: --fp8.margin 1). Every field has a declared option: its type comes
+-- from the presets, its range from `options` (min / max inclusive, gt / lt
+-- exclusive, choices by name; lists are checked element by element). A bad
+-- flag or value is reported in one line naming the option, the value and what
+-- is valid, and the script exits with status 2 before anything is written.
 --
 -- The output folder (default out/NAME/PRESET) receives config.txt (every
 -- resolved setting, key=value), run.txt (seed, git revision, machine, repro
 -- version, command line) and the results. A folder that holds results of
 -- another experiment, preset or configuration is never overwritten unless
--- --force (or --resume of the same configuration).
+-- --force. --resume continues the runs of the same configuration from their
+-- checkpoints (exp:checkpoint_dir(run)); without it the checkpoints of an
+-- earlier run in the folder are removed first.
+--
+-- exp:run(body) catches SIGINT/SIGTERM for the whole experiment: a training
+-- loop finishes its step, writes its checkpoint and unwinds; the script says
+-- where it stopped and the exact command that resumes it, and exits 130.
+-- Other errors print one line (a traceback only with REPRO_DEBUG=1), exit 1.
 local U = require "repro.util"
+local I = require "repro.train.interrupt"
+local signal = require("repro.core").signal
 
 local E = {}
 
 local BUILTIN = {
-  preset = "string", steps = "integer", seed = "integer", out = "string",
-  resume = "flag", force = "flag", help = "flag",
+  preset = { kind = "string", help = "the preset to start from", meta = "NAME" },
+  seed = { kind = "integer", min = 0, help = "random seed (default 1)", meta = "N" },
+  out = { kind = "string", help = "output folder (default out/NAME/PRESET)", meta = "DIR", nonempty = true },
+  resume = { kind = "flag", help = "continue from the checkpoints in --out: finished runs are skipped" },
+  force = { kind = "flag", help = "write into a folder that holds another configuration" },
+  help = { kind = "flag", help = "this text" },
 }
+local BUILTIN_ORDER = { "preset", "seed", "out", "resume", "force", "help" }
 local RESERVED = { experiment = true, preset = true }
+local RANGE_KEYS = { help = true, min = true, max = true, gt = true, lt = true, choices = true, list = true,
+                     nonempty = true, meta = true }
 
--- Flattened field types over all presets: {["fp8.margin"] = "integer", ...}.
+local function kind_of(v)
+  local t = type(v)
+  if t == "number" then return math.type(v) == "integer" and "integer" or "number" end
+  if t == "table" then return "list" end
+  return t
+end
+
+-- Flattened field types over all presets: {["fp8.margin"] = "integer", ...};
+-- lists also give their element kind.
 local function field_types(spec)
-  local types = {}
+  local types, elem = {}, {}
   for _, pname in ipairs(U.sorted_keys(spec.presets)) do
     for k, v in pairs(U.flatten(spec.presets[pname])) do
-      local t = type(v)
-      if t == "number" then t = math.type(v) == "integer" and "integer" or "number"
-      elseif t == "table" then t = "list" end
+      local t = kind_of(v)
       -- an integer in one preset and a float in another: accept numbers
       if types[k] and types[k] ~= t then
         if (types[k] == "integer" and t == "number") or (types[k] == "number" and t == "integer") then t = "number"
         else error(string.format("experiment %s: field '%s' has different types in different presets", spec.name, k), 3) end
       end
       types[k] = t
+      if t == "list" then
+        for _, x in ipairs(v) do
+          local et = kind_of(x)
+          if et == "integer" and elem[k] == "number" then et = "number" end
+          if elem[k] == "integer" and et == "number" then elem[k] = "number" end
+          elem[k] = elem[k] or et
+        end
+      end
     end
   end
-  return types
+  return types, elem
 end
 
-local function valid_flags(types)
-  local all = {}
-  for k in pairs(BUILTIN) do all[k] = true end
-  for k in pairs(types) do all[k] = true end
-  local list = {}
-  for _, k in ipairs(U.sorted_keys(all)) do list[#list + 1] = "--" .. k end
-  return table.concat(list, ", ")
-end
-
-local function convert(name, kind, s, what)
-  local function bad(expect)
-    error(string.format("%s: --%s expects %s, got '%s'", what, name, expect, tostring(s)), 0)
+-- "an integer >= 1", "a number > 0", "one of a, b", "a comma list of numbers > 0"
+local function describe(opt, kind, elem)
+  local function range(o)
+    local r = {}
+    if o.gt then r[#r + 1] = "> " .. U.shortest(o.gt) end
+    if o.min then r[#r + 1] = ">= " .. U.shortest(o.min) end
+    if o.lt then r[#r + 1] = "< " .. U.shortest(o.lt) end
+    if o.max then r[#r + 1] = "<= " .. U.shortest(o.max) end
+    return #r > 0 and (" " .. table.concat(r, " and ")) or ""
   end
-  if kind == "integer" then
-    local v = math.tointeger(tonumber(s))
-    if not v then bad("an integer") end
-    return v
-  elseif kind == "number" then
-    local v = tonumber(s)
-    if not v then bad("a number") end
-    return v
-  elseif kind == "boolean" or kind == "flag" then
-    if s == true or s == "true" or s == "1" or s == "yes" then return true end
-    if s == "false" or s == "0" or s == "no" then return false end
-    bad("true or false")
-  elseif kind == "list" then
+  if opt.choices then
+    local c = table.concat(opt.choices, ", ")
+    if kind == "list" or opt.list then return "a comma list of " .. c end
+    return "one of " .. c
+  end
+  if kind == "integer" then return "an integer" .. range(opt) end
+  if kind == "number" then return "a number" .. range(opt) end
+  if kind == "boolean" or kind == "flag" then return "true or false" end
+  if kind == "list" then
+    local what = elem == "integer" and "integers" or elem == "number" and "numbers" or "values"
+    return "a comma list of " .. what .. range(opt)
+  end
+  if opt.nonempty then return "a non-empty string" end
+  return "a string"
+end
+
+local function show(v)
+  if type(v) == "table" then
+    local p = {}
+    for i, x in ipairs(v) do p[i] = type(x) == "number" and U.shortest(x) or tostring(x) end
+    return table.concat(p, ",")
+  end
+  if type(v) == "number" then return U.shortest(v) end
+  return tostring(v)
+end
+
+local function in_range(opt, x)
+  if opt.gt and not (x > opt.gt) then return false end
+  if opt.min and not (x >= opt.min) then return false end
+  if opt.lt and not (x < opt.lt) then return false end
+  if opt.max and not (x <= opt.max) then return false end
+  return x == x
+end
+
+local function is_choice(opt, s)
+  for _, c in ipairs(opt.choices) do if c == s then return true end end
+  return false
+end
+
+-- Convert (from a string) and check one value; returns the value or raises
+-- "NAME: invalid --KEY VALUE: expected ...".
+local function check_value(what, key, kind, elem, opt, raw)
+  local function bad(detail)
+    error(string.format("%s: invalid --%s '%s'%s: expected %s", what, key, show(raw), detail and (" (" .. detail .. ")") or "",
+      describe(opt, kind, elem)), 0)
+  end
+  local function scalar(k, s, o)
+    if k == "integer" then
+      local v = type(s) == "number" and s or (type(s) == "string" and s:match("^%s*[-+]?%d+%s*$") and tonumber(s))
+      v = v and math.tointeger(v)
+      if not v or not in_range(o, v) then return nil end
+      return v
+    elseif k == "number" then
+      local v = type(s) == "number" and s or tonumber(s)
+      if not v or not in_range(o, v) then return nil end
+      return v
+    elseif k == "boolean" or k == "flag" then
+      if s == true or s == "true" or s == "1" or s == "yes" then return true end
+      if s == false or s == "false" or s == "0" or s == "no" then return false end
+      return nil
+    end
+    if type(s) ~= "string" then return nil end
+    if o.nonempty and s == "" then return nil end
+    if o.choices and not o.list and not is_choice(o, s) then return nil end
+    return s
+  end
+  if kind == "list" then
+    local items = raw
+    if type(raw) == "string" then
+      items = {}
+      for item in (raw .. ","):gmatch("([^,]*),") do items[#items + 1] = item end
+    end
+    if #items == 0 or (#items == 1 and items[1] == "") then bad("empty list") end
     local out = {}
-    for item in tostring(s):gmatch("[^,]+") do out[#out + 1] = tonumber(item) or item end
+    for i, s in ipairs(items) do
+      local ek = elem or "string"
+      local v = scalar(ek, s, opt.choices and {} or opt)
+      if v ~= nil and opt.choices and not is_choice(opt, v) then v = nil end
+      if v == nil then bad(string.format("element %d '%s'", i, show(s))) end
+      out[i] = v
+    end
     return out
   end
-  return s
+  local v = scalar(kind, raw, opt)
+  if v == nil then bad() end
+  if kind == "string" and opt.list and opt.choices then
+    local n = 0
+    for item in (v .. ","):gmatch("([^,]*),") do
+      n = n + 1
+      if not is_choice(opt, item) then bad(string.format("element %d '%s'", n, item)) end
+    end
+  end
+  return v
 end
 
 local function set_dotted(t, key, v)
@@ -91,23 +203,6 @@ local function set_dotted(t, key, v)
   t[parts[#parts]] = v
 end
 
-function E.usage(spec)
-  local lines = { string.format("usage: repro %s [--preset NAME] [--steps N] [--seed N] [--out DIR] [--resume] [--force] [--KEY VALUE ...]",
-    spec.script or ("experiments/" .. spec.name .. ".lua")) }
-  if spec.description then lines[#lines + 1] = spec.description end
-  lines[#lines + 1] = "presets (default " .. spec.default .. "):"
-  for _, p in ipairs(U.sorted_keys(spec.presets)) do
-    local flat = U.flatten(spec.presets[p])
-    local items = {}
-    for _, k in ipairs(U.sorted_keys(flat)) do
-      local v = flat[k]
-      items[#items + 1] = k .. "=" .. (type(v) == "table" and table.concat(v, ",") or tostring(v))
-    end
-    lines[#lines + 1] = "  " .. p .. ": " .. table.concat(items, " ")
-  end
-  return table.concat(lines, "\n") .. "\n"
-end
-
 local function check_spec(spec)
   if type(spec) ~= "table" then error("experiment.new: expected a table", 3) end
   if type(spec.name) ~= "string" or not spec.name:match("^[%w_%-%.]+$") then
@@ -118,31 +213,106 @@ local function check_spec(spec)
   if not spec.presets[spec.default] then
     error("experiment.new: default preset '" .. tostring(spec.default) .. "' is not among the presets", 3)
   end
+  if spec.options ~= nil and type(spec.options) ~= "table" then error("experiment.new: options must be a table", 3) end
+  local types, elem = field_types(spec)
+  for k, opt in pairs(spec.options or {}) do
+    if not types[k] then error(string.format("experiment %s: option '%s' is in no preset", spec.name, k), 3) end
+    for f in pairs(opt) do
+      if not RANGE_KEYS[f] then error(string.format("experiment %s: option '%s': unknown field '%s'", spec.name, k, f), 3) end
+    end
+  end
+  if spec.options then
+    -- every field is declared, and every preset's value is valid
+    for _, k in ipairs(U.sorted_keys(types)) do
+      if not spec.options[k] then error(string.format("experiment %s: field '%s' has no entry in options", spec.name, k), 3) end
+    end
+    for _, p in ipairs(U.sorted_keys(spec.presets)) do
+      for k, v in pairs(U.flatten(spec.presets[p])) do
+        local ok, err = pcall(check_value, "experiment " .. spec.name .. " preset " .. p, k, types[k], elem[k], spec.options[k], v)
+        if not ok then error(err, 3) end
+      end
+    end
+  end
+  return types, elem
+end
+
+local function valid_flags(types)
+  local all = {}
+  for k in pairs(BUILTIN) do all[k] = true end
+  for k in pairs(types) do all[k] = true end
+  local list = {}
+  for _, k in ipairs(U.sorted_keys(all)) do list[#list + 1] = "--" .. k end
+  return table.concat(list, ", ")
+end
+
+-- --help: what it reproduces, the presets with their time on 2 cores, one
+-- line per option.
+function E.usage(spec)
+  local types, elem = check_spec(spec)
+  local script = spec.script or ("experiments/" .. spec.name .. ".lua")
+  local L = { string.format("usage: repro %s [--preset NAME] [--OPTION VALUE ...] [--out DIR] [--resume] [--force]", script) }
+  local about = spec.about or spec.description
+  if about then L[#L + 1] = ""; L[#L + 1] = about end
+  L[#L + 1] = ""
+  L[#L + 1] = "presets (time on 2 cores):"
+  local pnames = U.sorted_keys(spec.presets)
+  for _, p in ipairs(pnames) do
+    L[#L + 1] = string.format("  %-22s %s", p .. (p == spec.default and " (default)" or ""),
+      spec.times and spec.times[p] or "")
+  end
+  L[#L + 1] = ""
+  L[#L + 1] = string.format("options (value in preset %s; other presets' values where they differ):", spec.default)
+  local flat = {}
+  for _, p in ipairs(pnames) do flat[p] = U.flatten(spec.presets[p]) end
+  local width = 0
+  for k in pairs(types) do width = math.max(width, #k + 2) end
+  for _, k in ipairs(U.sorted_keys(types)) do
+    local opt = (spec.options or {})[k] or {}
+    local dv = flat[spec.default][k]
+    local others = {}
+    for _, p in ipairs(pnames) do
+      local v = flat[p][k]
+      if p ~= spec.default and v ~= nil and show(v) ~= show(dv) then others[#others + 1] = p .. " " .. show(v) end
+    end
+    L[#L + 1] = string.format("  %-" .. width .. "s %s; %s [%s%s]", "--" .. k, opt.help or "", describe(opt, types[k], elem[k]),
+      dv == nil and "-" or show(dv), #others > 0 and ("; " .. table.concat(others, "; ")) or "")
+  end
+  L[#L + 1] = ""
+  L[#L + 1] = "common flags:"
+  for _, k in ipairs(BUILTIN_ORDER) do
+    local b = BUILTIN[k]
+    if types[k] then goto continue end   -- a preset field of that name is listed above
+    local help = b.help
+    if k == "preset" then help = help .. ": " .. table.concat(pnames, ", ") .. " (default " .. spec.default .. ")" end
+    L[#L + 1] = string.format("  %-" .. width .. "s %s", "--" .. k .. (b.meta and (" " .. b.meta) or ""), help)
+    ::continue::
+  end
+  return table.concat(L, "\n") .. "\n"
 end
 
 -- Are two configurations the same, field by field (arrays compared by value),
 -- apart from the keys listed in `ignore` (settings that change no result)?
-local function same_config(x, y, ignore)
+local function differences(x, y, ignore)
   local a, b = U.flatten(x), U.flatten(y)
   for _, k in ipairs(ignore or {}) do a[k], b[k] = nil, nil end
-  for k, v in pairs(a) do
-    local w = b[k]
-    if type(v) == "table" then
-      if type(w) ~= "table" or table.concat(v, ",") ~= table.concat(w, ",") then return false end
-    elseif v ~= w then return false end
+  local diff = {}
+  for _, k in ipairs(U.sorted_keys(a)) do
+    if b[k] == nil or show(a[k]) ~= show(b[k]) then
+      diff[#diff + 1] = k
+    end
   end
-  for k in pairs(b) do if a[k] == nil then return false end end
-  return true
+  for _, k in ipairs(U.sorted_keys(b)) do if a[k] == nil then diff[#diff + 1] = k end end
+  return diff
 end
 
--- Parse args (a list of strings) against spec; raises an error on bad flags.
--- Returns {preset=, config=, seed=, steps=, pristine=, out=, resume=, force=,
--- help=}; pristine: the configuration is exactly the preset's (no override
--- changed a value), so the run may publish figures into the source tree.
+-- Parse args (a list of strings) against spec; raises a one-line error on a
+-- bad flag or value. Returns {preset=, config=, seed=, steps=, pristine=,
+-- changed=, out=, resume=, force=, help=}; pristine: the configuration is
+-- exactly the preset's (no override changed a value), so the run may publish
+-- figures into the source tree; changed: the fields that differ from it.
 function E.parse(spec, args)
-  check_spec(spec)
-  local what = "experiment " .. spec.name
-  local types = field_types(spec)
+  local types, elem = check_spec(spec)
+  local what = spec.name
   local flags, overrides = {}, {}
   local i = 1
   while i <= #args do
@@ -152,7 +322,8 @@ function E.parse(spec, args)
     if not key then
       error(string.format("%s: unexpected argument '%s' (flags start with --; valid: %s)", what, a, valid_flags(types)), 0)
     end
-    local kind = BUILTIN[key] or types[key]
+    local b = BUILTIN[key]
+    local kind = types[key] or (b and b.kind)
     if not kind then
       error(string.format("%s: unknown flag '--%s' (valid: %s)", what, key, valid_flags(types)), 0)
     end
@@ -161,34 +332,40 @@ function E.parse(spec, args)
         val = true
       else
         val = args[i + 1]
-        if val == nil then error(string.format("%s: --%s needs a value", what, key), 0) end
+        if val == nil or val:match("^%-%-") then error(string.format("%s: --%s needs a value: %s", what, key,
+          describe(types[key] and (spec.options or {})[key] or b or {}, kind, elem[key])), 0) end
         i = i + 1
       end
     end
-    local v = convert(key, kind, val, what)
-    if BUILTIN[key] and not types[key] then flags[key] = v
+    if types[key] then
+      overrides[#overrides + 1] = { key, check_value(what, key, kind, elem[key], (spec.options or {})[key] or {}, val) }
+      if b then flags[key] = overrides[#overrides][2] end
     else
-      if BUILTIN[key] then flags[key] = v end
-      overrides[#overrides + 1] = { key, v }
+      flags[key] = check_value(what, key, kind, nil, b, val)
     end
     i = i + 1
   end
   local preset = flags.preset or spec.default
   if not spec.presets[preset] then
-    error(string.format("%s: unknown preset '%s' (valid: %s)", what, preset, table.concat(U.sorted_keys(spec.presets), ", ")), 0)
+    error(string.format("%s: invalid --preset '%s': expected one of %s", what, preset,
+      table.concat(U.sorted_keys(spec.presets), ", ")), 0)
   end
   local cfg = U.deepcopy(spec.presets[preset])
   for _, kv in ipairs(overrides) do set_dotted(cfg, kv[1], kv[2]) end
-  if flags.steps then cfg.steps = flags.steps end
   cfg.seed = flags.seed or cfg.seed or 1
   for k in pairs(RESERVED) do
     if cfg[k] ~= nil then error(what .. ": '" .. k .. "' is a reserved name and cannot be a preset field", 0) end
   end
+  if spec.check then
+    local msg = spec.check(cfg)
+    if msg then error(what .. ": " .. msg, 0) end
+  end
   local base = U.deepcopy(spec.presets[preset])
   base.seed = base.seed or 1
+  local changed = differences(cfg, base, spec.cosmetic)
   return {
     preset = preset, config = cfg, seed = cfg.seed, steps = cfg.steps,
-    pristine = same_config(cfg, base, spec.cosmetic),
+    pristine = #changed == 0, changed = changed,
     out = flags.out or U.join("out", spec.name, preset),
     resume = flags.resume or false, force = flags.force or false, help = flags.help or false,
   }
@@ -213,82 +390,92 @@ function E.machine_info()
     git_revision = sh("git -C " .. U.shell_quote(U.source_dir()) .. " rev-parse HEAD") or "unknown",
     date = os.date("!%Y-%m-%dT%H:%M:%SZ"),
   }
-  local ok, core = pcall(require, "repro.core")
-  local sys = ok and type(core) == "table" and core.sys or {}
-  local function try(name)
+  local sys = require("repro.core").sys
+  for _, name in ipairs { "version", "get_threads", "blas_info" } do
     if type(sys[name]) == "function" then
-      local ok2, v = pcall(sys[name])
-      if ok2 and v ~= nil then
+      local ok, v = pcall(sys[name])
+      if ok and v ~= nil then
         if type(v) == "table" then
           for k, x in pairs(v) do if type(x) ~= "table" then info[name .. "." .. tostring(k)] = x end end
         else info[name] = v end
       end
     end
   end
-  try("version"); try("get_threads"); try("blas_info")
   return info
 end
 
 local Exp = {}
 Exp.__index = Exp
+Exp.__name = "repro.Experiment"
+debug.getregistry()[Exp.__name] = Exp   -- found by repro.help, as C types are
 
 -- Does the folder hold results we must not overwrite? Returns a reason or nil.
-local function conflict(dir, name, preset, cfg, resume)
-  local old = U.read_config(U.join(dir, "config.txt"))
-  if not old then
-    return nil
-  end
+local function conflict(dir, name, preset, cfg, cosmetic)
+  local ok, old = pcall(U.read_config, U.join(dir, "config.txt"))
+  if not ok then return "its config.txt is unreadable" end
+  if not old then return nil end
   if old.experiment ~= name then
     return string.format("it holds results of experiment '%s'", tostring(old.experiment))
   end
   if old.preset ~= preset then
     return string.format("it holds results of preset '%s'", tostring(old.preset))
   end
+  local skip = {}
+  for _, k in ipairs(cosmetic or {}) do skip[k] = true end
   local flat = U.flatten(cfg)
   for _, k in ipairs(U.sorted_keys(flat)) do
-    local v, ov = flat[k], old[k]
-    local same = (type(v) == "table" and type(ov) == "table" and table.concat(v, ",") == table.concat(ov, ","))
-      or ov == v
-    if not same and not (resume and k == "steps") then
-      return string.format("it holds a run with %s=%s (now %s)", k, tostring(ov),
-        type(v) == "table" and table.concat(v, ",") or tostring(v))
+    if not skip[k] and show(flat[k]) ~= show(old[k]) then
+      return string.format("it holds a run with %s=%s (now %s)", k, old[k] == nil and "(unset)" or show(old[k]), show(flat[k]))
     end
   end
   for _, k in ipairs(U.sorted_keys(old)) do
-    if flat[k] == nil and not RESERVED[k] then return "it holds a run with the extra setting " .. k end
+    if flat[k] == nil and not RESERVED[k] and not skip[k] then return "it holds a run with the extra setting " .. k end
   end
   return nil
 end
 
--- Create the experiment: parse the script's arguments (spec.args, default
--- the global arg), prepare the output folder, write config.txt and run.txt.
--- On a bad flag it prints the error and usage and exits with status 2 unless
--- spec.exit == false (then it raises).
+-- A user error: one line on stderr, exit 2 (or raise when spec.exit == false).
+local function usage_error(spec, msg, status)
+  if spec.exit == false then error(msg, 0) end
+  io.stderr:write(msg, "\n")
+  os.exit(status or 2, true)
+end
+
+-- Create the experiment: parse and check the script's arguments (spec.args,
+-- default the global arg), then prepare the output folder, write config.txt
+-- and run.txt. Bad flags or values exit with status 2 (raise when
+-- spec.exit == false) before anything is written. --help prints the usage and
+-- exits 0 (returns nil when spec.exit == false).
 function E.new(spec)
   local args = spec.args
   if not args then
     args = {}
     if type(arg) == "table" then for i = 1, #arg do args[i] = arg[i] end end
   end
+  check_spec(spec)   -- a mistake of the script itself: raised as usual
   local ok, r = pcall(E.parse, spec, args)
-  if not ok then
-    if spec.exit == false then error(r, 2) end
-    io.stderr:write(tostring(r), "\n", E.usage(spec))
-    os.exit(2, true)
-  end
+  if not ok then usage_error(spec, tostring(r)) end
   if r.help then
     io.stdout:write(E.usage(spec))
     if spec.exit == false then return nil end
     os.exit(0, true)
   end
   local self = setmetatable({ name = spec.name, preset = r.preset, config = r.config, seed = r.seed,
-                              steps = r.steps, pristine = r.pristine, out = r.out, resume = r.resume, force = r.force }, Exp)
-  local reason = conflict(self.out, self.name, self.preset, self.config, self.resume)
+                              steps = r.steps, pristine = r.pristine, changed = r.changed, out = r.out,
+                              resume = r.resume, force = r.force, args = args, spec = spec,
+                              script = spec.script or ("experiments/" .. spec.name .. ".lua") }, Exp)
+  local reason = conflict(self.out, self.name, self.preset, self.config, spec.cosmetic)
   if reason and not self.force then
-    error(string.format("experiment %s: refusing to write into '%s': %s; use --out DIR for a new folder, "
-      .. "or --force to overwrite", self.name, self.out, reason), 2)
+    usage_error(spec, string.format("%s: refusing to write into '%s': %s; use --out DIR for a new folder, "
+      .. "or --force to overwrite", self.name, self.out, reason))
   end
-  U.mkdir_p(self.out)
+  if U.exists(self.out) and not U.isdir(self.out) then
+    usage_error(spec, string.format("%s: invalid --out '%s': it is a file, not a folder", self.name, self.out))
+  end
+  if not pcall(U.mkdir_p, self.out) then
+    usage_error(spec, string.format("%s: cannot create the output folder '%s'", self.name, self.out), 1)
+  end
+  if not self.resume or reason then U.run("rm -rf -- " .. U.shell_quote(self:path("checkpoint"))) end
   local stored = U.deepcopy(self.config)
   stored.experiment, stored.preset = self.name, self.preset
   U.write_config(U.join(self.out, "config.txt"), stored)
@@ -299,14 +486,25 @@ function E.new(spec)
   info.resume = self.resume
   U.write_config(U.join(self.out, "run.txt"), info)
   self.machine = info
+  -- the plan of runs (exp:plan) and where the experiment is
+  self.nruns, self.units_total, self.run_index = 0, 0, 0
+  self.units_done, self.measured_units, self.measured_time = 0, 0, 0.0
+  local hook = os.getenv("REPRO_SELF_SIGNAL")   -- "RUN:STEP": a test sends itself SIGINT there
+  if hook and hook ~= "" then
+    local ri, st = hook:match("^(%d+):(%d+)$")
+    self.self_signal = ri and { run = tonumber(ri), step = tonumber(st) } or nil
+  end
   return self
 end
 
 -- A path inside the output folder.
 function Exp:path(...) return U.join(self.out, ...) end
 
--- The checkpoint folder of this run.
-function Exp:checkpoint_dir() return self:path("checkpoint") end
+-- The checkpoint folder of a run (of the whole experiment without a name).
+function Exp:checkpoint_dir(run)
+  if run then return self:path("checkpoint", run) end
+  return self:path("checkpoint")
+end
 
 -- results.txt: key=value of the run's headline numbers.
 function Exp:write_results(tbl)
@@ -326,8 +524,133 @@ function Exp:write_tsv(name, columns, rows)
   return p
 end
 
+-- "preset fast" or "preset fast, changed: steps=50, lr=0.02": for figure
+-- titles and summaries, naming every setting that differs from the preset.
+function Exp:settings()
+  if #self.changed == 0 then return "preset " .. self.preset end
+  local flat, parts = U.flatten(self.config), {}
+  for _, k in ipairs(self.changed) do parts[#parts + 1] = k .. "=" .. show(flat[k]) end
+  return "preset " .. self.preset .. ", changed: " .. table.concat(parts, ", ")
+end
+
+-- ---- runs, progress and the whole experiment's ETA ----------------------------
+
+-- Declare the work: n runs of `units` steps in all (an estimate is fine).
+function Exp:plan(n, units)
+  self.nruns, self.units_total = n, units
+end
+
+function Exp:_close_run()
+  local c = self.current
+  if not c then return end
+  if c.last_step then
+    self.measured_units = self.measured_units + (c.last_step - c.first_step)
+    self.measured_time = self.measured_time + (c.t_last - c.t0)
+  end
+  self.units_done = self.units_done + c.units
+  self.last_label = c.label
+  self.current = nil
+end
+
+-- Start the next run of the plan; returns its progress context for
+-- repro.train{progress = ...} / repro.train.progress: the label "run i/N
+-- name" and the whole experiment's ETA.
+function Exp:begin_run(name, units)
+  self:_close_run()
+  self:check_interrupt()
+  self.run_index = self.run_index + 1
+  if self.run_index > self.nruns then self.nruns = self.run_index end
+  local c = { index = self.run_index, name = name, units = units or 0, t0 = U.now() }
+  c.label = string.format("run %d/%d %s", c.index, self.nruns, name)
+  c.on_step = function(step)
+    if not c.first_step then c.first_step = step - 1 end
+    c.last_step, c.t_last = step, U.now()
+    local h = self.self_signal
+    if h and h.run == c.index and h.step == step then signal.raise("SIGINT") end
+  end
+  c.eta = function(step, steps)
+    local done = self.measured_units + (c.last_step and (c.last_step - c.first_step) or 0)
+    if done <= 0 then return nil end
+    local rate = (self.measured_time + (U.now() - c.t0)) / done
+    local left_here = c.units * (steps - step) / math.max(1, steps)
+    local later = math.max(0, self.units_total - self.units_done - c.units)
+    return rate * (left_here + later)
+  end
+  self.current = c
+  return c
+end
+
+-- A run found finished (--resume): counted, not timed.
+function Exp:skip_run(name, units)
+  self:_close_run()
+  self.run_index = self.run_index + 1
+  if self.run_index > self.nruns then self.nruns = self.run_index end
+  self.units_done = self.units_done + (units or 0)
+  io.stderr:write(string.format("run %d/%d %s: finished earlier, reused\n", self.run_index, self.nruns, name))
+end
+
+-- Between phases: stop here if a signal came (the runs so far are saved).
+function Exp:check_interrupt(where)
+  if I.pending() then
+    I.enter_exit()
+    I.stop{ where = where }
+  end
+end
+
+function Exp:_report_interrupt(e)
+  local c = self.current
+  local msg = {}
+  local place
+  if c and e.step then
+    place = string.format("in %s at step %d%s", c.label, e.step, e.steps and ("/" .. e.steps) or "")
+  elseif c then place = "in " .. c.label
+  elseif e.where then place = "during " .. e.where
+  elseif self.last_label then place = "after " .. self.last_label .. " (finished)"
+  else place = "before the first run" end
+  msg[#msg + 1] = string.format("\n%s: stopped by %s %s", self.name, e.signal or "a signal", place)
+  if e.checkpoint then msg[#msg + 1] = string.format("%s: checkpoint written to %s", self.name, e.checkpoint) end
+  msg[#msg + 1] = string.format("%s: finished runs and checkpoints are kept in %s%s", self.name, self.out,
+    c and "; nothing was recorded for the stopped run" or "")
+  msg[#msg + 1] = string.format("%s: resume with: %s", self.name, I.resume_command(self.args) or "the same command with --resume")
+  io.stderr:write(table.concat(msg, "\n"), "\n")
+end
+
+-- Run the experiment's body(exp) with SIGINT/SIGTERM caught: returns what
+-- body returns. Interrupted: message and exit 130. Another error: one line
+-- (a traceback with REPRO_DEBUG=1) and exit 1. With spec.exit == false both
+-- are raised instead.
+function Exp:run(body)
+  I.begin()
+  I.set_owner(self.name)
+  local debug_on = os.getenv("REPRO_DEBUG") == "1"
+  local r = table.pack(xpcall(body, function(e)
+    if debug_on and not I.is(e) then return debug.traceback(tostring(e), 2) end
+    return e
+  end, self))
+  I.set_owner(nil)
+  if r[1] then
+    self:_close_run()
+    I.finish()
+    return table.unpack(r, 2, r.n)
+  end
+  local e = r[2]
+  if I.is(e) then
+    I.enter_exit()
+    if self.spec.exit == false then self.current = nil; error(e, 0) end
+    self:_report_interrupt(e)
+    io.stderr:flush()
+    os.exit(130)
+  end
+  I.finish()
+  if self.spec.exit == false then error(e, 0) end
+  local s = tostring(e)
+  if not debug_on and s:find("%.lua:%d+:") then s = s .. "\n(REPRO_DEBUG=1 shows where it happened)" end
+  io.stderr:write(s:find("^" .. self.name .. ":") and "" or (self.name .. ": "), s, "\n")
+  os.exit(1)
+end
+
 function Exp:__tostring()
-  return string.format("experiment %s (preset %s, seed %d) -> %s", self.name, self.preset, self.seed, self.out)
+  return string.format("experiment %s (%s, seed %d) -> %s", self.name, self:settings(), self.seed, self.out)
 end
 
 return E

@@ -45,7 +45,7 @@ function M.main(args)
       end
     end
   end
-  io.stderr:write(string.format("figures: redrew %d figure(s)%s\n", drawn,
+  io.stderr:write(string.format("figures: redrew %d figure%s%s\n", drawn, drawn == 1 and "" or "s",
     failed > 0 and string.format(", %d failed", failed) or ""))
   return failed == 0 and 0 or 1
 end

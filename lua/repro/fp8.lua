@@ -27,6 +27,7 @@ QUANTIZED TENSORS (real 1-byte codes + scale)
   q:dequantize() --> f32;  q:codes() --> u8 tensor;  q:scale() --> number;  q:amax() --> max|t|
   q.saturated  -- non-NaN values whose |t*scale| rounded above max (or were inf): clamped or overflowed
   q.flushed    -- nonzero values whose code is zero;  q.numel
+  q.granularity -- "tensor" (fp8.quantize), "token" or "channel" (the per-row / per-column ones)
   fp8.quantize_per_token(t, fmt, {margin=0, pow2=false, saturate=false})
   fp8.quantize_per_channel(t, fmt, {...})
     -- one current scale per row (token) / per column (channel, the last dim) of

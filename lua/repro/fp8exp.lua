@@ -168,13 +168,13 @@ function X.fp8_step_stats(model)
   for l, b in ipairs(model.blocks) do
     out.h_amax[l] = b.mlp.h_amax or 0 / 0
     local r = b.mlp.w3.recipe
-    local st = r and r.stats and r:stats() or nil
+    local st = r and r:stats() or nil
     out.sat_h[l] = st and st.input and st.input.saturated or 0
     out.scale_h[l] = st and st.input and st.input.scale or 0 / 0
   end
   for _, nl in ipairs(model:linears()) do
     local r = nl[2].recipe
-    local st = r and r.stats and r:stats() or nil
+    local st = r and r:stats() or nil
     if st then
       out.sat_fwd = out.sat_fwd + ((st.input and st.input.saturated) or 0) + ((st.weight and st.weight.saturated) or 0)
       out.sat_bwd = out.sat_bwd + ((st.grad_output and st.grad_output.saturated) or 0)
@@ -188,7 +188,7 @@ function X.saturation_report(model, roles)
   local parts = {}
   for _, nl in ipairs(model:linears()) do
     local r = nl[2].recipe
-    local st = r and r.stats and r:stats() or nil
+    local st = r and r:stats() or nil
     if st then
       for _, role in ipairs(roles or { "input", "weight", "grad_output" }) do
         if st[role] and (st[role].saturated or 0) > 0 then
@@ -262,12 +262,19 @@ function X.format_table(header, rows)
   return table.concat(lines, "\n")
 end
 
+-- "figure: PATH", or what went wrong drawing it (gnuplot's own message).
+function X.figure_line(res)
+  if res.rendered then return "figure: " .. res.png end
+  return "figure not drawn (" .. tostring(res.error or "unknown reason"):gsub("%s+$", ""):gsub("\n", " | ") .. "); its data: " .. res.tsv
+end
+
 -- The folder the figures of experiment exp go to: cfg.figdir if set; else
 -- figures/NAME/PRESET under the source tree when the run is the preset
--- unchanged (so the committed figures are only ever replaced by a run of
+-- unchanged (never for the smoke preset) (so the committed figures are only ever replaced by a run of
 -- their own configuration); else the run's output folder.
 function X.figdir(exp, cfg)
   if cfg.figdir and cfg.figdir ~= "" then return cfg.figdir end
+  if exp.preset == "smoke" then return exp:path("figures") end   -- the test's preset never publishes
   if not exp.pristine then
     local dir = exp:path("figures")
     io.stderr:write("[" .. exp.name .. "] settings differ from the preset: figures go to " .. dir .. "\n")

@@ -24,6 +24,11 @@ repro.train = require "repro.train"
 repro.plot = require "repro.plot"
 repro.experiment = require "repro.experiment"
 repro.rl = require "repro.rl"
+repro.help = require("repro.help").help
+repro.repr = require("repro.pretty").repr
+repro.safetensors = require "repro.safetensors"
+repro.hf = require "repro.hf"
+repro.crystal = require "repro.crystal"
 repro.score_task = require "repro.score_task"
 repro.score = require "repro.score"
 

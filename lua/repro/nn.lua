@@ -70,8 +70,12 @@ function nn.class(name, parent)
   cls.__name = "repro.nn." .. name
   cls.__tostring = Module.__tostring
   cls.classname = name
+  -- In the registry under its __name, as luaL_newmetatable leaves C types,
+  -- so repro.help finds the methods of every module class.
+  debug.getregistry()[cls.__name] = cls
   return cls
 end
+debug.getregistry()[Module.__name] = Module
 
 function Module.init(self)
   rawset(self, "_param_names", {})
@@ -198,7 +202,15 @@ function Module:__tostring()
     lines[#lines + 1] = string.format("%s%s%s%s  (%s params)%s", string.rep("  ", depth),
       name ~= "" and (name .. ": ") or "", m.classname or "Module", m.describe and m:describe() or "",
       count_str(m:num_parameters()), #own > 0 and ("  " .. table.concat(own, " ")) or "")
-    for _, c in ipairs(m._child_names) do walk(m._children[c], c, depth + 1) end
+    if m.classname == "Sequential" then   -- its functions too, in order
+      for i, f in ipairs(m.steps) do
+        if type(f) == "function" then
+          lines[#lines + 1] = string.format("%s%d: %s", string.rep("  ", depth + 1), i, require("repro.pretty").repr(f))
+        else walk(f, tostring(i), depth + 1) end
+      end
+    else
+      for _, c in ipairs(m._child_names) do walk(m._children[c], c, depth + 1) end
+    end
   end
   walk(self, "", 0)
   lines[#lines + 1] = string.format("total: %d parameters", self:num_parameters())
@@ -224,11 +236,84 @@ local function recipe_for(numerics, f)
                             algo = f.algo, saturate = f.saturate }
 end
 
--- Linear{in_features, out_features, bias = false, numerics = "fp32", fp8 = {...}, generator =, seed =}
+-- ---- constructor arguments ----------------------------------------------------
+-- Every layer takes its sizes positionally or in a table, as PyTorch and
+-- Torch7 users expect: nn.Linear(8, 4), nn.Linear(8, 4, {bias = true}),
+-- nn.Linear{8, 4, bias = true}, nn.Linear{in_features = 8, out_features = 4}.
+-- Returns one options table (never the caller's: it is copied) with the
+-- sizes in the named fields, or raises naming the constructor, the missing or
+-- bad field, and the forms it accepts.
+local function ctor_args(ctor, fields, valid, forms, ...)
+  local n = select("#", ...)
+  local first = ...
+  local o = {}
+  if type(first) == "table" and getmetatable(first) == nil then
+    if n > 1 then error(string.format("%s: unexpected argument #2 after an options table (%s)", ctor, forms), 3) end
+    for k, v in pairs(first) do o[k] = v end
+    for i, f in ipairs(fields) do
+      if o[i] ~= nil then
+        if o[f] ~= nil and o[f] ~= o[i] then
+          error(string.format("%s: %s given twice (entry %d = %s and %s = %s)", ctor, f, i, tostring(o[i]), f,
+            tostring(o[f])), 3)
+        end
+        o[f], o[i] = o[i], nil
+      end
+    end
+  else
+    local args = table.pack(...)
+    local i = 1
+    while i <= #fields and i <= args.n and type(args[i]) ~= "table" do
+      o[fields[i]] = args[i]; i = i + 1
+    end
+    if i <= args.n then
+      local opts = args[i]
+      if type(opts) ~= "table" or getmetatable(opts) ~= nil then
+        error(string.format("%s: argument #%d is a %s, expected %s (%s)", ctor, i, type(opts),
+          i <= #fields and "the number " .. fields[i] or "an options table", forms), 3)
+      end
+      if i < args.n then error(string.format("%s: unexpected argument #%d (%s)", ctor, i + 1, forms), 3) end
+      for k, v in pairs(opts) do
+        if math.type(k) == "integer" then
+          error(string.format("%s: sizes go before the options table, not inside it (%s)", ctor, forms), 3)
+        end
+        if o[k] ~= nil then error(string.format("%s: %s given twice", ctor, tostring(k)), 3) end
+        o[k] = v
+      end
+    end
+  end
+  for _, f in ipairs(fields) do
+    local v = o[f]
+    if v == nil then error(string.format("%s: missing %s (%s)", ctor, f, forms), 3) end
+    if math.type(v) ~= "integer" or v < 1 then
+      error(string.format("%s: %s must be a positive integer, got %s", ctor, f,
+        type(v) == "number" and tostring(v) or type(v)), 3)
+    end
+  end
+  local ok = {}
+  for _, f in ipairs(fields) do ok[f] = true end
+  for _, k in ipairs(valid) do ok[k] = true end
+  local bad = {}
+  for k in pairs(o) do if not ok[k] then bad[#bad + 1] = tostring(k) end end
+  if #bad > 0 then
+    table.sort(bad)
+    local names = {}
+    for _, f in ipairs(fields) do names[#names + 1] = f end
+    for _, k in ipairs(valid) do names[#names + 1] = k end
+    error(string.format("%s: unknown option%s %s (valid: %s)", ctor, #bad > 1 and "s" or "",
+      table.concat(bad, ", "), table.concat(names, ", ")), 3)
+  end
+  return o
+end
+
+-- nn.Linear(in, out [, {bias = false, numerics = "fp32", fp8 = {...}, std = 0.02, generator =, seed =}])
+-- or nn.Linear{in, out, bias = ...} or nn.Linear{in_features =, out_features =, ...}
 local Linear = nn.class("Linear")
-nn.Linear = function(o)
+local LINEAR_OPTS = { "bias", "numerics", "fp8", "std", "generator", "seed", "stats" }
+nn.Linear = function(...)
+  local o = ctor_args("nn.Linear", { "in_features", "out_features" }, LINEAR_OPTS,
+    "nn.Linear(in, out [, {bias = true}]) or nn.Linear{in, out, bias = true}", ...)
   local self = Module.init(setmetatable({}, Linear))
-  self.in_features, self.out_features = o[1] or o.in_features, o[2] or o.out_features
+  self.in_features, self.out_features = o.in_features, o.out_features
   local g = generator_of(o)
   self:param("weight", randn_param({ self.out_features, self.in_features }, o.std or 0.02, g))
   if o.bias then self:param("bias", const_param({ self.out_features }, 0)) end
@@ -253,11 +338,13 @@ function Linear:forward(x)
 end
 Linear.__call = Linear.forward
 
--- Embedding{num, dim}
+-- nn.Embedding(num, dim [, {std = 0.02, generator =, seed =}]) or nn.Embedding{num, dim, ...}
 local Embedding = nn.class("Embedding")
-nn.Embedding = function(o)
+nn.Embedding = function(...)
+  local o = ctor_args("nn.Embedding", { "num", "dim" }, { "std", "generator", "seed" },
+    "nn.Embedding(num, dim) or nn.Embedding{num, dim}", ...)
   local self = Module.init(setmetatable({}, Embedding))
-  self.num, self.dim = o[1] or o.num, o[2] or o.dim
+  self.num, self.dim = o.num, o.dim
   self:param("weight", randn_param({ self.num, self.dim }, o.std or 0.02, generator_of(o)))
   return self
 end
@@ -265,11 +352,15 @@ function Embedding:describe() return string.format("(%d, %d)", self.num, self.di
 function Embedding:forward(ids) return T.embedding(self.weight, ids) end
 Embedding.__call = Embedding.forward
 
--- RMSNorm{dim, eps = 1e-5}
+-- nn.RMSNorm(dim [, {eps = 1e-5}]) or nn.RMSNorm{dim, eps = 1e-5}
 local RMSNorm = nn.class("RMSNorm")
-nn.RMSNorm = function(o)
+nn.RMSNorm = function(...)
+  local o = ctor_args("nn.RMSNorm", { "dim" }, { "eps" }, "nn.RMSNorm(dim [, {eps = 1e-5}]) or nn.RMSNorm{dim}", ...)
+  if o.eps ~= nil and (type(o.eps) ~= "number" or not (o.eps >= 0)) then
+    error("nn.RMSNorm: eps must be a number >= 0, got " .. tostring(o.eps), 2)
+  end
   local self = Module.init(setmetatable({}, RMSNorm))
-  self.dim, self.eps = o[1] or o.dim, o.eps or 1e-5
+  self.dim, self.eps = o.dim, o.eps or 1e-5
   self:param("weight", const_param({ self.dim }, 1))
   return self
 end
@@ -329,6 +420,57 @@ function SwiGLU:alignment()
   end
   return out
 end
+
+-- nn.Sequential(m1, m2, ...) or nn.Sequential{m1, m2, ...}: applies its
+-- entries in order. Entries are modules (their parameters are the
+-- Sequential's, named "1.weight", "2.bias", ...) or plain functions of one
+-- tensor (T.relu), which have no parameters.
+local Sequential = nn.class("Sequential")
+nn.Sequential = function(...)
+  local items = table.pack(...)
+  if items.n == 1 and type(items[1]) == "table" and getmetatable(items[1]) == nil then
+    local t = items[1]
+    for k in pairs(t) do
+      if math.type(k) ~= "integer" or k < 1 or k > #t then
+        error("nn.Sequential: the table form takes a list of modules, got key " .. tostring(k), 2)
+      end
+    end
+    items = table.pack(table.unpack(t, 1, #t))
+  end
+  local self = Module.init(setmetatable({}, Sequential))
+  self.steps = {}
+  for i = 1, items.n do
+    local m = items[i]
+    if not (type(m) == "function" or (type(m) == "table" and type(getmetatable(m)) == "table"
+                                      and type(m.forward) == "function")) then
+      error(string.format("nn.Sequential: entry %d is a %s, expected a module (e.g. nn.Linear(4, 8)) or a function",
+        i, type(m)), 2)
+    end
+    self:add(m)
+  end
+  return self
+end
+function Sequential:describe() return string.format("(%d entries)", #self.steps) end
+function Sequential:forward(x)
+  for _, m in ipairs(self.steps) do x = m(x) end
+  return x
+end
+Sequential.__call = Sequential.forward
+-- Entry i (a module or a function).
+function Sequential:get(i) return self.steps[i] end
+-- Append an entry (Torch7's nn.Sequential():add(m)); returns self.
+function Sequential:add(m)
+  local mt = getmetatable(m)
+  local is_module = type(m) == "table" and type(mt) == "table" and type(m.forward) == "function"
+  if not is_module and type(m) ~= "function" then
+    error(string.format("nn.Sequential:add: expected a module (e.g. nn.Linear(4, 8)) or a function, got a %s", type(m)), 2)
+  end
+  local i = #self.steps + 1
+  self.steps[i] = m
+  if is_module then self:child(tostring(i), m) end
+  return self
+end
+function Sequential:__len() return #self.steps end
 
 -- Causal self-attention with rotary position embeddings (RoPE, base 10000).
 local Attention = nn.class("CausalSelfAttention")
@@ -396,7 +538,20 @@ function nn.default_ffn_dim(dim) return 8 * math.ceil(8 * dim / 3 / 8) end
 -- linears of the blocks (the usual FP8 recipe keeps the first and last layer
 -- in higher precision).
 local Llama = nn.class("Llama")
+local LLAMA_OPTS = { "vocab", "dim", "layers", "heads", "ffn_dim", "seq_len", "mlp", "numerics", "tie_embeddings",
+                     "fp8", "seed", "generator" }
 nn.Llama = function(o)
+  if type(o) ~= "table" then
+    error("nn.Llama: expected a table of options, nn.Llama{vocab =, dim =, layers =, heads = [, ...]}, got "
+      .. type(o), 2)
+  end
+  local known = {}
+  for _, k in ipairs(LLAMA_OPTS) do known[k] = true end
+  for k in pairs(o) do
+    if not known[k] then
+      error(string.format("nn.Llama: unknown option '%s' (valid: %s)", tostring(k), table.concat(LLAMA_OPTS, ", ")), 2)
+    end
+  end
   for _, k in ipairs { "vocab", "dim", "layers", "heads" } do
     if math.type(o[k]) ~= "integer" or o[k] < 1 then
       error(string.format("nn.Llama: '%s' must be a positive integer, got %s", k, tostring(o[k])), 2)
@@ -434,8 +589,33 @@ function Llama:describe()
     c.layers, c.heads, c.ffn_dim, c.mlp, c.numerics, c.tie_embeddings and ", tied" or "")
 end
 
+-- Raise unless ids is a (B, T) i32 tensor of ids in 1..vocab: the message
+-- says what is expected and what came (shape, dtype, the offending value).
+local function check_ids(self, ids, what, fn)
+  local V = self.config.vocab
+  local expect = string.format("%s must be (batch, time) i32 with values in 1..%d", what, V)
+  if not T.is_tensor(ids) then error(string.format("%s: %s, got a %s", fn, expect, type(ids)), 3) end
+  if ids:is_closed() then error(string.format("%s: %s, got a closed tensor", fn, expect), 3) end
+  local shape = shape_str(ids:shape())
+  if ids:dim() ~= 2 or ids:dtype() ~= "i32" then
+    error(string.format("%s: %s, got %s%s", fn, expect, ids:dtype() ~= "i32" and (ids:dtype() .. " ") or "", shape), 3)
+  end
+  if ids:numel() == 0 then error(string.format("%s: %s, got the empty shape %s", fn, expect, shape), 3) end
+  local lo, hi = ids:amin():item(), ids:amax():item()
+  if lo < 1 or hi > V then
+    local bad = lo < 1 and lo or hi
+    local flat = ids:reshape(-1):totable()
+    local pos = 0
+    for i, v in ipairs(flat) do if v == bad then pos = i break end end
+    local Tn = ids:size(2)
+    error(string.format("%s: %s, got %d at (%d, %d)%s", fn, expect, bad, (pos - 1) // Tn + 1, (pos - 1) % Tn + 1,
+      bad == 0 and " (ids are 1-based: add 1 to 0-based ids)" or ""), 3)
+  end
+end
+
 -- ids (B, T) i32 1-based -> logits (B, T, vocab).
 function Llama:forward(ids)
+  check_ids(self, ids, "ids", "nn.Llama")
   local x = self.tok_emb(ids)
   for _, b in ipairs(self.blocks) do x = b(x) end
   x = self.norm(x)
@@ -446,6 +626,12 @@ Llama.__call = Llama.forward
 
 -- Mean next-token cross entropy of ids (B, T) against targets (B, T).
 function Llama:loss(ids, targets)
+  check_ids(self, ids, "ids", "nn.Llama:loss")
+  check_ids(self, targets, "targets", "nn.Llama:loss")
+  if shape_str(ids:shape()) ~= shape_str(targets:shape()) then
+    error(string.format("nn.Llama:loss: targets must have the shape of ids %s, got %s", shape_str(ids:shape()),
+      shape_str(targets:shape())), 2)
+  end
   return T.cross_entropy(self:forward(ids), targets)
 end
 

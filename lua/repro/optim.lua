@@ -45,6 +45,9 @@ local KIND_NAMES = {"sgd", "adamw", "adafactor", "shampoo", "soap"}
 local Optimizer = {}
 Optimizer.__index = Optimizer
 Optimizer.__name = "repro.Optimizer"
+-- In the registry under its __name, as luaL_newmetatable leaves C types, so
+-- repro.help finds its methods.
+debug.getregistry()[Optimizer.__name] = Optimizer
 
 local function is_tensor(x)
   local mt = getmetatable(x)
@@ -83,6 +86,39 @@ end
 
 for name in pairs(KINDS) do
   optim[name] = function(params, cfg) return build(name, params, cfg) end
+end
+
+-- repro.Optimizer: soap {lr = 0.003, betas = {0.95, 0.95}, eps = 1e-08, ...}
+--   (12 tensors, 1 group, 0 steps); one {...} per group when groups differ.
+function Optimizer:__tostring()
+  local P = require "repro.pretty"
+  local function cfg_text(c)
+    local keys = {}
+    for k in pairs(c) do if k ~= "lr" and k ~= "kind" then keys[#keys + 1] = k end end
+    table.sort(keys)
+    local parts = {"lr = " .. P.inline(c.lr)}
+    for _, k in ipairs(keys) do parts[#parts + 1] = k .. " = " .. P.inline(c[k]) end
+    return "{" .. table.concat(parts, ", ") .. "}"
+  end
+  local texts, ntensors = {}, 0
+  for gi, g in ipairs(self.groups) do
+    texts[gi] = cfg_text(g.config:get())
+    ntensors = ntensors + #g.params
+  end
+  local all_same = true
+  for gi = 2, #texts do if texts[gi] ~= texts[1] then all_same = false end end
+  local ng = #self.groups
+  local tail = string.format("(%d tensor%s, %d group%s, %d step%s)", ntensors, ntensors == 1 and "" or "s",
+    ng, ng == 1 and "" or "s", self.nsteps, self.nsteps == 1 and "" or "s")
+  if all_same then
+    return string.format("repro.Optimizer: %s %s %s", self.kind, texts[1] or "{}", tail)
+  end
+  local lines = {string.format("repro.Optimizer: %s %s", self.kind, tail)}
+  for gi, t in ipairs(texts) do
+    local n = #self.groups[gi].params
+    lines[#lines + 1] = string.format("  group %d (%d tensor%s): %s", gi, n, n == 1 and "" or "s", t)
+  end
+  return table.concat(lines, "\n")
 end
 
 function Optimizer:step()

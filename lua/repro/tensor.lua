@@ -179,4 +179,10 @@ function T.gradcheck(fn, inputs, opts)
   return true
 end
 
+-- safetensors with BF16/F16/FP8 storage and quantized tensors (repro.safetensors)
+do
+  local st = require "repro.safetensors"
+  T.save, T.load = st.save, st.load
+end
+
 return T

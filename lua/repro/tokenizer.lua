@@ -20,6 +20,7 @@ local M = {}
 local Char = {}
 Char.__index = Char
 Char.__name = "repro.CharTokenizer"
+debug.getregistry()[Char.__name] = Char   -- found by repro.help, as C types are
 
 local function char_from_symbols(symbols)
   local self = setmetatable({ kind = "char", symbols = symbols, index = {} }, Char)
@@ -74,6 +75,7 @@ function Char:__tostring() return string.format("CharTokenizer(vocab=%d)", self.
 local Bpe = {}
 Bpe.__index = Bpe
 Bpe.__name = "repro.BpeTokenizer"
+debug.getregistry()[Bpe.__name] = Bpe
 
 -- Split text into pre-tokenization chunks (see the header comment).
 local function chunks(text, fn)

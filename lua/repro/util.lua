@@ -97,13 +97,23 @@ local function unescape(s)
   return (s:gsub("\\(.)", { n = "\n", t = "\t", r = "\r", ["\\"] = "\\" }))
 end
 
+-- The shortest of %.15g, %.16g, %.17g that reads back as exactly v
+-- (0.9, not 0.90000000000000002); integers as integers.
+function U.shortest(v)
+  if math.type(v) == "integer" then return string.format("%d", v) end
+  if v ~= v then return "nan" end
+  if v == math.huge then return "inf" elseif v == -math.huge then return "-inf" end
+  for _, f in ipairs { "%.15g", "%.16g" } do
+    local s = string.format(f, v)
+    if tonumber(s) == v then return s end
+  end
+  return string.format("%.17g", v)
+end
+
 local function format_value(v)
   local t = type(v)
   if t == "number" then
-    if math.type(v) == "integer" then return string.format("%d", v) end
-    if v ~= v then return "nan" end
-    if v == math.huge then return "inf" elseif v == -math.huge then return "-inf" end
-    return string.format("%.17g", v)
+    return U.shortest(v)
   elseif t == "boolean" then return tostring(v)
   elseif t == "string" then return escape(v)
   end
@@ -270,13 +280,32 @@ function U.deepcopy(v)
   return out
 end
 
--- The project's source folder: REPRO_SOURCE_DIR, else derived from this file.
+-- The folder holding the kit's data/ and experiments/ (in a source tree also
+-- figures/ and bench/): REPRO_SOURCE_DIR if set, else found from where this
+-- file was loaded, so every layout works from any working directory:
+--   SRC/lua/repro/util.lua                  -> SRC                 (a source tree)
+--   TREE/share/lua/5.4/repro/util.lua       -> that folder's repro/share
+--                                              (LuaRocks: the data ride in the module folder)
+--   PREFIX/share/lua/5.4/repro/util.lua     -> PREFIX/share/repro  (cmake --install)
+local function openable(p)   -- files and (on Linux) folders; no shell
+  local f = io.open(p, "r")
+  if f then f:close() return true end
+  return false
+end
+
 function U.source_dir()
   local env = os.getenv("REPRO_SOURCE_DIR")
   if env and env ~= "" then return env end
   local src = debug.getinfo(1, "S").source
-  local d = src:match("^@(.*)/lua/repro/util%.lua$")
-  return d or "."
+  local file = src:match("^@(.*)$")
+  if not file then return "." end
+  local moddir = file:match("^(.*)/util%.lua$") or (file == "util.lua" and ".") or "."
+  local root = moddir:match("^(.*)/lua/repro$") or (moddir == "lua/repro" and ".")
+  if root and openable(root .. "/data") then return root end
+  if openable(moddir .. "/share/data") then return moddir .. "/share" end
+  local prefix = moddir:match("^(.*)/share/lua/[^/]+/repro$")
+  if prefix and openable(prefix .. "/share/repro/data") then return prefix .. "/share/repro" end
+  return root or "."
 end
 
 return U

@@ -20,6 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < s->n; i++) {
         const rp_tensor *t = s->tensors[i];
         if (!t || !s->names[i]) abort();
+        /* the file dtype is known, and F8 entries come back as 1-byte codes */
+        if ((unsigned)s->dtypes[i] >= RP_ST_NDTYPES) abort();
+        if ((s->dtypes[i] == RP_ST_F8_E4M3 || s->dtypes[i] == RP_ST_F8_E5M2) && t->dtype != RP_U8) abort();
         int64_t n = rp_numel(t);
         if (n < 0) abort();
         /* touch every element: a short buffer shows up under ASan */

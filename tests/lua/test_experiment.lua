@@ -45,11 +45,11 @@ end)
 A.test("bad flags are errors listing the valid ones", function()
   local e = A.raises(function() E.parse(spec {}, { "--lrr", "1" }) end, "unknown flag '--lrr'")
   A.truthy(e:find("--lr", 1, true) and e:find("--preset", 1, true) and e:find("--fp8.margin", 1, true), "lists valid flags")
-  A.raises(function() E.parse(spec {}, { "--steps", "ten" }) end, "--steps expects an integer, got 'ten'")
-  A.raises(function() E.parse(spec {}, { "--fp8.margin", "0.5" }) end, "expects an integer")
-  A.raises(function() E.parse(spec {}, { "--lr", "fast" }) end, "expects a number")
+  A.raises(function() E.parse(spec {}, { "--steps", "ten" }) end, "demo: invalid --steps 'ten': expected an integer")
+  A.raises(function() E.parse(spec {}, { "--fp8.margin", "0.5" }) end, "expected an integer")
+  A.raises(function() E.parse(spec {}, { "--lr", "fast" }) end, "expected a number")
   A.raises(function() E.parse(spec {}, { "--smooth", "maybe" }) end, "true or false")
-  A.raises(function() E.parse(spec {}, { "--preset", "huge" }) end, "unknown preset 'huge' (valid: fast, paper)")
+  A.raises(function() E.parse(spec {}, { "--preset", "huge" }) end, "invalid --preset 'huge': expected one of fast, paper")
   A.raises(function() E.parse(spec {}, { "stray" }) end, "unexpected argument 'stray'")
   A.raises(function() E.parse(spec {}, { "--lr" }) end, "--lr needs a value")
   A.raises(function() E.new(spec { "--nope" }) end, "unknown flag")
@@ -71,17 +71,124 @@ A.test("output folder: config, run info, results, overwrite protection", functio
   exp:write_tsv("loss.tsv", { "step", "loss" }, { { 1, 2.5 }, { 2, 2.25 } })
   A.eq(1.25, U.read_config(out .. "/results.txt").final_loss)
   A.eq(2.25, U.read_tsv(out .. "/loss.tsv").rows[2][2])
-  -- the same configuration may be rerun; --resume may change steps
+  -- the same configuration may be rerun or resumed; --resume keeps the
+  -- checkpoints, a fresh run removes them
   E.new(spec { "--out", out, "--seed", "5" })
-  E.new(spec { "--out", out, "--seed", "5", "--resume", "--steps", "100" })
+  U.mkdir_p(out .. "/checkpoint/a")
+  E.new(spec { "--out", out, "--seed", "5", "--resume" })
+  A.truthy(U.isdir(out .. "/checkpoint/a"), "--resume keeps the checkpoints")
+  E.new(spec { "--out", out, "--seed", "5" })
+  A.truthy(not U.exists(out .. "/checkpoint"), "a fresh run removes old checkpoints")
   -- another configuration, preset or experiment is refused unless --force
   A.raises(function() E.new(spec { "--out", out, "--seed", "6", "--steps", "100" }) end, "it holds a run with seed=5 (now 6)")
-  A.raises(function() E.new(spec { "--out", out, "--seed", "5" }) end, "it holds a run with steps=100 (now 50)")
+  A.raises(function() E.new(spec { "--out", out, "--seed", "5", "--resume", "--steps", "100" }) end,
+    "it holds a run with steps=50 (now 100)")
   A.raises(function() E.new(spec { "--out", out, "--preset", "paper" }) end, "preset 'fast'")
   A.raises(function() E.new(spec({ "--out", out }, "other")) end, "experiment 'demo'")
   local e2 = E.new(spec { "--out", out, "--seed", "6", "--force" })
   A.eq(6, U.read_config(out .. "/config.txt").seed)
   A.eq(out .. "/checkpoint", e2:checkpoint_dir())
+end)
+
+-- A spec with declared options: ranges, lists element by element, enumerations.
+local function typed(args)
+  return { name = "typed", exit = false, args = args, times = { smoke = "1 s", fast = "1 min" },
+    about = "Reproduces nothing; a test.",
+    presets = { smoke = { steps = 2, lr = 0.9, lrs = { 1e-3, 2e-3 }, freqs = { 1, 10 }, runs = "a,b", mode = "x", flag = false },
+                fast = { steps = 20, lr = 0.9, lrs = { 1e-3 }, freqs = { 1, 10 }, runs = "a,b,c", mode = "y", flag = false } },
+    options = { steps = { help = "training steps", min = 1 }, lr = { help = "learning rate", gt = 0 },
+                lrs = { help = "grid", gt = 0 }, freqs = { help = "frequencies", min = 1 },
+                runs = { help = "runs", list = true, choices = { "a", "b", "c" } },
+                mode = { help = "mode", choices = { "x", "y" } }, flag = { help = "a switch" } } }
+end
+
+A.test("typed options: every invalid class is one line naming the option, the value and what is valid", function()
+  local cases = {
+    { { "--steps", "-5" }, "typed: invalid --steps '-5': expected an integer >= 1" },
+    { { "--steps", "0" }, "invalid --steps '0': expected an integer >= 1" },
+    { { "--steps", "1.5" }, "invalid --steps '1.5': expected an integer >= 1" },
+    { { "--lr", "0" }, "invalid --lr '0': expected a number > 0" },
+    { { "--lr", "-1e-3" }, "invalid --lr '-1e-3': expected a number > 0" },
+    { { "--lr", "nan" }, "invalid --lr 'nan'" },
+    { { "--lrs", "0.1,x" }, "invalid --lrs '0.1,x' (element 2 'x'): expected a comma list of numbers > 0" },
+    { { "--lrs", "0.1,-2" }, "(element 2 '-2')" },
+    { { "--lrs", "" }, "invalid --lrs '' (empty list)" },
+    { { "--freqs", "1,2.5" }, "expected a comma list of integers >= 1" },
+    { { "--runs", "a,nope" }, "invalid --runs 'a,nope' (element 2 'nope'): expected a comma list of a, b, c" },
+    { { "--mode", "z" }, "invalid --mode 'z': expected one of x, y" },
+    { { "--flag", "maybe" }, "invalid --flag 'maybe': expected true or false" },
+    { { "--seed", "-1" }, "invalid --seed '-1': expected an integer >= 0" },
+    { { "--out", "" }, "invalid --out '': expected a non-empty string" },
+  }
+  for _, c in ipairs(cases) do
+    local e = A.raises(function() E.parse(typed {}, c[1]) end, c[2])
+    A.truthy(not e:find("\n", 1, true), "one line: " .. e)
+    A.truthy(not e:find("traceback", 1, true), "no traceback: " .. e)
+  end
+  local r = E.parse(typed {}, { "--lrs", "0.5,0.25", "--runs", "c", "--mode", "y", "--steps", "3" })
+  A.allclose({ 0.5, 0.25 }, r.config.lrs, 0); A.eq("c", r.config.runs); A.eq(3, r.config.steps)
+end)
+
+A.test("the script's own mistakes are caught at once", function()
+  local s = typed {}
+  s.options.lr = nil
+  A.raises(function() E.parse(s, {}) end, "field 'lr' has no entry in options")
+  s = typed {}
+  s.presets.fast.steps = 0
+  A.raises(function() E.parse(s, {}) end, "preset fast: invalid --steps '0'")
+  s = typed {}
+  s.options.nope = { help = "x" }
+  A.raises(function() E.parse(s, {}) end, "option 'nope' is in no preset")
+end)
+
+A.test("--help: what it reproduces, preset times, one line per option", function()
+  local u = E.usage(typed {})
+  A.truthy(u:find("Reproduces nothing; a test.", 1, true), "about")
+  A.truthy(u:find("smoke%s+1 s") and u:find("fast %(default%)%s+1 min"), "preset times:\n" .. u)
+  for _, k in ipairs { "steps", "lr", "lrs", "freqs", "runs", "mode", "flag", "preset", "seed", "out", "resume", "force", "help" } do
+    local n = 0
+    for _ in u:gmatch("\n  %-%-" .. k .. "[ \n]") do n = n + 1 end
+    A.eq(1, n, "one line for --" .. k .. ":\n" .. u)
+  end
+  A.truthy(u:find("--steps%s+training steps; an integer >= 1 %[20; smoke 2%]"), "range and preset values:\n" .. u)
+end)
+
+A.test("settings name what differs from the preset; config files hold shortest numbers", function()
+  local out = tmp .. "/typed"
+  local exp = E.new(typed { "--out", out, "--steps", "7", "--lr", "0.3" })
+  A.eq("preset fast, changed: lr=0.3, steps=7", exp:settings())
+  A.eq(false, exp.pristine)
+  local text = U.read_file(out .. "/config.txt")
+  A.truthy(text:find("\nlr=0.3\n", 1, true), "0.3, not 0.29999999999999999:\n" .. text)
+  A.truthy(text:find("lrs=[0.001]", 1, true), "list numbers shortest:\n" .. text)
+  A.eq(0.3, U.read_config(out .. "/config.txt").lr, "reads back exactly")
+  A.eq("preset fast", E.new(typed { "--out", tmp .. "/typed2" }):settings())
+  for _, v in ipairs { 0.1, 0.9, 1 / 3, 2 ^ -30, 1e300, 5e-324, 123456789.123 } do
+    A.eq(v, tonumber(U.shortest(v)), "round trip " .. U.shortest(v))
+  end
+  A.eq("0.9", U.shortest(0.9)); A.eq("0.1", U.shortest(0.1)); A.eq("3", U.shortest(3))
+end)
+
+A.test("every public function of repro.experiment and repro.train's parts has a docstring", function()
+  local repro = require "repro"
+  local doc = dofile(U.join(U.source_dir(), "lua/repro/doc/experiment.lua"))
+  local function cover(prefix, t)
+    for k, v in pairs(t) do
+      if type(v) == "function" then
+        local name = prefix .. "." .. k
+        A.truthy(type(doc[name]) == "string" and doc[name]:find("\n", 1, true), "docstring for " .. name)
+      end
+    end
+  end
+  cover("experiment", repro.experiment)
+  cover("train", repro.train)
+  for _, part in ipairs { "loop", "logger", "checkpointer", "progress", "interrupt" } do
+    A.truthy(type(repro.train[part]) == "table", "repro.train." .. part)
+    if part ~= "progress" and part ~= "logger" and part ~= "checkpointer" then cover("train." .. part, repro.train[part]) end
+  end
+  A.truthy(doc["train.logger.open"] and doc["train.checkpointer.new"] and doc["train.progress.new"], "constructors")
+  cover("core.signal", repro.core.signal)
+  A.truthy(doc["util.shortest"], "util.shortest")
 end)
 
 U.run("rm -rf -- " .. U.shell_quote(tmp))

@@ -51,15 +51,13 @@ A.test("overflow counts by hand (RNE boundaries)", function()
   A.eq(1, X.count_overflow({ 61440, 61439 }, 1, "e5m2"))
   A.eq(1, X.count_overflow(T.tensor{ { 1, 2 }, { 3, 1000 } }, 0.5, "e4m3fn"))
   A.raises(function() X.overflow_bound("e3m4") end, "e4m3fn or e5m2")
-  -- the hand boundaries agree with the FP8 module's casts, when it is there
-  if fp8.cast then
-    local x = T.tensor{ 448, 464, 464.5, 470, -470 }
-    local c = fp8.cast(x, "e4m3fn"):totable()
-    A.eq(448, c[1]); A.eq(448, c[2]); A.truthy(c[3] ~= c[3], "464.5 -> NaN"); A.truthy(c[5] ~= c[5], "-470 -> NaN")
-    local e = fp8.cast(T.tensor{ 61439, 61440 }, "e5m2"):totable()
-    A.eq(57344, e[1]); A.eq(math.huge, e[2])
-    A.eq(3, X.count_overflow(x, 1, "e4m3fn"))
-  end
+  -- the hand boundaries agree with the FP8 module's casts
+  local x = T.tensor{ 448, 464, 464.5, 470, -470 }
+  local c = fp8.cast(x, "e4m3fn"):totable()
+  A.eq(448, c[1]); A.eq(448, c[2]); A.truthy(c[3] ~= c[3], "464.5 -> NaN"); A.truthy(c[5] ~= c[5], "-470 -> NaN")
+  local e = fp8.cast(T.tensor{ 61439, 61440 }, "e5m2"):totable()
+  A.eq(57344, e[1]); A.eq(math.huge, e[2])
+  A.eq(3, X.count_overflow(x, 1, "e4m3fn"))
 end)
 
 A.test("delayed-scaling surprise", function()
@@ -69,7 +67,6 @@ A.test("delayed-scaling surprise", function()
 end)
 
 A.test("amax, overflows and h of a tiny FP8 model against hand computation", function()
-  if not (fp8.linear_recipe and fp8.swiglu and fp8.delayed_scaling) then return end
   -- one SwiGLU by hand, fp32: h and its amax; the model's statistics hook must agree
   local m = nn.Llama{ vocab = 7, dim = 8, layers = 1, heads = 2, ffn_dim = 8, seq_len = 4, seed = 5 }
   local ids = T.tensor({ { 1, 2, 3, 4 } }):int()
@@ -106,7 +103,7 @@ end)
 local function run_script(script, args)
   local exe = os.getenv("REPRO_BINARY") or arg[-1] or "repro"
   if exe:find("/", 1, true) and exe:sub(1, 1) ~= "/" then exe = (os.getenv("PWD") or ".") .. "/" .. exe end
-  local cmd = string.format("cd %s && REPRO_THREADS=1 %s %s %s >%s/out.txt 2>%s/err.txt", U.shell_quote(U.source_dir()),
+  local cmd = string.format("cd %s && REPRO_THREADS=1 REPRO_GNUPLOT=true %s %s %s >%s/out.txt 2>%s/err.txt", U.shell_quote(U.source_dir()),
     U.shell_quote(exe), script, args, tmp, tmp)
   local ok = U.run(cmd)
   local out, err = U.read_file(tmp .. "/out.txt") or "", U.read_file(tmp .. "/err.txt") or ""
@@ -114,12 +111,12 @@ local function run_script(script, args)
   return out
 end
 
-local TINY = "--dim 16 --layers 1 --heads 2 --ffn 32 --seq_len 16 --batch 2 --eval_every 3 --eval_batches 1 --force"
+-- The smoke presets (seconds); gnuplot stubbed by `true`: the figures' data
+-- and scripts are written, nothing is drawn.
+local SMOKE = "--preset smoke"
 
 A.test("smoke: fp8_instability, every configuration, a few steps", function()
-  if not fp8.linear_recipe then return end
-  local out = run_script("experiments/fp8_instability.lua", TINY .. " --steps 6 --probe_every 3 --out " .. tmp
-    .. "/inst --figdir " .. tmp .. "/inst_fig")
+  local out = run_script("experiments/fp8_instability.lua", SMOKE .. " --out " .. tmp .. "/inst")
   for _, run in ipairs { "bf16", "fp8_delayed", "fp8_delayed_smooth_channel", "fp8_delayed_smooth_token", "fp8_current" } do
     A.truthy(out:find(run, 1, true), "summary names " .. run)
     A.truthy(U.exists(tmp .. "/inst/" .. run .. "/log.tsv"), run .. " log")
@@ -127,25 +124,31 @@ A.test("smoke: fp8_instability, every configuration, a few steps", function()
     A.truthy(L["h_amax.1"] and L["sat_h.1"] and L.sat_fwd and L.sat_bwd, run .. " statistics columns")
   end
   A.truthy(out:find("non-saturating", 1, true), "summary states the cast mode")
+  A.truthy(out:find("fp8_instability [smoke]", 1, true), "summary names the preset")
   for _, f in ipairs { "loss", "outliers", "alignment" } do
-    A.truthy(U.exists(tmp .. "/inst_fig/" .. f .. ".tsv") and U.exists(tmp .. "/inst_fig/" .. f .. ".gp"), f .. " figure data")
+    A.truthy(U.exists(tmp .. "/inst/figures/" .. f .. ".tsv") and U.exists(tmp .. "/inst/figures/" .. f .. ".gp"), f .. " figure data")
   end
+  A.truthy(not U.exists(U.join(U.source_dir(), "figures/fp8_instability/smoke")), "the smoke preset never publishes")
   -- figures redraw from the saved TSVs alone
-  out = run_script("experiments/fp8_instability.lua", TINY .. " --steps 6 --probe_every 3 --figures_only true --out "
-    .. tmp .. "/inst --figdir " .. tmp .. "/inst_fig")
+  out = run_script("experiments/fp8_instability.lua", SMOKE .. " --figures_only true --out " .. tmp .. "/inst")
   A.truthy(out:find("fp8_delayed", 1, true), "redraw prints the summary")
+  -- a setting that differs from the preset is named in the titles
+  run_script("experiments/fp8_instability.lua", SMOKE .. " --steps 3 --runs bf16 --out " .. tmp .. "/inst3")
+  local gp = U.read_file(tmp .. "/inst3/figures/loss.gp")
+  A.truthy(gp:find("preset smoke, changed: runs=bf16, steps=3", 1, true), "title names the changed settings")
 end)
 
 A.test("smoke: fp8_adam_moments and fp8_mechanism", function()
-  local out = run_script("experiments/fp8_adam_moments.lua", TINY .. " --steps 4 --out " .. tmp .. "/mom --figdir "
-    .. tmp .. "/mom_fig")
+  local out = run_script("experiments/fp8_adam_moments.lua", SMOKE .. " --out " .. tmp .. "/mom")
   A.truthy(out:find("e4m3fn", 1, true) and out:find("on par with BF16", 1, true), "table with the paper's claim")
+  A.truthy(out:find("1 layer,", 1, true), "singular for one layer")
   local t = X.read_columns(tmp .. "/mom/moments.tsv")
   A.eq(9, t._n, "nine (m, v) pairs")
-  out = run_script("experiments/fp8_mechanism.lua", "--steps 20 --record_every 10 --probe 64 --force --out " .. tmp
-    .. "/mech --figdir " .. tmp .. "/mech_fig")
+  out = run_script("experiments/fp8_mechanism.lua", SMOKE .. " --out " .. tmp .. "/mech")
   A.truthy(out:find("slope", 1, true), "mechanism summary")
-  A.truthy(U.exists(tmp .. "/mech_fig/mechanism.tsv"), "mechanism figure data")
+  A.truthy(U.exists(tmp .. "/mech/figures/mechanism.tsv"), "mechanism figure data")
+  local L = X.read_columns(tmp .. "/mech/mechanism_log.tsv")
+  A.eq(2 * (20 / 5 + 1), L._n, "both runs recorded at steps 0, 5, ..., 20")
 end)
 
 U.run("rm -rf " .. U.shell_quote(tmp))

@@ -97,8 +97,15 @@ A.test("fit method: fraction runs, power-law fit", function()
 end)
 
 A.test("bad settings are errors", function()
-  A.raises(function() run { "--preset", "smoke", "--out", tmp .. "/bad", "--efficiency", "guess" } end, "efficiency must be")
-  A.raises(function() run { "--preset", "smoke", "--out", tmp .. "/bad2", "--schedule", "linear" } end, "schedule must be")
+  A.raises(function() run { "--preset", "smoke", "--out", tmp .. "/bad", "--efficiency", "guess" } end,
+    "invalid --efficiency 'guess': expected one of interp, fit")
+  A.raises(function() run { "--preset", "smoke", "--out", tmp .. "/bad2", "--schedule", "linear" } end,
+    "invalid --schedule 'linear': expected one of constant, cosine")
+  A.raises(function() run { "--preset", "smoke", "--out", tmp .. "/bad4", "--lrs.soap", "0.1,x" } end,
+    "invalid --lrs.soap '0.1,x' (element 2 'x')")
+  A.raises(function() run { "--preset", "smoke", "--out", tmp .. "/bad5", "--model.heads", "3" } end,
+    "expected a divisor of --model.dim 16")
+  A.truthy(not U.exists(tmp .. "/bad") and not U.exists(tmp .. "/bad4"), "nothing written")
   A.raises(function() run { "--preset", "smoke", "--out", tmp .. "/bad3", "--nope", "1" } end, "unknown flag")
 end)
 

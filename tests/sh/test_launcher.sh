@@ -162,9 +162,9 @@ mkdir -p "$TMP/luadir/repro"
 echo 'return {_VERSION = "overridden"}' >"$TMP/luadir/repro/init.lua"
 expect_rc 0 env REPRO_LUA_DIR="$TMP/luadir" "$BIN" -e 'print(require("repro")._VERSION)'
 has out "overridden"
-# the REPL-only globals are not set for scripts
-expect_rc 0 "$BIN" -e 'print(repro, T, nn, optim, fp8, plot)'
-has out "nil	nil	nil	nil	nil	nil"
+# -e sees the REPL's globals (tests/sh/test_repl_print.sh checks every mode)
+expect_rc 0 "$BIN" -e 'print(T == repro.tensor, nn == repro.nn, optim == repro.optim, fp8 == repro.fp8, plot == repro.plot, help == repro.help)'
+has out "true	true	true	true	true	true"
 
 # subcommands the executable handles
 expect_rc 2 "$BIN" test
