@@ -35,5 +35,7 @@ repro.diffusion = require "repro.diffusion"
 repro.crystal_diffusion = require "repro.crystal_diffusion"  -- nn.DiffCSP, nn.CompactDiffusion
 repro.materials_train = require "repro.materials_train"
 repro.genms = require "repro.genms"  -- GenMS: requests, formula LM helpers, R_hi, Algorithm 1
+repro.score_task = require "repro.score_task"
+repro.score = require "repro.score"
 
 return repro
