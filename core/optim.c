@@ -155,8 +155,10 @@ static void precond_geometry(rp_optim_state *st, const rp_optim_config *c, const
         if (nd == 0) st->shape[nd++] = 1; /* a scalar parameter is a 1-vector */
     }
     st->ndim = nd;
+    /* soap.py's 1-d rule looks at the parameter, not the merged shape: a
+     * matrix that merge_dims turns into one dimension is still rotated. */
     for (int d = 0; d < nd; d++)
-        st->precond[d] = (nd > 1 || c->precondition_1d) && st->shape[d] <= c->max_precond_dim;
+        st->precond[d] = (p->ndim > 1 || c->precondition_1d) && st->shape[d] <= c->max_precond_dim;
 }
 
 rp_optim_state *rp_optim_state_new(const rp_optim_config *c, const rp_tensor *p)

@@ -19,8 +19,9 @@
  *              per layer to the norm of AdamW's update m̂/(sqrt(v̂)+eps);
  *              decoupled weight decay p -= lr*wd*p first. Dims > max_precond_dim
  *              and 1-d parameters use the identity on that side.
- *  - soap:     nikhilvyas/SOAP soap.py at commit f42d296c (the version before the
- *              December 2024 change), step for step: exp_avg is kept in the
+ *  - soap:     nikhilvyas/SOAP soap.py at commit f42d296c (2024-12-02, the
+ *              "momentum change"; tests/fixtures/soap holds its trajectories),
+ *              step for step: exp_avg is kept in the
  *              rotated (eigen) basis and carried to the new basis when Q changes.
  *              Step 1 only accumulates GG and sets Q = eigh (descending);
  *              step t > 1: G' = project(G); m,v Adam EMAs of G' (state step
