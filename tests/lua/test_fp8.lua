@@ -6,7 +6,7 @@ local T, fp8 = repro.tensor, repro.fp8
 
 A.test("formats and info", function()
   local names = fp8.formats()
-  A.eq(9, #names)
+  A.eq(12, #names)
   A.eq("e4m3fn", names[1])
   local i = fp8.info("e4m3fn")
   A.eq(4, i.ebits); A.eq(3, i.mbits); A.eq(7, i.bias); A.eq(448, i.max)
