@@ -67,8 +67,8 @@ static void get_format(lua_State *L, int t, const char *fn, const char *key, rp_
         const char *s = lua_tostring(L, -1);
         int f = s ? rp_moment_format_from_name(s) : -1;
         if (f < 0)
-            luaL_error(L, "%s: %s must be one of fp32, bf16, e4m3fn, e5m2, got %s", fn, key,
-                       s ? s : luaL_typename(L, -1));
+            luaL_error(L, "%s: %s must be fp32, bf16 or a format with codes (%s), got %s", fn, key,
+                       rp_fp8_format_names(), s ? s : luaL_typename(L, -1));
         *out = (rp_moment_format)f;
     }
     lua_pop(L, 1);
@@ -160,8 +160,8 @@ static int cfg_get(lua_State *L)
             lua_createtable(L, 2, 0);
             lua_pushnumber(L, c->beta1); lua_rawseti(L, -2, 1);
             lua_pushnumber(L, c->beta2); lua_rawseti(L, -2, 2);
-        } else if (strcmp(k, "m_format") == 0) lua_pushstring(L, rp_moment_format_names[c->m_format]);
-        else if (strcmp(k, "v_format") == 0) lua_pushstring(L, rp_moment_format_names[c->v_format]);
+        } else if (strcmp(k, "m_format") == 0) lua_pushstring(L, rp_moment_format_name(c->m_format));
+        else if (strcmp(k, "v_format") == 0) lua_pushstring(L, rp_moment_format_name(c->v_format));
         else if (strcmp(k, "nesterov") == 0) lua_pushboolean(L, c->nesterov);
         else if (strcmp(k, "graft") == 0) lua_pushboolean(L, c->graft);
         else if (strcmp(k, "merge_dims") == 0) lua_pushboolean(L, c->merge_dims);
