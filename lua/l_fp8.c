@@ -58,13 +58,40 @@ static const char *opt_str(lua_State *L, int idx, const char *key, const char *d
     return v ? v : def; /* the string stays alive in the options table */
 }
 
+/* Option `key` of the table at idx as an index into the NULL-terminated
+ * list (luaL_checkoption's table lookup, with the house error message). */
+static int opt_choice(lua_State *L, int idx, const char *fn, const char *key, const char *def,
+                      const char *const *list)
+{
+    const char *v = opt_str(L, idx, key, def);
+    for (int i = 0; list[i]; i++)
+        if (strcmp(v, list[i]) == 0) return i;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 0; list[i]; i++) {
+        if (i) luaL_addstring(&b, ", ");
+        luaL_addstring(&b, list[i]);
+    }
+    luaL_pushresult(&b);
+    return luaL_error(L, "%s: unknown %s '%s' (valid: %s)", fn, key, v, lua_tostring(L, -1));
+}
+
 /* rounding option: false = nearest, true = stochastic */
+static const char *const rounding_names[] = {"nearest", "stochastic", NULL};
 static bool opt_rounding(lua_State *L, int idx, const char *fn)
 {
-    const char *r = opt_str(L, idx, "rounding", "nearest");
-    if (strcmp(r, "nearest") == 0) return false;
-    if (strcmp(r, "stochastic") == 0) return true;
-    return luaL_error(L, "%s: unknown rounding '%s' (valid: nearest, stochastic)", fn, r);
+    return opt_choice(L, idx, fn, "rounding", "nearest", rounding_names) == 1;
+}
+
+/* A format option with codes, by name from the format table. */
+static int opt_format(lua_State *L, int idx, const char *fn, const char *key, const char *def)
+{
+    const char *v = opt_str(L, idx, key, def);
+    int f = rp_fp8_format_from_name(v);
+    if (!rp_fp8_is_8bit(f))
+        return luaL_error(L, "%s: %s must be a format with codes (%s), got '%s'", fn, key,
+                          rp_fp8_format_names(), v);
+    return f;
 }
 
 /* Stochastic rounding draws from opts.generator (a repro.Generator, or an
@@ -400,12 +427,10 @@ static int ds_gc(lua_State *L)
     return 0;
 }
 
+static const char *const algo_names[] = {[RP_AMAX_MAX] = "max", [RP_AMAX_MOST_RECENT] = "most_recent", NULL};
 static int check_algo(lua_State *L, int idx, const char *fn)
 {
-    const char *a = opt_str(L, idx, "algo", "max");
-    if (strcmp(a, "max") == 0) return RP_AMAX_MAX;
-    if (strcmp(a, "most_recent") == 0) return RP_AMAX_MOST_RECENT;
-    return luaL_error(L, "%s: unknown algo '%s' (valid: max, most_recent)", fn, a);
+    return opt_choice(L, idx, fn, "algo", "max", algo_names);
 }
 
 static int check_history(lua_State *L, int idx, const char *fn)
@@ -520,29 +545,28 @@ static int lr_gc(lua_State *L)
 }
 
 static const char *const lr_opts[] = {"numerics", "scaling", "history", "margin", "algo",
-                                      "saturate", "pow2", NULL};
+                                      "saturate", "pow2", "forward_format", "backward_format", NULL};
+static const char *const numerics_names[] = {[RP_NUMERICS_FP32] = "fp32", [RP_NUMERICS_BF16] = "bf16",
+                                              [RP_NUMERICS_FP8] = "fp8", NULL};
+static const char *const scaling_names[] = {"delayed", "current", NULL};
 
 static int f_linear_recipe(lua_State *L)
 {
     const char *fn = "fp8.linear_recipe";
     if (lua_isnoneornil(L, 1)) { lua_settop(L, 0); lua_newtable(L); }
     l_checkoptions(L, 1, fn, lr_opts);
-    const char *num = opt_str(L, 1, "numerics", "fp8");
-    int numerics = strcmp(num, "fp32") == 0 ? RP_NUMERICS_FP32
-                 : strcmp(num, "bf16") == 0 ? RP_NUMERICS_BF16
-                 : strcmp(num, "fp8") == 0 ? RP_NUMERICS_FP8 : -1;
-    if (numerics < 0) return luaL_error(L, "%s: unknown numerics '%s' (valid: fp32, bf16, fp8)", fn, num);
-    const char *sc = opt_str(L, 1, "scaling", "delayed");
-    if (strcmp(sc, "delayed") != 0 && strcmp(sc, "current") != 0)
-        return luaL_error(L, "%s: unknown scaling '%s' (valid: delayed, current)", fn, sc);
+    int numerics = opt_choice(L, 1, fn, "numerics", "fp8", numerics_names);
+    bool delayed = opt_choice(L, 1, fn, "scaling", "delayed", scaling_names) == 0;
     int hist = check_history(L, 1, fn), algo = check_algo(L, 1, fn);
+    int fwd = opt_format(L, 1, fn, "forward_format", "e4m3fn");
+    int bwd = opt_format(L, 1, fn, "backward_format", "e5m2");
     double margin = opt_num(L, 1, fn, "margin", 0);
     l_lr *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->r = NULL;
     luaL_setmetatable(L, L_LR_MT);
-    u->r = rp_linear_recipe_new(numerics, strcmp(sc, "delayed") == 0, hist, (float)margin, algo,
+    u->r = rp_linear_recipe_new(numerics, delayed, hist, (float)margin, algo,
                                 opt_bool(L, 1, "saturate", true), opt_bool(L, 1, "pow2", false));
-    if (!u->r) return l_corerror(L);
+    if (!u->r || rp_linear_recipe_set_formats(u->r, fwd, bwd)) return l_corerror(L);
     return 1;
 }
 
@@ -639,11 +663,9 @@ static int f_swiglu(lua_State *L)
         }
         lua_pop(L, 1);
     }
-    const char *sm = opt_str(L, 5, "smooth", "none");
-    int smooth = strcmp(sm, "none") == 0 ? RP_SMOOTH_NONE
-               : strcmp(sm, "channel") == 0 ? RP_SMOOTH_CHANNEL
-               : strcmp(sm, "token") == 0 ? RP_SMOOTH_TOKEN : -1;
-    if (smooth < 0) return luaL_error(L, "fp8.swiglu: unknown smooth '%s' (valid: channel, token)", sm);
+    static const char *const smooth_names[] = {[RP_SMOOTH_NONE] = "none", [RP_SMOOTH_CHANNEL] = "channel",
+                                               [RP_SMOOTH_TOKEN] = "token", NULL};
+    int smooth = opt_choice(L, 5, "fp8.swiglu", "smooth", "none", smooth_names);
     rp_swiglu_stats st;
     rp_tensor *y = rp_fp8_swiglu(x, w1, w2, w3, rs, smooth, &st);
     l_pushtensor(L, y);

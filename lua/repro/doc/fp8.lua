@@ -21,8 +21,8 @@ Quantize with one current scale per column (the last dimension); q:scale() is an
 fmt's max / amax / 2^margin (pow2 rounds down to a power of two); 1 when amax is 0 or not finite.]=],
   ["fp8.delayed_scaling"] = [=[fp8.delayed_scaling{history = 16, margin = 0, algo = "max" | "most_recent", fmt = "e4m3fn"} -> fp8.DelayedScaling
 TransformerEngine's DelayedScaling recipe: cast with d:scale(), then d:update(amax); the scale follows the amax history.]=],
-  ["fp8.linear_recipe"] = [=[fp8.linear_recipe{numerics = "fp8" | "bf16" | "fp32", scaling = "delayed" | "current", history = 16, margin = 0, algo = "max", saturate = true, pow2 = false} -> fp8.LinearRecipe
-The numerics of one linear layer: in fp8, E4M3 for the input and weight and E5M2 for the output gradient, one scale per role; in bf16, operands rounded to bf16. Accumulation is always fp32.]=],
+  ["fp8.linear_recipe"] = [=[fp8.linear_recipe{numerics = "fp8" | "bf16" | "fp32", scaling = "delayed" | "current", history = 16, margin = 0, algo = "max", saturate = true, pow2 = false, forward_format = "e4m3fn", backward_format = "e5m2"} -> fp8.LinearRecipe
+The numerics of one linear layer: in fp8, forward_format (default E4M3) for the input and weight and backward_format (default E5M2) for the output gradient, one scale per role (any format with codes, e.g. "e3m2fn" or "e2m1fn"); in bf16, operands rounded to bf16. Accumulation is always fp32.]=],
   ["fp8.linear"] = [=[fp8.linear(x, w [, recipe]) -> Tensor
 y (..., out) = x (..., in) · w (out, in)ᵀ with the operands quantized as recipe says (nil: plain fp32); differentiable, delayed scales update after use.]=],
   ["fp8.swiglu"] = [=[fp8.swiglu(x, w1, w2, w3 [, {recipes = {r1, r2, r3}, smooth = nil | "channel" | "token"}]) -> y, {h_amax =}
