@@ -193,6 +193,54 @@ void rp_fp8_quantize_cols_f32(uint8_t *codes, rp_fp8_qstats *st, const float *in
 void rp_amax_rows_f32(float *out, const float *in, int64_t R, int64_t C);
 void rp_amax_cols_f32(float *out, const float *in, int64_t R, int64_t C);
 
+/* ---- MX block formats (OCP Microscaling v1.0) ----
+ * Blocks of RP_MX_BLOCK consecutive elements along the last dimension (the
+ * last block of a row may be shorter) share one e8m0fnu scale X = 2^E with
+ * E = floor(log2(amax of the block)) - emax(element format), clamped to
+ * [-127, 127]; each element is the element format's RNE, saturating code of
+ * x / X. A block of zeros gets E = -127 (code 0x00); a block holding NaN or
+ * +-inf gets the NaN scale 0xFF (every element then decodes to NaN). Codes
+ * are one per byte, except mxfp4: two per byte (element 2j in the low
+ * nibble, 2j+1 in the high nibble, as OCP's packed FP4), a row of K elements
+ * taking ceil(K/2) bytes. One row per MX format:
+ *   X(ID, name, element format, emax of the element format, packed)
+ * (emax = floor(log2(element max)); tests/c/test_mx.c checks it) */
+#define RP_MX_FORMATS(X)                                                       \
+    X(FP8_E4M3, "mxfp8_e4m3", RP_FMT_E4M3FN, 8,  false)                        \
+    X(FP8_E5M2, "mxfp8_e5m2", RP_FMT_E5M2,   15, false)                        \
+    X(FP6_E3M2, "mxfp6_e3m2", RP_FMT_E3M2FN, 4,  false)                        \
+    X(FP6_E2M3, "mxfp6_e2m3", RP_FMT_E2M3FN, 2,  false)                        \
+    X(FP4,      "mxfp4",      RP_FMT_E2M1FN, 2,  true)
+
+#define RP_MX_ENUM_(ID, ...) RP_MX_##ID,
+typedef enum { RP_MX_FORMATS(RP_MX_ENUM_) RP_NMX } rp_mx_format;
+#undef RP_MX_ENUM_
+#define RP_MX_BLOCK 32
+
+typedef struct {
+    const char *name;
+    int elem;                /* element format (fp8.h table) */
+    int emax;                /* exponent of the element format's largest normal */
+    bool packed;             /* two codes per byte */
+} rp_mx_traits;
+extern const rp_mx_traits rp_mx_info[RP_NMX];
+
+/* MX format by name ("mxfp8_e4m3", ..., "mxfp4"); -1 if unknown. */
+int rp_mx_format_from_name(const char *name);
+/* "mxfp8_e4m3, ..." for error messages (static string). */
+const char *rp_mx_format_names(void);
+/* Bytes of codes for one row of K elements; blocks (scales) per row. */
+int64_t rp_mx_row_bytes(int mx, int64_t K);
+int64_t rp_mx_row_blocks(int64_t K);
+/* in (R, K) row-major -> codes (R, rp_mx_row_bytes) and scales (R,
+ * rp_mx_row_blocks) e8m0fnu codes; amax (out, may be NULL) = max |in|, NaN
+ * if any NaN. The caller owns every buffer. */
+void rp_mx_quantize_f32(uint8_t *codes, uint8_t *scales, float *amax, const float *in, int64_t R,
+                        int64_t K, int mx);
+/* out (R, K) = decode(codes) * 2^(scale - 127), from rp_mx_quantize_f32's layout. */
+void rp_mx_dequantize_f32(float *out, const uint8_t *codes, const uint8_t *scales, int64_t R,
+                          int64_t K, int mx);
+
 /* ---- scaling recipes ---- */
 
 /* Just-in-time scale: fmt_max / amax / 2^margin; with pow2 rounded down to a

@@ -113,6 +113,49 @@ ALWAYS_INLINE uint32_t enc32(int fmt, uint32_t u, bool sat)
 #undef ENC_CASE_
 
 ALWAYS_INLINE uint8_t enc(int fmt, uint32_t u, bool sat) { return (uint8_t)enc32(fmt, u, sat); }
+/* value(code) of a sign-magnitude format by arithmetic instead of a table
+ * lookup (which does not vectorize): the same bits as rp_fp8_table,
+ * including the table's NaN (quiet, the code's sign) and -0. */
+ALWAYS_INLINE float dec_sm(uint32_t c, int ebits, int m, int bias, rp_nan_kind nan)
+{
+    const int emax = (1 << ebits) - 1, sb = ebits + m;
+    const uint32_t magmask = (1u << sb) - 1u;
+    uint32_t sign = (c >> sb) << 31, mag = c & magmask, e = mag >> m;
+    uint32_t normal = (mag << (23 - m)) + ((uint32_t)(127 - bias) << 23);
+    uint32_t sub = f2u((float)(int32_t)mag * u2f((uint32_t)(127 + 1 - bias - m) << 23));
+    uint32_t v = e == 0 ? sub : normal;
+    if (nan == RP_NAN_IEEE) v = (int)e == emax ? ((mag & ((1u << m) - 1)) ? 0x7FC00000u : 0x7F800000u) : v;
+    if (nan == RP_NAN_ALLONES) v = mag == magmask ? 0x7FC00000u : v;
+    if (nan == RP_NAN_NEGZERO) v = c == (1u << sb) ? 0x7FC00000u : v;
+    return u2f(v | sign);
+}
+
+/* e8m0fnu: 2^(c-127), code 0 is the f32 subnormal 2^-127, 0xFF NaN. */
+ALWAYS_INLINE float dec_e8m0(uint32_t c)
+{
+    uint32_t v = c == 0 ? 0x00400000u : c << 23;
+    return u2f(c == 0xFFu ? 0x7FC00000u : v);
+}
+
+/* One format's decoder, from its RP_FORMATS row (valid codes only). */
+ALWAYS_INLINE float dec_row(int bits, int e, int m, int bias, rp_nan_kind nan, uint32_t c)
+{
+    if (bits > 8) return 0.0f;
+    if (nan == RP_NAN_FF) return dec_e8m0(c);
+    return dec_sm(c, e, m, bias, nan);
+}
+
+#define DEC_CASE_(ID, NAME, BITS, E, M, BIAS, NAN, ...)                        \
+    case RP_FMT_##ID: return dec_row(BITS, E, M, BIAS, NAN, c);
+ALWAYS_INLINE float dec(int fmt, uint32_t c)
+{
+    switch (fmt) {
+    RP_FORMATS(DEC_CASE_)
+    default: return 0.0f;
+    }
+}
+#undef DEC_CASE_
+
 #define PAR_MIN 65536
 
 /* OpenMP outlines a parallel loop body into a function that reads fmt and
