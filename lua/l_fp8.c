@@ -239,7 +239,9 @@ static int f_decode(lua_State *L)
 typedef struct {
     rp_tensor *codes;      /* u8, the input's shape */
     rp_tensor *scales;     /* f32 per row/column, or NULL for one scale */
-    int fmt, mode;         /* mode: 0 tensor, 1 per row (token), 2 per column (channel) */
+    int fmt, mode;         /* mode: 0 tensor, 1 per row (token), 2 per column (channel),
+                            * 3 MX blocks (fmt: an MX format; scales: u8 e8m0fnu codes) */
+    int64_t k;             /* MX: elements along the last dimension */
     rp_fp8_qstats st;
 } l_quant;
 
@@ -269,9 +271,44 @@ static l_quant *new_q(lua_State *L)
 
 static const char *const quant_opts[] = {"scale", "saturate", "rounding", "generator", NULL};
 
+/* fp8.quantize(x, "mxfp4" | ...): blocks of 32 along the last dimension. */
+static int quantize_mx(lua_State *L, int mx)
+{
+    const char *fn = "fp8.quantize";
+    rp_tensor *t = l_checktensor(L, 1);
+    static const char *const mx_opts[] = {NULL};
+    l_checkoptions(L, 3, fn, mx_opts);
+    if (t->ndim < 1) return luaL_error(L, "%s: %s needs a tensor with at least one dimension", fn, rp_mx_info[mx].name);
+    rp_tensor *c = contig(L, t, RP_F32, fn);
+    int64_t K = c->shape[c->ndim - 1], R = K ? rp_numel(c) / K : 0;
+    int64_t shp[RP_MAXDIM];
+    memcpy(shp, c->shape, sizeof(int64_t) * (size_t)c->ndim);
+    l_quant *q = new_q(L);
+    q->fmt = mx;
+    q->mode = 3;
+    q->k = K;
+    shp[c->ndim - 1] = rp_mx_row_bytes(mx, K);
+    q->codes = rp_empty(RP_U8, c->ndim, shp);
+    shp[c->ndim - 1] = rp_mx_row_blocks(K);
+    q->scales = q->codes ? rp_empty(RP_U8, c->ndim, shp) : NULL;
+    if (!q->scales) { rp_tensor_release(c); return l_corerror(L); }
+    rp_mx_quantize_f32(RP_U8P(q->codes), RP_U8P(q->scales), &q->st.amax, RP_F32P(c), R, K, mx);
+    q->st.numel = rp_numel(c);
+    rp_tensor_release(c);
+    return 1;
+}
+
 static int f_quantize(lua_State *L)
 {
     rp_tensor *t = l_checktensor(L, 1);
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        const char *name = lua_tostring(L, 2);
+        int mx = rp_mx_format_from_name(name);
+        if (mx >= 0) return quantize_mx(L, mx);
+        if (rp_fp8_format_from_name(name) < 0)
+            return luaL_error(L, "fp8.quantize: unknown format '%s' (valid: %s, %s)", name,
+                              rp_fp8_format_names(), rp_mx_format_names());
+    }
     int f = check_fmt(L, 2, "fp8.quantize", true);
     l_checkoptions(L, 3, "fp8.quantize", quant_opts);
     bool sat = opt_bool(L, 3, "saturate", false), sr = opt_rounding(L, 3, "fp8.quantize");
@@ -326,11 +363,16 @@ static int f_quantize_per_channel(lua_State *L) { return quantize_rc(L, false); 
 static int q_dequantize(lua_State *L)
 {
     l_quant *q = check_q(L, 1);
-    rp_tensor *o = rp_empty(RP_F32, q->codes->ndim, q->codes->shape);
+    int64_t shp[RP_MAXDIM];
+    memcpy(shp, q->codes->shape, sizeof(int64_t) * (size_t)q->codes->ndim);
+    if (q->mode == 3) shp[q->codes->ndim - 1] = q->k;
+    rp_tensor *o = rp_empty(RP_F32, q->codes->ndim, shp);
     if (!o) return l_corerror(L);
     int64_t n = rp_numel(o);
     if (q->mode == 0) {
         rp_fp8_decode_f32(RP_F32P(o), RP_U8P(q->codes), n, q->fmt, 1.0f / q->st.scale);
+    } else if (q->mode == 3) {
+        rp_mx_dequantize_f32(RP_F32P(o), RP_U8P(q->codes), RP_U8P(q->scales), q->k ? n / q->k : 0, q->k, q->fmt);
     } else {
         const float *tab = rp_fp8_table(q->fmt), *s = RP_F32P(q->scales);
         const uint8_t *c = RP_U8P(q->codes);
@@ -363,7 +405,11 @@ static int q_scale(lua_State *L)
 }
 
 static int q_amax(lua_State *L) { lua_pushnumber(L, check_q(L, 1)->st.amax); return 1; }
-static int q_format(lua_State *L) { lua_pushstring(L, rp_fp8_info[check_q(L, 1)->fmt].name); return 1; }
+static const char *q_fmtname(const l_quant *q)
+{
+    return q->mode == 3 ? rp_mx_info[q->fmt].name : rp_fp8_info[q->fmt].name;
+}
+static int q_format(lua_State *L) { lua_pushstring(L, q_fmtname(check_q(L, 1))); return 1; }
 
 static int q_index(lua_State *L)
 {
@@ -383,7 +429,7 @@ static int q_tostring(lua_State *L)
     l_quant *q = check_q(L, 1);
     char s[RP_SHAPE_STRLEN];
     lua_pushfstring(L, "fp8.quantized(%s, shape=%s, amax=%f, saturated=%d, flushed=%d)",
-                    rp_fp8_info[q->fmt].name, rp_shape_str(q->codes, s, sizeof s),
+                    q_fmtname(q), rp_shape_str(q->codes, s, sizeof s),
                     (double)q->st.amax, (int)q->st.saturated, (int)q->st.flushed);
     return 1;
 }

@@ -113,6 +113,41 @@ A.test("scaling recipes", function()
   A.near(57344 / 2 / 4, m:update(math.huge), 1e-3)
 end)
 
+A.test("MX block formats", function()
+  repro.manual_seed(9)
+  local x = T.randn{3, 40} * 4
+  for _, name in ipairs{"mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4"} do
+    local q = fp8.quantize(x, name)
+    A.eq(name, q:format())
+    A.eq("3x2", table.concat(q:scale():shape(), "x"))
+    A.eq("3x" .. (name == "mxfp4" and 20 or 40), table.concat(q:codes():shape(), "x"))
+    local y = q:dequantize()
+    A.eq("3x40", table.concat(y:shape(), "x"))
+    -- by hand: per block, X = 2^(floor(log2 amax) - emax), element = cast(x / X) saturating
+    local elem = ({mxfp8_e4m3 = "e4m3fn", mxfp8_e5m2 = "e5m2", mxfp6_e3m2 = "e3m2fn", mxfp6_e2m3 = "e2m3fn", mxfp4 = "e2m1fn"})[name]
+    local emax = math.floor(math.log(fp8.info(elem).max, 2))
+    local xt, yt, st = x:totable(), y:totable(), q:scale():totable()
+    for r = 1, 3 do
+      for b = 0, 1 do
+        local amax = 0
+        for i = b * 32 + 1, math.min(40, b * 32 + 32) do amax = math.max(amax, math.abs(xt[r][i])) end
+        local E = math.floor(math.log(amax, 2)) - emax
+        A.eq(E + 127, st[r][b + 1])
+        local blk = {}
+        for i = b * 32 + 1, math.min(40, b * 32 + 32) do blk[#blk + 1] = xt[r][i] / 2 ^ E end
+        local c = fp8.cast(T.tensor(blk), elem, {saturate = true}):totable()
+        for i = 1, #blk do A.eq(c[i] * 2 ^ E, yt[r][b * 32 + i]) end
+      end
+    end
+  end
+  local p = fp8.quantize(T.tensor{{1, -2, 0.5}}, "mxfp4"):codes():totable()[1]
+  -- amax 2: X = 2^(1 - 2); 1/X = 2 -> 0x4, -2/X = -4 -> 0xE, 0.5/X = 1 -> 0x2; low nibble first
+  A.eq(0x4 | (0xE << 4), p[1]); A.eq(0x2, p[2])
+  A.raises(function() fp8.quantize(x, "mxfp5") end, "unknown format 'mxfp5'")
+  A.raises(function() fp8.quantize(x, "mxfp4", {scale = 2}) end, "unknown option 'scale'")
+  A.raises(function() fp8.quantize(T.tensor(1), "mxfp4") end, "at least one dimension")
+end)
+
 A.test("fp8 linear formats are options", function()
   repro.manual_seed(6)
   local x, w = T.randn{4, 6}, T.randn{3, 6} * 0.1

@@ -12,7 +12,7 @@ The u8 codes of x · scale in an 8-bit format (bf16 and fp16 have no 8-bit codes
   ["fp8.decode"] = [=[fp8.decode(codes, fmt [, {scale = 1}]) -> Tensor
 f32 values of u8 codes, divided by scale.]=],
   ["fp8.quantize"] = [=[fp8.quantize(x, fmt [, {scale = 1, saturate = false, rounding =, generator =}]) -> fp8.Quantized
-A quantized tensor: real one-byte codes of x · scale plus the scale, with counts of saturated and flushed values (q.saturated, q.flushed, q.numel).]=],
+A quantized tensor: real one-byte codes of x · scale plus the scale, with counts of saturated and flushed values (q.saturated, q.flushed, q.numel). With an MX format ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4"; no options) x is quantized in blocks of 32 along its last dimension as OCP MX v1.0 says: q:scale() is a u8 tensor of e8m0fnu block scales (..., ceil(K/32)), q:codes() the element codes (..., K), packed two per byte for mxfp4 (..., ceil(K/2)); q:dequantize() gives back (..., K).]=],
   ["fp8.quantize_per_token"] = [=[fp8.quantize_per_token(x, fmt [, {margin = 0, pow2 = false, saturate = false}]) -> fp8.Quantized
 Quantize with one current scale per row of the (-1, C) view; q:scale() is then an f32 tensor of the scales.]=],
   ["fp8.quantize_per_channel"] = [=[fp8.quantize_per_channel(x, fmt [, {margin = 0, pow2 = false, saturate = false}]) -> fp8.Quantized
