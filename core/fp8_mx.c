@@ -49,6 +49,7 @@ ALWAYS_INLINE uint32_t mx_scale_code(uint32_t a, int emax)
 ALWAYS_INLINE uint32_t mx_block(uint32_t *c, const float *x, int n, int FMT, int emax)
 {
     uint32_t a = 0;
+    #pragma omp simd reduction(max : a)
     for (int i = 0; i < n; i++) {
         uint32_t b = f2u(x[i]) & 0x7FFFFFFFu;
         a = b > a ? b : a;
