@@ -341,6 +341,21 @@ int rp_optim_step(rp_tensor *p, const rp_tensor *g, rp_optim_state *st, const rp
     if (bad >= 0)
         return rp_seterr("%s: non-finite gradient (element %lld is %g); step refused, nothing changed", k,
                          (long long)bad, (double)RP_F32P(g)[bad]);
+    return rp_optim_step_checked(p, g, st, c);
+}
+
+int rp_optim_step_checked(rp_tensor *p, const rp_tensor *g, rp_optim_state *st, const rp_optim_config *c)
+{
+    char s1[RP_SHAPE_STRLEN], s2[RP_SHAPE_STRLEN];
+    const char *k = rp_optim_kind_name(c->kind);
+    if (st->kind != c->kind)
+        return rp_seterr("%s: state belongs to a %s optimizer", k, rp_optim_kind_name(st->kind));
+    if (p->dtype != RP_F32 || g->dtype != RP_F32 || !rp_is_contiguous(p) || !rp_is_contiguous(g))
+        return rp_seterr("%s: parameter and gradient must be contiguous f32 tensors", k);
+    if (!rp_same_shape(p, g))
+        return rp_seterr("%s: gradient shape %s does not match parameter shape %s", k,
+                         rp_shape_str(g, s1, sizeof s1), rp_shape_str(p, s2, sizeof s2));
+    int64_t n = rp_numel(p);
     float *pp = RP_F32P(p);
     const float *gg = RP_F32P(g);
     int rc = 0;

@@ -124,6 +124,10 @@ rp_tensor *rp_optim_state_get(const rp_optim_state *st, const char *name);
 /* One step: p (contiguous f32) updated in place from g (same shape). Refuses
  * (returns -1, nothing modified) a non-finite gradient. Bumps p's version. */
 int rp_optim_step(rp_tensor *p, const rp_tensor *g, rp_optim_state *st, const rp_optim_config *cfg);
+/* rp_optim_step for a caller that has validated cfg (rp_optim_check_config,
+ * once at construction) and checked g finite (once per step, over every
+ * parameter): neither is done again here; shapes and dtypes still are. */
+int rp_optim_step_checked(rp_tensor *p, const rp_tensor *g, rp_optim_state *st, const rp_optim_config *cfg);
 
 /* Scan for NaN/Inf: index of the first non-finite element of x (n) or -1. */
 int64_t rp_first_nonfinite_f32(const float *x, int64_t n);

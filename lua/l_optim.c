@@ -217,17 +217,30 @@ static int state_gc(lua_State *L)
     return 0;
 }
 
-/* step(cfg, state, param) -> true if stepped, false if param has no .grad */
+/* step(cfg, state, param [, checked]) -> true if stepped, false if param has
+ * no .grad. The config userdata was validated when made (l_config, cfg_set),
+ * so it is not validated again; checked = true: the caller has scanned the
+ * gradient for NaN/Inf this step (Optimizer:step does, over all parameters). */
 static int l_step(lua_State *L)
 {
     rp_optim_config *c = checkcfg(L, 1);
     l_state *u = checkstate(L, 2);
     rp_tensor *p = l_checktensor(L, 3);
+    bool checked = lua_toboolean(L, 4);
     if (!p->grad) { lua_pushboolean(L, 0); return 1; }
     rp_tensor *g = p->grad;
+    if (g->dtype != RP_F32) return luaL_error(L, "optim: gradient must be f32, got %s", rp_dtype_info[g->dtype].name);
     if (rp_is_contiguous(g)) rp_tensor_retain(g);
     else if (!(g = rp_copy_contiguous(g))) return l_corerror(L);
-    int rc = rp_optim_step(p, g, u->st, c);
+    int rc;
+    if (checked) {
+        rc = rp_optim_step_checked(p, g, u->st, c);
+    } else {
+        int64_t bad = rp_first_nonfinite_f32(RP_F32P(g), rp_numel(g));
+        rc = bad >= 0 ? rp_seterr("%s: non-finite gradient (element %lld is %g); step refused, nothing changed",
+                                  rp_optim_kind_name(c->kind), (long long)bad, (double)RP_F32P(g)[bad])
+                      : rp_optim_step_checked(p, g, u->st, c);
+    }
     rp_tensor_release(g);
     if (rc != 0) return l_corerror(L);
     lua_pushboolean(L, 1);
