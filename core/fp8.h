@@ -51,7 +51,8 @@ typedef enum {
  * bits: storage bits of one code (4, 6, 8; codes are stored one per byte
  * unless packed, see rp_mx_*); 16 for bf16/fp16, which have casts but no
  * codes. max / min_normal / min_subnormal are the values the other columns
- * imply (tests/c/test_fp8.c recomputes them); safetensors: the dtype name in
+ * imply (tests/c/test_fp8.c and test_fp_subbyte.c check them against the
+ * decode tables); safetensors: the dtype name in
  * a .safetensors header, NULL when the format has none. */
 #define RP_FORMATS(X)                                                                          \
     X(E4M3FN,   "e4m3fn",   8,  4, 3,  7,   RP_NAN_ALLONES, 448.0f,      0x1p-6f,   0x1p-9f,   "F8_E4M3") \

@@ -38,6 +38,8 @@ int main(void)
             CHECK_EQ_INT(c, rp_fp8_encode1(tab[c], fmt, false));
             CHECK_EQ_INT(c, rp_fp8_encode1(tab[c], fmt, true));
         }
+        /* the row's max / min normal / min subnormal are the decoded codes' */
+        CHECK(tab[t->max_code] == t->max && tab[1] == t->min_subnormal && tab[1 << t->mbits] == t->min_normal);
         int sb = 1 << (t->bits - 1);
         /* specials, ml_dtypes: NaN -> the -0 code, -NaN -> +0, inf -> max */
         CHECK_EQ_INT(sb, rp_fp8_encode1(NAN, fmt, false));
