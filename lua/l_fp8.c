@@ -154,7 +154,7 @@ static int f_formats(lua_State *L)
 static int f_info(lua_State *L)
 {
     const rp_fp8_traits *t = &rp_fp8_info[check_fmt(L, 1, "fp8.info", false)];
-    static const char *nan_names[] = {"ieee", "all_ones", "0x80", "0xff"};
+    static const char *const nan_names[] = {[RP_NAN_IEEE] = "ieee", [RP_NAN_ALLONES] = "all_ones", [RP_NAN_NEGZERO] = "0x80", [RP_NAN_FF] = "0xff", [RP_NAN_NONE] = "none"};
     lua_createtable(L, 0, 12);
     lua_pushstring(L, t->name); lua_setfield(L, -2, "name");
     lua_pushinteger(L, t->bits); lua_setfield(L, -2, "bits");

@@ -7,6 +7,10 @@ local T, fp8 = repro.tensor, repro.fp8
 A.test("formats and info", function()
   local names = fp8.formats()
   A.eq(12, #names)
+  for _, n in ipairs(names) do A.eq(n, fp8.info(n).name) end
+  local f4 = fp8.info("e2m1fn")
+  A.eq(4, f4.bits); A.eq(6, f4.max); A.eq("none", f4.nan); A.eq(false, f4.inf); A.eq(0.5, f4.min_subnormal)
+  A.eq(28, fp8.info("e3m2fn").max); A.eq(7.5, fp8.info("e2m3fn").max)
   A.eq("e4m3fn", names[1])
   local i = fp8.info("e4m3fn")
   A.eq(4, i.ebits); A.eq(3, i.mbits); A.eq(7, i.bias); A.eq(448, i.max)
