@@ -9,52 +9,19 @@
 
 #include "fp8_impl.h"
 
-const rp_fp8_traits rp_fp8_info[RP_NFMT] = {
-    [RP_FMT_E4M3FN] = {.name = "e4m3fn", .bits = 8, .ebits = 4, .mbits = 3, .bias = 7,
-                       .is_signed = true, .has_inf = false, .nan = RP_NAN_ALLONES,
-                       .has_negative_zero = true, .max = 448.0f, .min_normal = 0x1p-6f,
-                       .min_subnormal = 0x1p-9f, .nan_code = 0x7F, .max_code = 0x7E,
-                       .ovf_code = 0x7F},
-    [RP_FMT_E5M2] = {.name = "e5m2", .bits = 8, .ebits = 5, .mbits = 2, .bias = 15,
-                     .is_signed = true, .has_inf = true, .nan = RP_NAN_IEEE,
-                     .has_negative_zero = true, .max = 57344.0f, .min_normal = 0x1p-14f,
-                     .min_subnormal = 0x1p-16f, .nan_code = 0x7E, .max_code = 0x7B,
-                     .ovf_code = 0x7C},
-    [RP_FMT_E4M3FNUZ] = {.name = "e4m3fnuz", .bits = 8, .ebits = 4, .mbits = 3, .bias = 8,
-                         .is_signed = true, .has_inf = false, .nan = RP_NAN_NEGZERO,
-                         .has_negative_zero = false, .max = 240.0f, .min_normal = 0x1p-7f,
-                         .min_subnormal = 0x1p-10f, .nan_code = 0x80, .max_code = 0x7F,
-                         .ovf_code = 0x80},
-    [RP_FMT_E5M2FNUZ] = {.name = "e5m2fnuz", .bits = 8, .ebits = 5, .mbits = 2, .bias = 16,
-                         .is_signed = true, .has_inf = false, .nan = RP_NAN_NEGZERO,
-                         .has_negative_zero = false, .max = 57344.0f, .min_normal = 0x1p-15f,
-                         .min_subnormal = 0x1p-17f, .nan_code = 0x80, .max_code = 0x7F,
-                         .ovf_code = 0x80},
-    [RP_FMT_E4M3] = {.name = "e4m3", .bits = 8, .ebits = 4, .mbits = 3, .bias = 7,
-                     .is_signed = true, .has_inf = true, .nan = RP_NAN_IEEE,
-                     .has_negative_zero = true, .max = 240.0f, .min_normal = 0x1p-6f,
-                     .min_subnormal = 0x1p-9f, .nan_code = 0x7C, .max_code = 0x77,
-                     .ovf_code = 0x78},
-    [RP_FMT_E3M4] = {.name = "e3m4", .bits = 8, .ebits = 3, .mbits = 4, .bias = 3,
-                     .is_signed = true, .has_inf = true, .nan = RP_NAN_IEEE,
-                     .has_negative_zero = true, .max = 15.5f, .min_normal = 0x1p-2f,
-                     .min_subnormal = 0x1p-6f, .nan_code = 0x78, .max_code = 0x6F,
-                     .ovf_code = 0x70},
-    /* No zero and no subnormals: code 0 is 2^-127, the smallest value. */
-    [RP_FMT_E8M0FNU] = {.name = "e8m0fnu", .bits = 8, .ebits = 8, .mbits = 0, .bias = 127,
-                        .is_signed = false, .has_inf = false, .nan = RP_NAN_FF,
-                        .has_negative_zero = false, .max = 0x1p127f, .min_normal = 0x1p-127f,
-                        .min_subnormal = 0x1p-127f, .nan_code = 0xFF, .max_code = 0xFE,
-                        .ovf_code = 0xFF},
-    [RP_FMT_BF16] = {.name = "bf16", .bits = 16, .ebits = 8, .mbits = 7, .bias = 127,
-                     .is_signed = true, .has_inf = true, .nan = RP_NAN_IEEE,
-                     .has_negative_zero = true, .max = 0x1.FEp127f, .min_normal = 0x1p-126f,
-                     .min_subnormal = 0x1p-133f},
-    [RP_FMT_FP16] = {.name = "fp16", .bits = 16, .ebits = 5, .mbits = 10, .bias = 15,
-                     .is_signed = true, .has_inf = true, .nan = RP_NAN_IEEE,
-                     .has_negative_zero = true, .max = 65504.0f, .min_normal = 0x1p-14f,
-                     .min_subnormal = 0x1p-24f},
-};
+#define RP_TRAITS_ROW_(ID, NAME, BITS, E, M, BIAS, NAN, MAX, MINN, MINS, ST)                   \
+    [RP_FMT_##ID] = {.name = NAME, .bits = BITS, .ebits = E, .mbits = M, .bias = BIAS,          \
+                     .is_signed = (NAN) != RP_NAN_FF, .has_inf = (NAN) == RP_NAN_IEEE,          \
+                     .nan = NAN,                                                                 \
+                     .has_negative_zero = (NAN) != RP_NAN_NEGZERO && (NAN) != RP_NAN_FF,        \
+                     .max = MAX, .min_normal = MINN, .min_subnormal = MINS,                      \
+                     .nan_code = RP_FMT_NAN_CODE(BITS, E, M, NAN),                               \
+                     .max_code = RP_FMT_MAX_CODE(BITS, E, M, NAN),                               \
+                     .ovf_code = RP_FMT_OVF_CODE(BITS, E, M, NAN), .safetensors = ST},
+/* Derived from RP_FORMATS (fp8.h); e8m0fnu has no zero and no subnormals:
+ * code 0 is 2^-127, the smallest value. */
+const rp_fp8_traits rp_fp8_info[RP_NFMT] = {RP_FORMATS(RP_TRAITS_ROW_)};
+#undef RP_TRAITS_ROW_
 _Static_assert(sizeof rp_fp8_info / sizeof rp_fp8_info[0] == RP_NFMT,
                "one traits entry per format");
 
@@ -66,28 +33,44 @@ int rp_fp8_format_from_name(const char *name)
     return -1;
 }
 
-const char *rp_fp8_format_names(void)
-{
-    return "e4m3fn, e5m2, e4m3fnuz, e5m2fnuz, e4m3, e3m4, e8m0fnu, bf16, fp16";
-}
+#define RP_NAME_LIST_(ID, NAME, ...) ", " NAME
+static const char format_names[] = RP_FORMATS(RP_NAME_LIST_);
+#undef RP_NAME_LIST_
+
+const char *rp_fp8_format_names(void) { return format_names + 2; }
 
 float rp_fp8_format_max(int fmt)
 {
     return fmt >= 0 && fmt < RP_NFMT ? rp_fp8_info[fmt].max : 0.0f;
 }
 
-bool rp_fp8_is_8bit(int fmt) { return fmt >= 0 && fmt < RP_NFMT && rp_fp8_info[fmt].bits == 8; }
+const char *rp_fp8_safetensors_dtype(int fmt)
+{
+    return fmt >= 0 && fmt < RP_NFMT ? rp_fp8_info[fmt].safetensors : NULL;
+}
+
+int rp_fp8_format_from_safetensors(const char *dtype)
+{
+    if (!dtype) return -1;
+    for (int f = 0; f < RP_NFMT; f++)
+        if (rp_fp8_info[f].safetensors && strcmp(dtype, rp_fp8_info[f].safetensors) == 0) return f;
+    return -1;
+}
+
+bool rp_fp8_is_8bit(int fmt) { return fmt >= 0 && fmt < RP_NFMT && rp_fp8_info[fmt].bits <= 8; }
 /* ---- decode tables ---- */
 
-static float tables[RP_FMT_E8M0FNU + 1][256];
+static float tables[RP_NFMT][256];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static float decode_formula(int fmt, unsigned c)
 {
     const rp_fp8_traits *t = &rp_fp8_info[fmt];
-    if (fmt == RP_FMT_E8M0FNU) return c == 0xFF ? NAN : ldexpf(1.0f, (int)c - 127);
-    int m = t->mbits, emax = (1 << t->ebits) - 1;
-    unsigned sign = c >> 7, e = (c >> m) & (unsigned)emax, mant = c & ((1u << m) - 1);
+    if (c >= 1u << t->bits) return NAN; /* not a code of a sub-byte format */
+    if (t->nan == RP_NAN_FF) return c == 0xFF ? NAN : ldexpf(1.0f, (int)c - 127);
+    int m = t->mbits, emax = (1 << t->ebits) - 1, sb = t->ebits + m;
+    unsigned sign = c >> sb, e = (c >> m) & (unsigned)emax, mant = c & ((1u << m) - 1);
+    unsigned mag = c & ((1u << sb) - 1);
     /* NaN decodes with the code's sign bit, as ml_dtypes does (so the fnuz NaN
      * 0x80 gives -NaN). */
     float nan = sign ? -NAN : NAN;
@@ -96,12 +79,13 @@ static float decode_formula(int fmt, unsigned c)
         if ((int)e == emax) return mant ? nan : (sign ? -INFINITY : INFINITY);
         break;
     case RP_NAN_ALLONES:
-        if ((c & 0x7F) == 0x7F) return nan;
+        if (mag == (1u << sb) - 1) return nan;
         break;
     case RP_NAN_NEGZERO:
-        if (c == 0x80) return nan;
+        if (c == 1u << sb) return nan;
         break;
-    case RP_NAN_FF: break;
+    case RP_NAN_FF:
+    case RP_NAN_NONE: break;
     }
     float v = e == 0 ? ldexpf((float)mant, 1 - t->bias - m)
                      : ldexpf((float)((1u << m) | mant), (int)e - t->bias - m);
@@ -110,8 +94,9 @@ static float decode_formula(int fmt, unsigned c)
 
 static void init_tables(void)
 {
-    for (int f = 0; f <= RP_FMT_E8M0FNU; f++)
-        for (unsigned c = 0; c < 256; c++) tables[f][c] = decode_formula(f, c);
+    for (int f = 0; f < RP_NFMT; f++)
+        if (rp_fp8_info[f].bits <= 8)
+            for (unsigned c = 0; c < 256; c++) tables[f][c] = decode_formula(f, c);
 }
 
 const float *rp_fp8_table(int fmt)
@@ -222,7 +207,7 @@ static uint8_t enc_sr(float x, int fmt, bool sat, uint32_t w)
     uint32_t mag = c > t->max_code ? (sat ? t->max_code : t->ovf_code) : (uint32_t)c;
     if (fmt == RP_FMT_E8M0FNU) return (uint8_t)mag;
     if (!t->has_negative_zero && mag == 0) return 0;
-    return (uint8_t)(mag | (sign << 7));
+    return (uint8_t)(mag | (sign << (t->ebits + t->mbits)));
 }
 
 static float cast16_sr(float x, int fmt, bool sat, uint32_t w)

@@ -30,38 +30,80 @@
 #include "tensor.h"
 #include "rng.h"
 
-typedef enum {
-    RP_FMT_E4M3FN = 0,
-    RP_FMT_E5M2,
-    RP_FMT_E4M3FNUZ,
-    RP_FMT_E5M2FNUZ,
-    RP_FMT_E4M3,
-    RP_FMT_E3M4,
-    RP_FMT_E8M0FNU,
-    RP_FMT_BF16,
-    RP_FMT_FP16,
-    RP_NFMT
-} rp_fp8_format;
-
+/* How a format encodes NaN (and whether it has inf). */
 typedef enum {
     RP_NAN_IEEE,     /* exponent all ones, mantissa != 0 (inf when mantissa == 0) */
     RP_NAN_ALLONES,  /* S.1111.111 only (e4m3fn: no inf) */
     RP_NAN_NEGZERO,  /* 0x80 only, the code -0 would have (fnuz) */
-    RP_NAN_FF        /* 0xFF only, unsigned format (e8m0fnu) */
+    RP_NAN_FF,       /* 0xFF only, unsigned format (e8m0fnu) */
+    RP_NAN_NONE      /* finite only, no NaN, no inf (the OCP sub-byte "fn" formats):
+                      * as ml_dtypes, overflow and +-inf give +-max, NaN gives the
+                      * -0 code (and -NaN the +0 code) */
 } rp_nan_kind;
+
+/* THE format table: one row per number format. Everything else is derived
+ * from it: the enum below, the traits (codes of max / overflow / NaN, sign,
+ * inf, -0), the scalar and vectorized encoders and decoders (fp8_impl.h),
+ * the names and their list, the Lua enumeration (fp8.formats) and the
+ * safetensors dtype names. Adding a format is adding a row (at the end: the
+ * enum values of the rows above must not move).
+ *   X(ID, name, bits, ebits, mbits, bias, nan, max, min_normal, min_subnormal, safetensors)
+ * bits: storage bits of one code (4, 6, 8; codes are stored one per byte
+ * unless packed, see rp_mx_*); 16 for bf16/fp16, which have casts but no
+ * codes. max / min_normal / min_subnormal are the values the other columns
+ * imply (tests/c/test_fp8.c and test_fp_subbyte.c check them against the
+ * decode tables); safetensors: the dtype name in
+ * a .safetensors header, NULL when the format has none. */
+#define RP_FORMATS(X)                                                                          \
+    X(E4M3FN,   "e4m3fn",   8,  4, 3,  7,   RP_NAN_ALLONES, 448.0f,      0x1p-6f,   0x1p-9f,   "F8_E4M3") \
+    X(E5M2,     "e5m2",     8,  5, 2,  15,  RP_NAN_IEEE,    57344.0f,    0x1p-14f,  0x1p-16f,  "F8_E5M2") \
+    X(E4M3FNUZ, "e4m3fnuz", 8,  4, 3,  8,   RP_NAN_NEGZERO, 240.0f,      0x1p-7f,   0x1p-10f,  NULL)      \
+    X(E5M2FNUZ, "e5m2fnuz", 8,  5, 2,  16,  RP_NAN_NEGZERO, 57344.0f,    0x1p-15f,  0x1p-17f,  NULL)      \
+    X(E4M3,     "e4m3",     8,  4, 3,  7,   RP_NAN_IEEE,    240.0f,      0x1p-6f,   0x1p-9f,   NULL)      \
+    X(E3M4,     "e3m4",     8,  3, 4,  3,   RP_NAN_IEEE,    15.5f,       0x1p-2f,   0x1p-6f,   NULL)      \
+    X(E8M0FNU,  "e8m0fnu",  8,  8, 0,  127, RP_NAN_FF,      0x1p127f,    0x1p-127f, 0x1p-127f, "F8_E8M0") \
+    X(BF16,     "bf16",     16, 8, 7,  127, RP_NAN_IEEE,    0x1.FEp127f, 0x1p-126f, 0x1p-133f, "BF16")    \
+    X(FP16,     "fp16",     16, 5, 10, 15,  RP_NAN_IEEE,    65504.0f,    0x1p-14f,  0x1p-24f,  "F16")     \
+    X(E3M2FN,   "e3m2fn",   6,  3, 2,  3,   RP_NAN_NONE,    28.0f,       0x1p-2f,   0x1p-4f,   "F6_E3M2") \
+    X(E2M3FN,   "e2m3fn",   6,  2, 3,  1,   RP_NAN_NONE,    7.5f,        0x1p0f,    0x1p-3f,   "F6_E2M3") \
+    X(E2M1FN,   "e2m1fn",   4,  2, 1,  1,   RP_NAN_NONE,    6.0f,        0x1p0f,    0x1p-1f,   "F4")
+
+#define RP_FMT_ENUM_(ID, ...) RP_FMT_##ID,
+typedef enum { RP_FORMATS(RP_FMT_ENUM_) RP_NFMT } rp_fp8_format;
+#undef RP_FMT_ENUM_
+
+/* The codes a row implies (integer constant expressions; 0 for 16-bit
+ * formats, which have no codes). e+m is the position of the sign bit. */
+#define RP_FMT_MAX_CODE(bits, e, m, nan)                                        \
+    ((bits) > 8 ? 0                                                            \
+     : (nan) == RP_NAN_IEEE ? ((((1 << (e)) - 1) << (m)) - 1)                  \
+     : (nan) == RP_NAN_ALLONES ? ((1 << ((e) + (m))) - 2)                      \
+     : (nan) == RP_NAN_FF ? 0xFE : ((1 << ((e) + (m))) - 1))
+#define RP_FMT_OVF_CODE(bits, e, m, nan)                                        \
+    ((bits) > 8 ? 0                                                            \
+     : (nan) == RP_NAN_IEEE ? (((1 << (e)) - 1) << (m))                        \
+     : (nan) == RP_NAN_ALLONES ? ((1 << ((e) + (m))) - 1)                      \
+     : (nan) == RP_NAN_NEGZERO ? (1 << ((e) + (m)))                            \
+     : (nan) == RP_NAN_FF ? 0xFF : ((1 << ((e) + (m))) - 1))
+#define RP_FMT_NAN_CODE(bits, e, m, nan)                                        \
+    ((bits) > 8 ? 0                                                            \
+     : (nan) == RP_NAN_IEEE ? ((((1 << (e)) - 1) << (m)) | (1 << ((m) - 1)))   \
+     : (nan) == RP_NAN_ALLONES ? ((1 << ((e) + (m))) - 1)                      \
+     : (nan) == RP_NAN_FF ? 0xFF : (1 << ((e) + (m))))
 
 typedef struct {
     const char *name;
-    int bits;                /* 8 or 16 */
+    int bits;                /* 4, 6, 8, or 16 (bf16/fp16: no codes) */
     int ebits, mbits, bias;
     bool is_signed;
     bool has_inf;
     rp_nan_kind nan;
     bool has_negative_zero;
     float max, min_normal, min_subnormal;
-    uint8_t nan_code;        /* what a positive NaN encodes to (8-bit formats) */
+    uint8_t nan_code;        /* what a positive NaN encodes to (formats with codes) */
     uint8_t max_code;        /* largest finite magnitude code */
     uint8_t ovf_code;        /* non-saturating overflow / +inf result */
+    const char *safetensors; /* dtype name in a safetensors header, or NULL */
 } rp_fp8_traits;
 
 extern const rp_fp8_traits rp_fp8_info[RP_NFMT];
@@ -72,10 +114,15 @@ int rp_fp8_format_from_name(const char *name);
 const char *rp_fp8_format_names(void);
 /* Largest finite value of fmt (0 for an invalid fmt). */
 float rp_fp8_format_max(int fmt);
-/* Is fmt an 8-bit format with codes (not bf16/fp16)? */
+/* Has fmt codes of at most 8 bits, one per byte (not bf16/fp16)? */
 bool rp_fp8_is_8bit(int fmt);
+/* The safetensors dtype name of fmt ("F8_E4M3", "BF16", ...), NULL if none. */
+const char *rp_fp8_safetensors_dtype(int fmt);
+/* The format whose safetensors dtype name is dtype; -1 if none. */
+int rp_fp8_format_from_safetensors(const char *dtype);
 
-/* The 256-entry decode table of an 8-bit format (static storage). */
+/* The 256-entry decode table of a format with codes (static storage); codes
+ * outside a sub-byte format's range decode to NaN. */
 const float *rp_fp8_table(int fmt);
 /* Scalar encode (RNE) of one float into an 8-bit format. */
 uint8_t rp_fp8_encode1(float x, int fmt, bool saturate);
@@ -146,6 +193,54 @@ void rp_fp8_quantize_cols_f32(uint8_t *codes, rp_fp8_qstats *st, const float *in
 /* amax per row (out R) / per column (out C) of the (R,C) array in. */
 void rp_amax_rows_f32(float *out, const float *in, int64_t R, int64_t C);
 void rp_amax_cols_f32(float *out, const float *in, int64_t R, int64_t C);
+
+/* ---- MX block formats (OCP Microscaling v1.0) ----
+ * Blocks of RP_MX_BLOCK consecutive elements along the last dimension (the
+ * last block of a row may be shorter) share one e8m0fnu scale X = 2^E with
+ * E = floor(log2(amax of the block)) - emax(element format), clamped to
+ * [-127, 127]; each element is the element format's RNE, saturating code of
+ * x / X. A block of zeros gets E = -127 (code 0x00); a block holding NaN or
+ * +-inf gets the NaN scale 0xFF (every element then decodes to NaN). Codes
+ * are one per byte, except mxfp4: two per byte (element 2j in the low
+ * nibble, 2j+1 in the high nibble, as OCP's packed FP4), a row of K elements
+ * taking ceil(K/2) bytes. One row per MX format:
+ *   X(ID, name, element format, emax of the element format, packed)
+ * (emax = floor(log2(element max)); tests/c/test_mx.c checks it) */
+#define RP_MX_FORMATS(X)                                                       \
+    X(FP8_E4M3, "mxfp8_e4m3", RP_FMT_E4M3FN, 8,  false)                        \
+    X(FP8_E5M2, "mxfp8_e5m2", RP_FMT_E5M2,   15, false)                        \
+    X(FP6_E3M2, "mxfp6_e3m2", RP_FMT_E3M2FN, 4,  false)                        \
+    X(FP6_E2M3, "mxfp6_e2m3", RP_FMT_E2M3FN, 2,  false)                        \
+    X(FP4,      "mxfp4",      RP_FMT_E2M1FN, 2,  true)
+
+#define RP_MX_ENUM_(ID, ...) RP_MX_##ID,
+typedef enum { RP_MX_FORMATS(RP_MX_ENUM_) RP_NMX } rp_mx_format;
+#undef RP_MX_ENUM_
+#define RP_MX_BLOCK 32
+
+typedef struct {
+    const char *name;
+    int elem;                /* element format (fp8.h table) */
+    int emax;                /* exponent of the element format's largest normal */
+    bool packed;             /* two codes per byte */
+} rp_mx_traits;
+extern const rp_mx_traits rp_mx_info[RP_NMX];
+
+/* MX format by name ("mxfp8_e4m3", ..., "mxfp4"); -1 if unknown. */
+int rp_mx_format_from_name(const char *name);
+/* "mxfp8_e4m3, ..." for error messages (static string). */
+const char *rp_mx_format_names(void);
+/* Bytes of codes for one row of K elements; blocks (scales) per row. */
+int64_t rp_mx_row_bytes(int mx, int64_t K);
+int64_t rp_mx_row_blocks(int64_t K);
+/* in (R, K) row-major -> codes (R, rp_mx_row_bytes) and scales (R,
+ * rp_mx_row_blocks) e8m0fnu codes; amax (out, may be NULL) = max |in|, NaN
+ * if any NaN. The caller owns every buffer. */
+void rp_mx_quantize_f32(uint8_t *codes, uint8_t *scales, float *amax, const float *in, int64_t R,
+                        int64_t K, int mx);
+/* out (R, K) = decode(codes) * 2^(scale - 127), from rp_mx_quantize_f32's layout. */
+void rp_mx_dequantize_f32(float *out, const uint8_t *codes, const uint8_t *scales, int64_t R,
+                          int64_t K, int mx);
 
 /* ---- scaling recipes ---- */
 

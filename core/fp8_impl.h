@@ -52,14 +52,15 @@ ALWAYS_INLINE float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
  * the target's subnormal spacing, makes the FPU round to the subnormal grid
  * (one IEEE addition, so exactly RNE). Both paths are computed and selected,
  * which lets the loop vectorize. */
-ALWAYS_INLINE uint32_t enc_sm(uint32_t u, int m, int bias, uint32_t maxc, uint32_t ovf,
-                             uint32_t nanc, bool fnuz, bool sat)
+ALWAYS_INLINE uint32_t enc_sm(uint32_t u, int e, int m, int bias, uint32_t maxc, uint32_t ovf,
+                             uint32_t nanc, rp_nan_kind nan, bool sat)
 {
     const int S = 23 - m;
     const uint32_t minnorm = (uint32_t)(128 - bias) << 23;
     const float C = u2f((uint32_t)(127 + 24 - bias - m) << 23);
+    const bool fnuz = nan == RP_NAN_NEGZERO;
     /* |x| < 2^31, so signed compares are exact (and native in SSE2) */
-    uint32_t sign = (u >> 24) & 0x80u, a = u & 0x7FFFFFFFu;
+    uint32_t sign = (u >> 31) << (e + m), a = u & 0x7FFFFFFFu;
     uint32_t r = a + ((a >> S) & 1u) + ((1u << (S - 1)) - 1u);
     int32_t cn = (int32_t)(r >> S) - ((127 - bias) << m);
     int32_t cs = (int32_t)(f2u(u2f(a) + C) - f2u(C));
@@ -67,6 +68,10 @@ ALWAYS_INLINE uint32_t enc_sm(uint32_t u, int m, int bias, uint32_t maxc, uint32
     uint32_t mag = c > (int32_t)maxc ? (sat ? maxc : ovf) : (uint32_t)c;
     mag = (int32_t)a > 0x7F800000 ? nanc : mag;
     uint32_t sb = fnuz ? (mag != 0 ? sign : 0) : sign;
+    /* finite-only formats: NaN is ml_dtypes' quiet_NaN() (the -0 code, nanc),
+     * negated for -NaN (so the +0 code) */
+    if (nan == RP_NAN_NONE) sb = (int32_t)a > 0x7F800000 ? (sign ^ nanc) : sb;
+    if (nan == RP_NAN_NONE) mag = (int32_t)a > 0x7F800000 ? 0 : mag;
     return mag | sb; /* < 256 */
 }
 
@@ -82,23 +87,75 @@ ALWAYS_INLINE uint32_t enc_e8m0(uint32_t u, bool sat)
     return c; /* < 256 */
 }
 
+/* One format's encoder, from its RP_FORMATS row (constants at every call). */
+ALWAYS_INLINE uint32_t enc_row(int bits, int e, int m, int bias, rp_nan_kind nan, uint32_t u,
+                               bool sat)
+{
+    if (bits > 8) return 0; /* bf16/fp16: no codes */
+    if (nan == RP_NAN_FF) return enc_e8m0(u, sat);
+    return enc_sm(u, e, m, bias, (uint32_t)RP_FMT_MAX_CODE(bits, e, m, nan),
+                  (uint32_t)RP_FMT_OVF_CODE(bits, e, m, nan),
+                  (uint32_t)RP_FMT_NAN_CODE(bits, e, m, nan), nan, sat);
+}
+
 /* The code in a 32-bit lane (< 256): a loop that decodes it again at once
  * keeps every lane 32 bits wide, which vectorizes. fmt is a constant at
  * every call site that matters, so the switch folds. */
+#define ENC_CASE_(ID, NAME, BITS, E, M, BIAS, NAN, ...)                        \
+    case RP_FMT_##ID: return enc_row(BITS, E, M, BIAS, NAN, u, sat);
 ALWAYS_INLINE uint32_t enc32(int fmt, uint32_t u, bool sat)
 {
     switch (fmt) {
-    case RP_FMT_E4M3FN: return enc_sm(u, 3, 7, 0x7E, 0x7F, 0x7F, false, sat);
-    case RP_FMT_E5M2: return enc_sm(u, 2, 15, 0x7B, 0x7C, 0x7E, false, sat);
-    case RP_FMT_E4M3FNUZ: return enc_sm(u, 3, 8, 0x7F, 0x80, 0x80, true, sat);
-    case RP_FMT_E5M2FNUZ: return enc_sm(u, 2, 16, 0x7F, 0x80, 0x80, true, sat);
-    case RP_FMT_E4M3: return enc_sm(u, 3, 7, 0x77, 0x78, 0x7C, false, sat);
-    case RP_FMT_E3M4: return enc_sm(u, 4, 3, 0x6F, 0x70, 0x78, false, sat);
-    default: return enc_e8m0(u, sat);
+    RP_FORMATS(ENC_CASE_)
+    default: return 0;
     }
 }
+#undef ENC_CASE_
 
 ALWAYS_INLINE uint8_t enc(int fmt, uint32_t u, bool sat) { return (uint8_t)enc32(fmt, u, sat); }
+/* value(code) of a sign-magnitude format by arithmetic instead of a table
+ * lookup (which does not vectorize): the same bits as rp_fp8_table,
+ * including the table's NaN (quiet, the code's sign) and -0. */
+ALWAYS_INLINE float dec_sm(uint32_t c, int ebits, int m, int bias, rp_nan_kind nan)
+{
+    const int emax = (1 << ebits) - 1, sb = ebits + m;
+    const uint32_t magmask = (1u << sb) - 1u;
+    uint32_t sign = (c >> sb) << 31, mag = c & magmask, e = mag >> m;
+    uint32_t normal = (mag << (23 - m)) + ((uint32_t)(127 - bias) << 23);
+    uint32_t sub = f2u((float)(int32_t)mag * u2f((uint32_t)(127 + 1 - bias - m) << 23));
+    uint32_t v = e == 0 ? sub : normal;
+    if (nan == RP_NAN_IEEE) v = (int)e == emax ? ((mag & ((1u << m) - 1)) ? 0x7FC00000u : 0x7F800000u) : v;
+    if (nan == RP_NAN_ALLONES) v = mag == magmask ? 0x7FC00000u : v;
+    if (nan == RP_NAN_NEGZERO) v = c == (1u << sb) ? 0x7FC00000u : v;
+    return u2f(v | sign);
+}
+
+/* e8m0fnu: 2^(c-127), code 0 is the f32 subnormal 2^-127, 0xFF NaN. */
+ALWAYS_INLINE float dec_e8m0(uint32_t c)
+{
+    uint32_t v = c == 0 ? 0x00400000u : c << 23;
+    return u2f(c == 0xFFu ? 0x7FC00000u : v);
+}
+
+/* One format's decoder, from its RP_FORMATS row (valid codes only). */
+ALWAYS_INLINE float dec_row(int bits, int e, int m, int bias, rp_nan_kind nan, uint32_t c)
+{
+    if (bits > 8) return 0.0f;
+    if (nan == RP_NAN_FF) return dec_e8m0(c);
+    return dec_sm(c, e, m, bias, nan);
+}
+
+#define DEC_CASE_(ID, NAME, BITS, E, M, BIAS, NAN, ...)                        \
+    case RP_FMT_##ID: return dec_row(BITS, E, M, BIAS, NAN, c);
+ALWAYS_INLINE float dec(int fmt, uint32_t c)
+{
+    switch (fmt) {
+    RP_FORMATS(DEC_CASE_)
+    default: return 0.0f;
+    }
+}
+#undef DEC_CASE_
+
 #define PAR_MIN 65536
 
 /* OpenMP outlines a parallel loop body into a function that reads fmt and
@@ -110,17 +167,36 @@ ALWAYS_INLINE uint8_t enc(int fmt, uint32_t u, bool sat) { return (uint8_t)enc32
     int nt_ = omp_get_num_threads(), t_ = omp_get_thread_num();                \
     int64_t lo = (n) * t_ / nt_, hi = (n) * (t_ + 1) / nt_
 
+/* One case per format index (formats without codes skip CALL at run time);
+ * CALL names the format F_, a constant in each case. */
+#define FMT_CASE_(K, CALL)                                                     \
+    case K:                                                                    \
+        if ((K) < RP_NFMT && rp_fp8_info[(K) < RP_NFMT ? (K) : 0].bits <= 8) { \
+            const int F_ = (K);                                                \
+            CALL;                                                              \
+        }                                                                      \
+        break;
 #define FMT_DISPATCH(CALL)                                                     \
     switch (fmt) {                                                             \
-    case RP_FMT_E4M3FN: { const int F_ = RP_FMT_E4M3FN; CALL; } break;         \
-    case RP_FMT_E5M2: { const int F_ = RP_FMT_E5M2; CALL; } break;             \
-    case RP_FMT_E4M3FNUZ: { const int F_ = RP_FMT_E4M3FNUZ; CALL; } break;     \
-    case RP_FMT_E5M2FNUZ: { const int F_ = RP_FMT_E5M2FNUZ; CALL; } break;     \
-    case RP_FMT_E4M3: { const int F_ = RP_FMT_E4M3; CALL; } break;             \
-    case RP_FMT_E3M4: { const int F_ = RP_FMT_E3M4; CALL; } break;             \
-    case RP_FMT_E8M0FNU: { const int F_ = RP_FMT_E8M0FNU; CALL; } break;       \
+    FMT_CASE_(0, CALL)                                                          \
+    FMT_CASE_(1, CALL)                                                          \
+    FMT_CASE_(2, CALL)                                                          \
+    FMT_CASE_(3, CALL)                                                          \
+    FMT_CASE_(4, CALL)                                                          \
+    FMT_CASE_(5, CALL)                                                          \
+    FMT_CASE_(6, CALL)                                                          \
+    FMT_CASE_(7, CALL)                                                          \
+    FMT_CASE_(8, CALL)                                                          \
+    FMT_CASE_(9, CALL)                                                          \
+    FMT_CASE_(10, CALL)                                                          \
+    FMT_CASE_(11, CALL)                                                          \
+    FMT_CASE_(12, CALL)                                                          \
+    FMT_CASE_(13, CALL)                                                          \
+    FMT_CASE_(14, CALL)                                                          \
+    FMT_CASE_(15, CALL)                                                          \
     default: break;                                                            \
     }
+_Static_assert(RP_NFMT <= 16, "FMT_DISPATCH has 16 cases: add more");
 
 ALWAYS_INLINE void encode_loop(uint8_t *out, const float *in, int64_t n, int fmt, float scale,
                                bool sat)

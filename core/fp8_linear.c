@@ -41,6 +41,18 @@ rp_linear_recipe *rp_linear_recipe_new(int numerics, bool delayed, int history, 
     return r;
 }
 
+int rp_linear_recipe_set_formats(rp_linear_recipe *r, int fwd, int bwd)
+{
+    if (!rp_fp8_is_8bit(fwd) || !rp_fp8_is_8bit(bwd))
+        return rp_seterr("linear_recipe: formats must have codes (%s), got %d and %d",
+                         rp_fp8_format_names(), fwd, bwd);
+    r->fmt[RP_ROLE_INPUT] = r->fmt[RP_ROLE_WEIGHT] = fwd;
+    r->fmt[RP_ROLE_GRAD] = bwd;
+    for (int k = 0; k < RP_NROLES; k++)
+        if (r->ds[k]) r->ds[k]->fmt = r->fmt[k];
+    return 0;
+}
+
 void rp_linear_recipe_retain(rp_linear_recipe *r) { r->refcount++; }
 
 void rp_linear_recipe_release(rp_linear_recipe *r)

@@ -41,6 +41,9 @@ typedef struct rp_linear_recipe {
 /* New recipe (refcount 1); NULL + error on bad history/margin. */
 rp_linear_recipe *rp_linear_recipe_new(int numerics, bool delayed, int history, float margin,
                                        int algo, bool saturate, bool pow2);
+/* Forward (input, weight) and backward (grad_output) formats of a new recipe
+ * (default e4m3fn / e5m2): formats with codes; -1 + error otherwise. */
+int rp_linear_recipe_set_formats(rp_linear_recipe *r, int fwd, int bwd);
 void rp_linear_recipe_retain(rp_linear_recipe *r);
 void rp_linear_recipe_release(rp_linear_recipe *r);   /* NULL is fine */
 

@@ -10,6 +10,16 @@
 
 /* ---- quantization with statistics ---- */
 
+/* The |x| bits from which a finite-only format (overflow clamps to max,
+ * so the code cannot tell) would round above max: max + half its ulp (the
+ * tie rounds up, max's mantissa being odd). */
+static uint32_t bits_max_round(const rp_fp8_traits *t)
+{
+    int ex;
+    frexpf(t->max, &ex);
+    return f2u(t->max + ldexpf(1.0f, ex - 1 - t->mbits - 1));
+}
+
 /* Largest |x| bit pattern whose magnitude code satisfies pred (monotone). */
 static uint32_t search_bits(int fmt, bool zero)
 {
@@ -18,8 +28,9 @@ static uint32_t search_bits(int fmt, bool zero)
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
         uint8_t c = enc(fmt, mid, false);
-        uint32_t mag = fmt == RP_FMT_E8M0FNU ? c : (c & 0x7Fu);
+        uint32_t mag = t->nan == RP_NAN_FF ? c : (c & ((1u << (t->ebits + t->mbits)) - 1u));
         bool ok = zero ? mag == 0 : (c != t->ovf_code && mag <= t->max_code);
+        if (!zero && t->nan == RP_NAN_NONE) ok = mid < bits_max_round(t);
         if (ok) lo = mid; else hi = mid;
     }
     return lo;
@@ -83,11 +94,13 @@ static void quant_stats_sr(uint8_t *out, rp_fp8_qstats *st, const float *in, int
         bool ovf;
         if (sat) ovf = fabsf(y) > t->max;
         else if (fmt == RP_FMT_E8M0FNU) ovf = c == 0xFF && y > 0.0f;
+        else if (t->nan == RP_NAN_NONE) ovf = fabsf(y) > t->max;
         else if (!t->has_negative_zero) ovf = c == 0x80;
         else ovf = (c & 0x7Fu) == t->ovf_code;
         nsat += ovf;
+        uint32_t magmask = (1u << (t->ebits + t->mbits)) - 1u;
         bool zero = fmt == RP_FMT_E8M0FNU ? y == 0.0f
-                  : t->has_negative_zero ? (c & 0x7Fu) == 0 : c == 0;
+                  : t->has_negative_zero ? (c & magmask) == 0 : c == 0;
         nfl += in[i] != 0.0f && zero;
     }
     st->amax = rp_amax_f32(in, n);
@@ -131,42 +144,6 @@ void rp_fp8_quantize_f32(uint8_t *codes, rp_fp8_qstats *st, const float *in, int
 
 /* Blocks of 4096: the input (16 KB) is still in L1 for the second loop. */
 #define QDQ_BLOCK 4096
-
-/* value(code) of a sign-magnitude format by arithmetic instead of a table
- * lookup (which does not vectorize): the same bits as rp_fp8_table,
- * including the table's NaN (quiet, the code's sign) and -0. */
-ALWAYS_INLINE float dec_sm(uint32_t c, int m, int bias, rp_nan_kind nan)
-{
-    const int emax = (1 << (7 - m)) - 1;
-    uint32_t sign = (c & 0x80u) << 24, mag = c & 0x7Fu, e = mag >> m;
-    uint32_t normal = (mag << (23 - m)) + ((uint32_t)(127 - bias) << 23);
-    uint32_t sub = f2u((float)(int32_t)mag * u2f((uint32_t)(127 + 1 - bias - m) << 23));
-    uint32_t v = e == 0 ? sub : normal;
-    if (nan == RP_NAN_IEEE) v = (int)e == emax ? ((mag & ((1u << m) - 1)) ? 0x7FC00000u : 0x7F800000u) : v;
-    if (nan == RP_NAN_ALLONES) v = mag == 0x7Fu ? 0x7FC00000u : v;
-    if (nan == RP_NAN_NEGZERO) v = c == 0x80u ? 0x7FC00000u : v;
-    return u2f(v | sign);
-}
-
-/* e8m0fnu: 2^(c-127), code 0 is the f32 subnormal 2^-127, 0xFF NaN. */
-ALWAYS_INLINE float dec_e8m0(uint32_t c)
-{
-    uint32_t v = c == 0 ? 0x00400000u : c << 23;
-    return u2f(c == 0xFFu ? 0x7FC00000u : v);
-}
-
-ALWAYS_INLINE float dec(int fmt, uint32_t c)
-{
-    switch (fmt) {
-    case RP_FMT_E4M3FN: return dec_sm(c, 3, 7, RP_NAN_ALLONES);
-    case RP_FMT_E5M2: return dec_sm(c, 2, 15, RP_NAN_IEEE);
-    case RP_FMT_E4M3FNUZ: return dec_sm(c, 3, 8, RP_NAN_NEGZERO);
-    case RP_FMT_E5M2FNUZ: return dec_sm(c, 2, 16, RP_NAN_NEGZERO);
-    case RP_FMT_E4M3: return dec_sm(c, 3, 7, RP_NAN_IEEE);
-    case RP_FMT_E3M4: return dec_sm(c, 4, 3, RP_NAN_IEEE);
-    default: return dec_e8m0(c);
-    }
-}
 
 ALWAYS_INLINE void decode_loop(float *out, const uint8_t *c, int64_t n, int fmt, float inv_scale)
 {

@@ -83,7 +83,7 @@ int rp_optim_check_config(const rp_optim_config *c)
         if (!(c->exponent < 0 && c->exponent >= -1)) return rp_seterr("shampoo: exponent must be in [-1, 0), got %g", c->exponent);
         if (!(c->matrix_eps >= 0)) return rp_seterr("shampoo: matrix_eps must be >= 0, got %g", c->matrix_eps);
     }
-    if ((unsigned)c->m_format >= RP_MOM_NFORMATS || (unsigned)c->v_format >= RP_MOM_NFORMATS)
+    if (!rp_moment_format_valid(c->m_format) || !rp_moment_format_valid(c->v_format))
         return rp_seterr("%s: bad moment format", k);
     if ((c->m_format != RP_MOM_F32 || c->v_format != RP_MOM_F32) && c->kind != RP_OPT_ADAMW && c->kind != RP_OPT_SOAP)
         return rp_seterr("%s: low-precision moments (m_format/v_format) are supported by adamw and soap only", k);
@@ -118,7 +118,7 @@ static rp_tensor *zeros1(int64_t n) { return rp_zeros(RP_F32, 1, &n); }
 static int add_moment(rp_optim_state *st, const char *name, rp_moment_format fmt, const rp_tensor *p)
 {
     if (!rp_optim_state_add(st, name, rp_moment_new(fmt, rp_numel(p), p->shape, p->ndim))) return -1;
-    if (fmt == RP_MOM_E4M3FN || fmt == RP_MOM_E5M2) {
+    if (rp_moment_format_coded(fmt)) {
         char sname[RP_OPTIM_NAMELEN];
         snprintf(sname, sizeof sname, "%s_scale", name);
         rp_tensor *s = rp_optim_state_add(st, sname, zeros1(1));
@@ -341,6 +341,21 @@ int rp_optim_step(rp_tensor *p, const rp_tensor *g, rp_optim_state *st, const rp
     if (bad >= 0)
         return rp_seterr("%s: non-finite gradient (element %lld is %g); step refused, nothing changed", k,
                          (long long)bad, (double)RP_F32P(g)[bad]);
+    return rp_optim_step_checked(p, g, st, c);
+}
+
+int rp_optim_step_checked(rp_tensor *p, const rp_tensor *g, rp_optim_state *st, const rp_optim_config *c)
+{
+    char s1[RP_SHAPE_STRLEN], s2[RP_SHAPE_STRLEN];
+    const char *k = rp_optim_kind_name(c->kind);
+    if (st->kind != c->kind)
+        return rp_seterr("%s: state belongs to a %s optimizer", k, rp_optim_kind_name(st->kind));
+    if (p->dtype != RP_F32 || g->dtype != RP_F32 || !rp_is_contiguous(p) || !rp_is_contiguous(g))
+        return rp_seterr("%s: parameter and gradient must be contiguous f32 tensors", k);
+    if (!rp_same_shape(p, g))
+        return rp_seterr("%s: gradient shape %s does not match parameter shape %s", k,
+                         rp_shape_str(g, s1, sizeof s1), rp_shape_str(p, s2, sizeof s2));
+    int64_t n = rp_numel(p);
     float *pp = RP_F32P(p);
     const float *gg = RP_F32P(g);
     int rc = 0;

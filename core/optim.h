@@ -41,18 +41,30 @@
 #define RP_OPTIM_H
 
 #include "tensor.h"
+#include "fp8.h"
 
 typedef enum { RP_OPT_SGD = 0, RP_OPT_ADAMW, RP_OPT_ADAFACTOR, RP_OPT_SHAMPOO, RP_OPT_SOAP, RP_OPT_NKINDS } rp_optim_kind;
 
-/* Storage format of a moment buffer. FP8 moments are 1-byte codes with a
- * per-tensor scale (code = encode(value * scale), scale = fmt_max / amax of the
- * new moment, recomputed every step); bf16 moments are 2-byte codes (u8 tensor
- * of 2*numel bytes, round-to-nearest-even). */
-typedef enum { RP_MOM_F32 = 0, RP_MOM_BF16, RP_MOM_E4M3FN, RP_MOM_E5M2, RP_MOM_NFORMATS } rp_moment_format;
+/* Storage format of a moment buffer: an ordinary format of fp8.h's table
+ * (bf16, or any format with codes) or RP_MOM_F32. Coded moments (e4m3fn,
+ * e5m2, e2m1fn, ...) are 1-byte codes with a per-tensor scale (code =
+ * encode(value * scale), scale = fmt_max / amax of the new moment, recomputed
+ * every step); bf16 moments are 2-byte codes (u8 tensor of 2*numel bytes,
+ * round-to-nearest-even). */
+typedef int rp_moment_format;
+#define RP_MOM_F32 RP_NFMT            /* plain f32 (no cast): past the format table */
+#define RP_MOM_BF16 RP_FMT_BF16
+#define RP_MOM_E4M3FN RP_FMT_E4M3FN
+#define RP_MOM_E5M2 RP_FMT_E5M2
 
-/* Format by name ("fp32"/"f32", "bf16", "e4m3fn", "e5m2"); -1 if unknown. */
+/* Format by name ("fp32"/"f32"/"float32", "bf16", or a format with codes); -1 if unknown. */
 int rp_moment_format_from_name(const char *name);
-extern const char *const rp_moment_format_names[RP_MOM_NFORMATS];
+/* Name of a moment format ("fp32", "bf16", "e4m3fn", ...); "?" if invalid (static). */
+const char *rp_moment_format_name(rp_moment_format f);
+/* Is f a moment format (fp32, bf16 or a format with codes)? */
+bool rp_moment_format_valid(rp_moment_format f);
+/* Is f stored as codes with a per-tensor scale? */
+bool rp_moment_format_coded(rp_moment_format f);
 
 typedef struct {
     rp_optim_kind kind;
@@ -112,6 +124,10 @@ rp_tensor *rp_optim_state_get(const rp_optim_state *st, const char *name);
 /* One step: p (contiguous f32) updated in place from g (same shape). Refuses
  * (returns -1, nothing modified) a non-finite gradient. Bumps p's version. */
 int rp_optim_step(rp_tensor *p, const rp_tensor *g, rp_optim_state *st, const rp_optim_config *cfg);
+/* rp_optim_step for a caller that has validated cfg (rp_optim_check_config,
+ * once at construction) and checked g finite (once per step, over every
+ * parameter): neither is done again here; shapes and dtypes still are. */
+int rp_optim_step_checked(rp_tensor *p, const rp_tensor *g, rp_optim_state *st, const rp_optim_config *cfg);
 
 /* Scan for NaN/Inf: index of the first non-finite element of x (n) or -1. */
 int64_t rp_first_nonfinite_f32(const float *x, int64_t n);

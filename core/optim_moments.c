@@ -10,23 +10,26 @@
 #include <math.h>
 #include <string.h>
 
-const char *const rp_moment_format_names[RP_MOM_NFORMATS] = {
-    [RP_MOM_F32] = "fp32", [RP_MOM_BF16] = "bf16", [RP_MOM_E4M3FN] = "e4m3fn", [RP_MOM_E5M2] = "e5m2",
-};
-_Static_assert(sizeof rp_moment_format_names / sizeof rp_moment_format_names[0] == RP_MOM_NFORMATS,
-               "one name per moment format");
-
 int rp_moment_format_from_name(const char *name)
 {
-    if (strcmp(name, "f32") == 0 || strcmp(name, "float32") == 0) return RP_MOM_F32;
-    for (int i = 0; i < RP_MOM_NFORMATS; i++)
-        if (strcmp(name, rp_moment_format_names[i]) == 0) return i;
-    return -1;
+    if (!name) return -1;
+    if (strcmp(name, "fp32") == 0 || strcmp(name, "f32") == 0 || strcmp(name, "float32") == 0)
+        return RP_MOM_F32;
+    int f = rp_fp8_format_from_name(name);
+    return rp_moment_format_valid(f) ? f : -1;
 }
 
-static int fp8_fmt(rp_moment_format f)
+bool rp_moment_format_coded(rp_moment_format f) { return rp_fp8_is_8bit(f); }
+
+bool rp_moment_format_valid(rp_moment_format f)
 {
-    return rp_fp8_format_from_name(f == RP_MOM_E4M3FN ? "e4m3fn" : "e5m2");
+    return f == RP_MOM_F32 || f == RP_MOM_BF16 || rp_moment_format_coded(f);
+}
+
+const char *rp_moment_format_name(rp_moment_format f)
+{
+    if (f == RP_MOM_F32) return "fp32";
+    return rp_moment_format_valid(f) ? rp_fp8_info[f].name : "?";
 }
 
 uint16_t rp_f32_to_bf16_bits(float x)
@@ -51,13 +54,11 @@ rp_tensor *rp_moment_new(rp_moment_format fmt, int64_t numel, const int64_t *sha
     switch (fmt) {
     case RP_MOM_F32: return rp_zeros(RP_F32, ndim, shape);
     case RP_MOM_BF16: { int64_t nb = 2 * numel; return rp_zeros(RP_U8, 1, &nb); }
-    case RP_MOM_E4M3FN:
-    case RP_MOM_E5M2: {
-        if (fp8_fmt(fmt) < 0) return rp_seterr("optim: FP8 format %s unknown to the codec", rp_moment_format_names[fmt]), NULL;
-        /* code 0 is +0 in both formats, so a zeroed buffer is a zero moment */
+    default:
+        if (!rp_moment_format_coded(fmt)) return rp_seterr("optim: bad moment format %d", (int)fmt), NULL;
+        /* code 0 is +0 in every signed format, so a zeroed buffer is a zero moment */
+        if (!rp_fp8_info[fmt].is_signed) return rp_seterr("optim: moment format %s has no zero", rp_fp8_info[fmt].name), NULL;
         return rp_zeros(RP_U8, ndim, shape);
-    }
-    default: return rp_seterr("optim: bad moment format %d", (int)fmt), NULL;
     }
 }
 
@@ -67,11 +68,11 @@ static int check_buf(const rp_tensor *buf, rp_moment_format fmt, int64_t n, cons
     rp_dtype dt = fmt == RP_MOM_F32 ? RP_F32 : RP_U8;
     if (buf->dtype != dt || rp_numel(buf) != want || !rp_is_contiguous(buf))
         return rp_seterr("optim: %s moment buffer has %lld %s elements, expected %lld %s",
-                         rp_moment_format_names[fmt], (long long)rp_numel(buf), rp_dtype_info[buf->dtype].name,
+                         rp_moment_format_name(fmt), (long long)rp_numel(buf), rp_dtype_info[buf->dtype].name,
                          (long long)want, rp_dtype_info[dt].name);
-    if ((fmt == RP_MOM_E4M3FN || fmt == RP_MOM_E5M2) &&
+    if (rp_moment_format_coded(fmt) &&
         (!scale || scale->dtype != RP_F32 || rp_numel(scale) != 1))
-        return rp_seterr("optim: %s moment has no 1-element f32 scale", rp_moment_format_names[fmt]);
+        return rp_seterr("optim: %s moment has no 1-element f32 scale", rp_moment_format_name(fmt));
     return 0;
 }
 
@@ -89,7 +90,7 @@ int rp_moment_load(float *out, const rp_tensor *buf, const rp_tensor *scale, rp_
     default: {
         float s = RP_F32P(scale)[0];
         if (!(s > 0) || !isfinite(s)) return rp_seterr("optim: moment scale %g is not a positive number", (double)s);
-        rp_fp8_decode_f32(out, RP_U8P(buf), n, fp8_fmt(fmt), 1.0f / s);
+        rp_fp8_decode_f32(out, RP_U8P(buf), n, fmt, 1.0f / s);
     }
     }
     return 0;
@@ -110,7 +111,7 @@ int rp_moment_store(rp_tensor *buf, rp_tensor *scale, const float *x, rp_moment_
         break;
     }
     default: {
-        int f = fp8_fmt(fmt);
+        int f = fmt;
         float amax = rp_amax_f32(x, n);
         float s = amax > 0 && isfinite(amax) ? rp_fp8_format_max(f) / amax : 1.0f;
         if (!isfinite(s) || !(s > 0)) s = 1.0f; /* amax so small that max/amax overflows */

@@ -58,13 +58,40 @@ static const char *opt_str(lua_State *L, int idx, const char *key, const char *d
     return v ? v : def; /* the string stays alive in the options table */
 }
 
+/* Option `key` of the table at idx as an index into the NULL-terminated
+ * list (luaL_checkoption's table lookup, with the house error message). */
+static int opt_choice(lua_State *L, int idx, const char *fn, const char *key, const char *def,
+                      const char *const *list)
+{
+    const char *v = opt_str(L, idx, key, def);
+    for (int i = 0; list[i]; i++)
+        if (strcmp(v, list[i]) == 0) return i;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 0; list[i]; i++) {
+        if (i) luaL_addstring(&b, ", ");
+        luaL_addstring(&b, list[i]);
+    }
+    luaL_pushresult(&b);
+    return luaL_error(L, "%s: unknown %s '%s' (valid: %s)", fn, key, v, lua_tostring(L, -1));
+}
+
 /* rounding option: false = nearest, true = stochastic */
+static const char *const rounding_names[] = {"nearest", "stochastic", NULL};
 static bool opt_rounding(lua_State *L, int idx, const char *fn)
 {
-    const char *r = opt_str(L, idx, "rounding", "nearest");
-    if (strcmp(r, "nearest") == 0) return false;
-    if (strcmp(r, "stochastic") == 0) return true;
-    return luaL_error(L, "%s: unknown rounding '%s' (valid: nearest, stochastic)", fn, r);
+    return opt_choice(L, idx, fn, "rounding", "nearest", rounding_names) == 1;
+}
+
+/* A format option with codes, by name from the format table. */
+static int opt_format(lua_State *L, int idx, const char *fn, const char *key, const char *def)
+{
+    const char *v = opt_str(L, idx, key, def);
+    int f = rp_fp8_format_from_name(v);
+    if (!rp_fp8_is_8bit(f))
+        return luaL_error(L, "%s: %s must be a format with codes (%s), got '%s'", fn, key,
+                          rp_fp8_format_names(), v);
+    return f;
 }
 
 /* Stochastic rounding draws from opts.generator (a repro.Generator, or an
@@ -127,7 +154,7 @@ static int f_formats(lua_State *L)
 static int f_info(lua_State *L)
 {
     const rp_fp8_traits *t = &rp_fp8_info[check_fmt(L, 1, "fp8.info", false)];
-    static const char *nan_names[] = {"ieee", "all_ones", "0x80", "0xff"};
+    static const char *const nan_names[] = {[RP_NAN_IEEE] = "ieee", [RP_NAN_ALLONES] = "all_ones", [RP_NAN_NEGZERO] = "0x80", [RP_NAN_FF] = "0xff", [RP_NAN_NONE] = "none"};
     lua_createtable(L, 0, 12);
     lua_pushstring(L, t->name); lua_setfield(L, -2, "name");
     lua_pushinteger(L, t->bits); lua_setfield(L, -2, "bits");
@@ -212,7 +239,9 @@ static int f_decode(lua_State *L)
 typedef struct {
     rp_tensor *codes;      /* u8, the input's shape */
     rp_tensor *scales;     /* f32 per row/column, or NULL for one scale */
-    int fmt, mode;         /* mode: 0 tensor, 1 per row (token), 2 per column (channel) */
+    int fmt, mode;         /* mode: 0 tensor, 1 per row (token), 2 per column (channel),
+                            * 3 MX blocks (fmt: an MX format; scales: u8 e8m0fnu codes) */
+    int64_t k;             /* MX: elements along the last dimension */
     rp_fp8_qstats st;
 } l_quant;
 
@@ -242,9 +271,44 @@ static l_quant *new_q(lua_State *L)
 
 static const char *const quant_opts[] = {"scale", "saturate", "rounding", "generator", NULL};
 
+/* fp8.quantize(x, "mxfp4" | ...): blocks of 32 along the last dimension. */
+static int quantize_mx(lua_State *L, int mx)
+{
+    const char *fn = "fp8.quantize";
+    rp_tensor *t = l_checktensor(L, 1);
+    static const char *const mx_opts[] = {NULL};
+    l_checkoptions(L, 3, fn, mx_opts);
+    if (t->ndim < 1) return luaL_error(L, "%s: %s needs a tensor with at least one dimension", fn, rp_mx_info[mx].name);
+    rp_tensor *c = contig(L, t, RP_F32, fn);
+    int64_t K = c->shape[c->ndim - 1], R = K ? rp_numel(c) / K : 0;
+    int64_t shp[RP_MAXDIM];
+    memcpy(shp, c->shape, sizeof(int64_t) * (size_t)c->ndim);
+    l_quant *q = new_q(L);
+    q->fmt = mx;
+    q->mode = 3;
+    q->k = K;
+    shp[c->ndim - 1] = rp_mx_row_bytes(mx, K);
+    q->codes = rp_empty(RP_U8, c->ndim, shp);
+    shp[c->ndim - 1] = rp_mx_row_blocks(K);
+    q->scales = q->codes ? rp_empty(RP_U8, c->ndim, shp) : NULL;
+    if (!q->scales) { rp_tensor_release(c); return l_corerror(L); }
+    rp_mx_quantize_f32(RP_U8P(q->codes), RP_U8P(q->scales), &q->st.amax, RP_F32P(c), R, K, mx);
+    q->st.numel = rp_numel(c);
+    rp_tensor_release(c);
+    return 1;
+}
+
 static int f_quantize(lua_State *L)
 {
     rp_tensor *t = l_checktensor(L, 1);
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        const char *name = lua_tostring(L, 2);
+        int mx = rp_mx_format_from_name(name);
+        if (mx >= 0) return quantize_mx(L, mx);
+        if (rp_fp8_format_from_name(name) < 0)
+            return luaL_error(L, "fp8.quantize: unknown format '%s' (valid: %s, %s)", name,
+                              rp_fp8_format_names(), rp_mx_format_names());
+    }
     int f = check_fmt(L, 2, "fp8.quantize", true);
     l_checkoptions(L, 3, "fp8.quantize", quant_opts);
     bool sat = opt_bool(L, 3, "saturate", false), sr = opt_rounding(L, 3, "fp8.quantize");
@@ -299,11 +363,16 @@ static int f_quantize_per_channel(lua_State *L) { return quantize_rc(L, false); 
 static int q_dequantize(lua_State *L)
 {
     l_quant *q = check_q(L, 1);
-    rp_tensor *o = rp_empty(RP_F32, q->codes->ndim, q->codes->shape);
+    int64_t shp[RP_MAXDIM];
+    memcpy(shp, q->codes->shape, sizeof(int64_t) * (size_t)q->codes->ndim);
+    if (q->mode == 3) shp[q->codes->ndim - 1] = q->k;
+    rp_tensor *o = rp_empty(RP_F32, q->codes->ndim, shp);
     if (!o) return l_corerror(L);
     int64_t n = rp_numel(o);
     if (q->mode == 0) {
         rp_fp8_decode_f32(RP_F32P(o), RP_U8P(q->codes), n, q->fmt, 1.0f / q->st.scale);
+    } else if (q->mode == 3) {
+        rp_mx_dequantize_f32(RP_F32P(o), RP_U8P(q->codes), RP_U8P(q->scales), q->k ? n / q->k : 0, q->k, q->fmt);
     } else {
         const float *tab = rp_fp8_table(q->fmt), *s = RP_F32P(q->scales);
         const uint8_t *c = RP_U8P(q->codes);
@@ -336,7 +405,11 @@ static int q_scale(lua_State *L)
 }
 
 static int q_amax(lua_State *L) { lua_pushnumber(L, check_q(L, 1)->st.amax); return 1; }
-static int q_format(lua_State *L) { lua_pushstring(L, rp_fp8_info[check_q(L, 1)->fmt].name); return 1; }
+static const char *q_fmtname(const l_quant *q)
+{
+    return q->mode == 3 ? rp_mx_info[q->fmt].name : rp_fp8_info[q->fmt].name;
+}
+static int q_format(lua_State *L) { lua_pushstring(L, q_fmtname(check_q(L, 1))); return 1; }
 
 static int q_index(lua_State *L)
 {
@@ -357,7 +430,7 @@ static int q_tostring(lua_State *L)
     l_quant *q = check_q(L, 1);
     char s[RP_SHAPE_STRLEN];
     lua_pushfstring(L, "fp8.quantized(%s, shape=%s, amax=%f, saturated=%d, flushed=%d)",
-                    rp_fp8_info[q->fmt].name, rp_shape_str(q->codes, s, sizeof s),
+                    q_fmtname(q), rp_shape_str(q->codes, s, sizeof s),
                     (double)q->st.amax, (int)q->st.saturated, (int)q->st.flushed);
     return 1;
 }
@@ -401,12 +474,10 @@ static int ds_gc(lua_State *L)
     return 0;
 }
 
+static const char *const algo_names[] = {[RP_AMAX_MAX] = "max", [RP_AMAX_MOST_RECENT] = "most_recent", NULL};
 static int check_algo(lua_State *L, int idx, const char *fn)
 {
-    const char *a = opt_str(L, idx, "algo", "max");
-    if (strcmp(a, "max") == 0) return RP_AMAX_MAX;
-    if (strcmp(a, "most_recent") == 0) return RP_AMAX_MOST_RECENT;
-    return luaL_error(L, "%s: unknown algo '%s' (valid: max, most_recent)", fn, a);
+    return opt_choice(L, idx, fn, "algo", "max", algo_names);
 }
 
 static int check_history(lua_State *L, int idx, const char *fn)
@@ -521,29 +592,28 @@ static int lr_gc(lua_State *L)
 }
 
 static const char *const lr_opts[] = {"numerics", "scaling", "history", "margin", "algo",
-                                      "saturate", "pow2", NULL};
+                                      "saturate", "pow2", "forward_format", "backward_format", NULL};
+static const char *const numerics_names[] = {[RP_NUMERICS_FP32] = "fp32", [RP_NUMERICS_BF16] = "bf16",
+                                              [RP_NUMERICS_FP8] = "fp8", NULL};
+static const char *const scaling_names[] = {"delayed", "current", NULL};
 
 static int f_linear_recipe(lua_State *L)
 {
     const char *fn = "fp8.linear_recipe";
     if (lua_isnoneornil(L, 1)) { lua_settop(L, 0); lua_newtable(L); }
     l_checkoptions(L, 1, fn, lr_opts);
-    const char *num = opt_str(L, 1, "numerics", "fp8");
-    int numerics = strcmp(num, "fp32") == 0 ? RP_NUMERICS_FP32
-                 : strcmp(num, "bf16") == 0 ? RP_NUMERICS_BF16
-                 : strcmp(num, "fp8") == 0 ? RP_NUMERICS_FP8 : -1;
-    if (numerics < 0) return luaL_error(L, "%s: unknown numerics '%s' (valid: fp32, bf16, fp8)", fn, num);
-    const char *sc = opt_str(L, 1, "scaling", "delayed");
-    if (strcmp(sc, "delayed") != 0 && strcmp(sc, "current") != 0)
-        return luaL_error(L, "%s: unknown scaling '%s' (valid: delayed, current)", fn, sc);
+    int numerics = opt_choice(L, 1, fn, "numerics", "fp8", numerics_names);
+    bool delayed = opt_choice(L, 1, fn, "scaling", "delayed", scaling_names) == 0;
     int hist = check_history(L, 1, fn), algo = check_algo(L, 1, fn);
+    int fwd = opt_format(L, 1, fn, "forward_format", "e4m3fn");
+    int bwd = opt_format(L, 1, fn, "backward_format", "e5m2");
     double margin = opt_num(L, 1, fn, "margin", 0);
     l_lr *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->r = NULL;
     luaL_setmetatable(L, L_LR_MT);
-    u->r = rp_linear_recipe_new(numerics, strcmp(sc, "delayed") == 0, hist, (float)margin, algo,
+    u->r = rp_linear_recipe_new(numerics, delayed, hist, (float)margin, algo,
                                 opt_bool(L, 1, "saturate", true), opt_bool(L, 1, "pow2", false));
-    if (!u->r) return l_corerror(L);
+    if (!u->r || rp_linear_recipe_set_formats(u->r, fwd, bwd)) return l_corerror(L);
     return 1;
 }
 
@@ -640,11 +710,9 @@ static int f_swiglu(lua_State *L)
         }
         lua_pop(L, 1);
     }
-    const char *sm = opt_str(L, 5, "smooth", "none");
-    int smooth = strcmp(sm, "none") == 0 ? RP_SMOOTH_NONE
-               : strcmp(sm, "channel") == 0 ? RP_SMOOTH_CHANNEL
-               : strcmp(sm, "token") == 0 ? RP_SMOOTH_TOKEN : -1;
-    if (smooth < 0) return luaL_error(L, "fp8.swiglu: unknown smooth '%s' (valid: channel, token)", sm);
+    static const char *const smooth_names[] = {[RP_SMOOTH_NONE] = "none", [RP_SMOOTH_CHANNEL] = "channel",
+                                               [RP_SMOOTH_TOKEN] = "token", NULL};
+    int smooth = opt_choice(L, 5, "fp8.swiglu", "smooth", "none", smooth_names);
     rp_swiglu_stats st;
     rp_tensor *y = rp_fp8_swiglu(x, w1, w2, w3, rs, smooth, &st);
     l_pushtensor(L, y);

@@ -5,6 +5,7 @@
 #include "optim.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #define CFG_MT "repro.OptimConfig"
@@ -67,11 +68,35 @@ static void get_format(lua_State *L, int t, const char *fn, const char *key, rp_
         const char *s = lua_tostring(L, -1);
         int f = s ? rp_moment_format_from_name(s) : -1;
         if (f < 0)
-            luaL_error(L, "%s: %s must be one of fp32, bf16, e4m3fn, e5m2, got %s", fn, key,
-                       s ? s : luaL_typename(L, -1));
+            luaL_error(L, "%s: %s must be fp32, bf16 or a format with codes (%s), got %s", fn, key,
+                       rp_fp8_format_names(), s ? s : luaL_typename(L, -1));
         *out = (rp_moment_format)f;
     }
     lua_pop(L, 1);
+}
+
+/* The option descriptors: every option of every kind, its type and its
+ * field of rp_optim_config. read_config and cfg:get are driven by them (the
+ * per-kind lists above say which options a kind takes, in message order). */
+typedef enum { O_NUM, O_INT, O_I64, O_BOOL, O_FMT, O_BETAS } opt_type;
+typedef struct { const char *name; opt_type type; size_t off; } opt_desc;
+#define OPT_(field, type) {#field, type, offsetof(rp_optim_config, field)}
+static const opt_desc opt_table[] = {
+    OPT_(lr, O_NUM), {"betas", O_BETAS, offsetof(rp_optim_config, beta1)}, OPT_(beta1, O_NUM),
+    OPT_(eps, O_NUM), OPT_(weight_decay, O_NUM), OPT_(momentum, O_NUM), OPT_(dampening, O_NUM),
+    OPT_(nesterov, O_BOOL), OPT_(decay_rate, O_NUM), OPT_(clip_threshold, O_NUM),
+    OPT_(shampoo_beta, O_NUM), OPT_(precondition_frequency, O_INT), OPT_(max_precond_dim, O_I64),
+    OPT_(exponent, O_NUM), OPT_(matrix_eps, O_NUM), OPT_(graft, O_BOOL), OPT_(merge_dims, O_BOOL),
+    OPT_(precondition_1d, O_BOOL), OPT_(normalize_grads, O_BOOL), OPT_(correct_bias, O_BOOL),
+    OPT_(m_format, O_FMT), OPT_(v_format, O_FMT),
+};
+#undef OPT_
+
+static const opt_desc *find_opt(const char *name)
+{
+    for (size_t i = 0; i < sizeof opt_table / sizeof opt_table[0]; i++)
+        if (strcmp(name, opt_table[i].name) == 0) return &opt_table[i];
+    return NULL;
 }
 
 /* Read cfg table at t into c (defaults already in c). */
@@ -81,46 +106,42 @@ static void read_config(lua_State *L, int t, rp_optim_config *c)
     l_checkoptions(L, t, fn, kind_opts[c->kind]);
     if (lua_isnoneornil(L, t)) return;
     double x;
-    get_num(L, t, fn, "lr", &c->lr);
-    get_num(L, t, fn, "weight_decay", &c->weight_decay);
-    get_num(L, t, fn, "eps", &c->eps);
-    get_num(L, t, fn, "momentum", &c->momentum);
-    get_num(L, t, fn, "dampening", &c->dampening);
-    get_bool(L, t, fn, "nesterov", &c->nesterov);
-    get_num(L, t, fn, "beta1", &c->beta1);
-    get_num(L, t, fn, "decay_rate", &c->decay_rate);
-    get_num(L, t, fn, "clip_threshold", &c->clip_threshold);
-    get_num(L, t, fn, "shampoo_beta", &c->shampoo_beta);
-    if (get_num(L, t, fn, "precondition_frequency", &x)) {
-        if (x != (double)(int)x) luaL_error(L, "%s: precondition_frequency must be an integer, got %g", fn, x);
-        c->precondition_frequency = (int)x;
-    }
-    if (get_num(L, t, fn, "max_precond_dim", &x)) {
-        if (!(x >= -1e15 && x <= 1e15) || x != (double)(int64_t)x)
-            luaL_error(L, "%s: max_precond_dim must be an integer, got %g", fn, x);
-        c->max_precond_dim = (int64_t)x;
-    }
-    get_num(L, t, fn, "exponent", &c->exponent);
-    get_num(L, t, fn, "matrix_eps", &c->matrix_eps);
-    get_bool(L, t, fn, "graft", &c->graft);
-    get_bool(L, t, fn, "merge_dims", &c->merge_dims);
-    get_bool(L, t, fn, "precondition_1d", &c->precondition_1d);
-    get_bool(L, t, fn, "normalize_grads", &c->normalize_grads);
-    get_bool(L, t, fn, "correct_bias", &c->correct_bias);
-    get_format(L, t, fn, "m_format", &c->m_format);
-    get_format(L, t, fn, "v_format", &c->v_format);
-    lua_getfield(L, t, "betas");
-    if (!lua_isnil(L, -1)) {
-        if (!lua_istable(L, -1) || lua_rawlen(L, -1) != 2)
-            luaL_error(L, "%s: betas must be a table of two numbers", fn);
-        for (int i = 1; i <= 2; i++) {
-            lua_rawgeti(L, -1, i);
-            if (!lua_isnumber(L, -1)) luaL_error(L, "%s: betas[%d] must be a number", fn, i);
-            *(i == 1 ? &c->beta1 : &c->beta2) = lua_tonumber(L, -1);
+    for (const char *const *o = kind_opts[c->kind]; *o; o++) {
+        const opt_desc *d = find_opt(*o);
+        char *f = (char *)c + d->off;
+        switch (d->type) {
+        case O_NUM: get_num(L, t, fn, d->name, (double *)(void *)f); break;
+        case O_BOOL: get_bool(L, t, fn, d->name, (bool *)(void *)f); break;
+        case O_FMT: get_format(L, t, fn, d->name, (rp_moment_format *)(void *)f); break;
+        case O_INT:
+            if (get_num(L, t, fn, d->name, &x)) {
+                if (x != (double)(int)x) luaL_error(L, "%s: %s must be an integer, got %g", fn, d->name, x);
+                *(int *)(void *)f = (int)x;
+            }
+            break;
+        case O_I64:
+            if (get_num(L, t, fn, d->name, &x)) {
+                if (!(x >= -1e15 && x <= 1e15) || x != (double)(int64_t)x)
+                    luaL_error(L, "%s: %s must be an integer, got %g", fn, d->name, x);
+                *(int64_t *)(void *)f = (int64_t)x;
+            }
+            break;
+        case O_BETAS:
+            lua_getfield(L, t, "betas");
+            if (!lua_isnil(L, -1)) {
+                if (!lua_istable(L, -1) || lua_rawlen(L, -1) != 2)
+                    luaL_error(L, "%s: betas must be a table of two numbers", fn);
+                for (int i = 1; i <= 2; i++) {
+                    lua_rawgeti(L, -1, i);
+                    if (!lua_isnumber(L, -1)) luaL_error(L, "%s: betas[%d] must be a number", fn, i);
+                    *(i == 1 ? &c->beta1 : &c->beta2) = lua_tonumber(L, -1);
+                    lua_pop(L, 1);
+                }
+            }
             lua_pop(L, 1);
+            break;
         }
     }
-    lua_pop(L, 1);
 }
 
 /* config(kind, tbl) -> validated configuration userdata */
@@ -153,34 +174,22 @@ static int cfg_get(lua_State *L)
 {
     rp_optim_config *c = checkcfg(L, 1);
     lua_newtable(L);
-    const char *const *o = kind_opts[c->kind];
-    for (int i = 0; o[i]; i++) {
-        const char *k = o[i];
-        if (strcmp(k, "betas") == 0) {
+    for (const char *const *o = kind_opts[c->kind]; *o; o++) {
+        const opt_desc *d = find_opt(*o);
+        const char *f = (const char *)c + d->off;
+        switch (d->type) {
+        case O_NUM: lua_pushnumber(L, *(const double *)(const void *)f); break;
+        case O_INT: lua_pushinteger(L, *(const int *)(const void *)f); break;
+        case O_I64: lua_pushinteger(L, *(const int64_t *)(const void *)f); break;
+        case O_BOOL: lua_pushboolean(L, *(const bool *)(const void *)f); break;
+        case O_FMT: lua_pushstring(L, rp_moment_format_name(*(const rp_moment_format *)(const void *)f)); break;
+        case O_BETAS:
             lua_createtable(L, 2, 0);
             lua_pushnumber(L, c->beta1); lua_rawseti(L, -2, 1);
             lua_pushnumber(L, c->beta2); lua_rawseti(L, -2, 2);
-        } else if (strcmp(k, "m_format") == 0) lua_pushstring(L, rp_moment_format_names[c->m_format]);
-        else if (strcmp(k, "v_format") == 0) lua_pushstring(L, rp_moment_format_names[c->v_format]);
-        else if (strcmp(k, "nesterov") == 0) lua_pushboolean(L, c->nesterov);
-        else if (strcmp(k, "graft") == 0) lua_pushboolean(L, c->graft);
-        else if (strcmp(k, "merge_dims") == 0) lua_pushboolean(L, c->merge_dims);
-        else if (strcmp(k, "precondition_1d") == 0) lua_pushboolean(L, c->precondition_1d);
-        else if (strcmp(k, "normalize_grads") == 0) lua_pushboolean(L, c->normalize_grads);
-        else if (strcmp(k, "correct_bias") == 0) lua_pushboolean(L, c->correct_bias);
-        else if (strcmp(k, "precondition_frequency") == 0) lua_pushinteger(L, c->precondition_frequency);
-        else if (strcmp(k, "max_precond_dim") == 0) lua_pushinteger(L, c->max_precond_dim);
-        else {
-            double v = strcmp(k, "lr") == 0 ? c->lr : strcmp(k, "weight_decay") == 0 ? c->weight_decay
-                     : strcmp(k, "eps") == 0 ? c->eps : strcmp(k, "momentum") == 0 ? c->momentum
-                     : strcmp(k, "dampening") == 0 ? c->dampening : strcmp(k, "beta1") == 0 ? c->beta1
-                     : strcmp(k, "decay_rate") == 0 ? c->decay_rate
-                     : strcmp(k, "clip_threshold") == 0 ? c->clip_threshold
-                     : strcmp(k, "shampoo_beta") == 0 ? c->shampoo_beta
-                     : strcmp(k, "exponent") == 0 ? c->exponent : c->matrix_eps;
-            lua_pushnumber(L, v);
+            break;
         }
-        lua_setfield(L, -2, k);
+        lua_setfield(L, -2, d->name);
     }
     lua_pushstring(L, rp_optim_kind_name(c->kind));
     lua_setfield(L, -2, "kind");
@@ -217,17 +226,30 @@ static int state_gc(lua_State *L)
     return 0;
 }
 
-/* step(cfg, state, param) -> true if stepped, false if param has no .grad */
+/* step(cfg, state, param [, checked]) -> true if stepped, false if param has
+ * no .grad. The config userdata was validated when made (l_config, cfg_set),
+ * so it is not validated again; checked = true: the caller has scanned the
+ * gradient for NaN/Inf this step (Optimizer:step does, over all parameters). */
 static int l_step(lua_State *L)
 {
     rp_optim_config *c = checkcfg(L, 1);
     l_state *u = checkstate(L, 2);
     rp_tensor *p = l_checktensor(L, 3);
+    bool checked = lua_toboolean(L, 4);
     if (!p->grad) { lua_pushboolean(L, 0); return 1; }
     rp_tensor *g = p->grad;
+    if (g->dtype != RP_F32) return luaL_error(L, "optim: gradient must be f32, got %s", rp_dtype_info[g->dtype].name);
     if (rp_is_contiguous(g)) rp_tensor_retain(g);
     else if (!(g = rp_copy_contiguous(g))) return l_corerror(L);
-    int rc = rp_optim_step(p, g, u->st, c);
+    int rc;
+    if (checked) {
+        rc = rp_optim_step_checked(p, g, u->st, c);
+    } else {
+        int64_t bad = rp_first_nonfinite_f32(RP_F32P(g), rp_numel(g));
+        rc = bad >= 0 ? rp_seterr("%s: non-finite gradient (element %lld is %g); step refused, nothing changed",
+                                  rp_optim_kind_name(c->kind), (long long)bad, (double)RP_F32P(g)[bad])
+                      : rp_optim_step_checked(p, g, u->st, c);
+    }
     rp_tensor_release(g);
     if (rc != 0) return l_corerror(L);
     lua_pushboolean(L, 1);

@@ -25,6 +25,8 @@ default: the global generator (repro.manual_seed).
 QUANTIZED TENSORS (real 1-byte codes + scale)
   local q = fp8.quantize(t, fmt, {scale=1, saturate=false, rounding=, generator=})
   q:dequantize() --> f32;  q:codes() --> u8 tensor;  q:scale() --> number;  q:amax() --> max|t|
+  fp8.quantize(t, "mxfp8_e4m3"|"mxfp8_e5m2"|"mxfp6_e3m2"|"mxfp6_e2m3"|"mxfp4")   -- MX blocks of 32
+     along the last dim: q:scale() --> u8 e8m0fnu scales, q:codes() packed 2 per byte for mxfp4
   q.saturated  -- non-NaN values whose |t*scale| rounded above max (or were inf): clamped or overflowed
   q.flushed    -- nonzero values whose code is zero;  q.numel
   q.granularity -- "tensor" (fp8.quantize), "token" or "channel" (the per-row / per-column ones)

@@ -233,7 +233,8 @@ local function recipe_for(numerics, f)
   if not fp8.linear_recipe then error("nn: numerics '" .. numerics .. "' needs repro.fp8.linear_recipe", 3) end
   f = f or {}
   return fp8.linear_recipe{ numerics = numerics, scaling = f.scaling, history = f.history, margin = f.margin,
-                            algo = f.algo, saturate = f.saturate }
+                            algo = f.algo, saturate = f.saturate, forward_format = f.forward_format,
+                            backward_format = f.backward_format }
 end
 
 -- ---- constructor arguments ----------------------------------------------------

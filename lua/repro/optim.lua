@@ -135,7 +135,7 @@ function Optimizer:step()
       if p.grad ~= nil then
         local st = g.states[i]
         if not st then st = C.state(g.config, p); g.states[i] = st end
-        C.step(g.config, st, p)
+        C.step(g.config, st, p, true)   -- gradients scanned above, once per step
       end
     end
   end

@@ -49,7 +49,18 @@ static void test_traits(void)
         CHECK(minnorm == t->min_normal);
         CHECK(mx == t->max);
         CHECK(isnan(tab[t->nan_code]));
+        /* the codes derived from the format row equal the reference's literals */
+        ref_fmt rf = ref_fmt_of(f);
+        CHECK_EQ_INT(rf.maxc, t->max_code);
+        CHECK_EQ_INT(rf.ovfc, t->ovf_code);
+        CHECK_EQ_INT(rf.nanc, t->nan_code);
     }
+    CHECK(strcmp(rp_fp8_safetensors_dtype(RP_FMT_E4M3FN), "F8_E4M3") == 0);
+    CHECK(rp_fp8_safetensors_dtype(RP_FMT_E4M3FNUZ) == NULL);
+    CHECK(rp_fp8_safetensors_dtype(-1) == NULL);
+    CHECK_EQ_INT(RP_FMT_BF16, rp_fp8_format_from_safetensors("BF16"));
+    CHECK_EQ_INT(-1, rp_fp8_format_from_safetensors("F32"));
+    CHECK(strncmp(rp_fp8_format_names(), "e4m3fn, e5m2, ", 14) == 0);
 }
 
 /* Every code decodes as the independent formula says; decode -> encode

@@ -505,7 +505,7 @@ static void test_low_precision_moments(void)
     rp_tensor_release(t);
     if (!have_fp8) printf("low-precision moments: FP8 codec not available, FP8 cases skipped\n");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        bool fp8 = cases[i].m >= RP_MOM_E4M3FN || cases[i].v >= RP_MOM_E4M3FN;
+        bool fp8 = rp_moment_format_coded(cases[i].m) || rp_moment_format_coded(cases[i].v);
         if (fp8 && !have_fp8) continue;
         rp_optim_config c;
         rp_optim_defaults(&c, cases[i].k);
@@ -513,15 +513,15 @@ static void test_low_precision_moments(void)
         if (cases[i].k == RP_OPT_ADAMW) { c.beta1 = 0.9; c.beta2 = 0.99; }
         rp_optim_state *st = NULL;
         double r = regression(c, 400, &st);
-        printf("regression: %s m=%s v=%s: %.3g\n", rp_optim_kind_name(c.kind), rp_moment_format_names[c.m_format],
-               rp_moment_format_names[c.v_format], r);
+        printf("regression: %s m=%s v=%s: %.3g\n", rp_optim_kind_name(c.kind), rp_moment_format_name(c.m_format),
+               rp_moment_format_name(c.v_format), r);
         CHECK(r < 1e-2);
         size_t per = 0;
         for (int k = 0; k < 2; k++) {
             rp_moment_format f = k ? c.v_format : c.m_format;
             per += f == RP_MOM_BF16 ? 2 : (f == RP_MOM_F32 ? 4 : 1);
         }
-        size_t scales = (c.m_format >= RP_MOM_E4M3FN ? 4 : 0) + (c.v_format >= RP_MOM_E4M3FN ? 4 : 0);
+        size_t scales = (rp_moment_format_coded(c.m_format) ? 4 : 0) + (rp_moment_format_coded(c.v_format) ? 4 : 0);
         size_t precond = cases[i].k == RP_OPT_SOAP ? (size_t)2 * (8 * 8 + 2 * 2) * 4 : 0;
         CHECK_EQ_INT(16 * per + scales + precond, rp_optim_state_bytes(st));
         rp_tensor *mb = rp_optim_state_get(st, "exp_avg");

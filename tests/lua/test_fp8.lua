@@ -6,7 +6,11 @@ local T, fp8 = repro.tensor, repro.fp8
 
 A.test("formats and info", function()
   local names = fp8.formats()
-  A.eq(9, #names)
+  A.eq(12, #names)
+  for _, n in ipairs(names) do A.eq(n, fp8.info(n).name) end
+  local f4 = fp8.info("e2m1fn")
+  A.eq(4, f4.bits); A.eq(6, f4.max); A.eq("none", f4.nan); A.eq(false, f4.inf); A.eq(0.5, f4.min_subnormal)
+  A.eq(28, fp8.info("e3m2fn").max); A.eq(7.5, fp8.info("e2m3fn").max)
   A.eq("e4m3fn", names[1])
   local i = fp8.info("e4m3fn")
   A.eq(4, i.ebits); A.eq(3, i.mbits); A.eq(7, i.bias); A.eq(448, i.max)
@@ -111,6 +115,59 @@ A.test("scaling recipes", function()
   A.near(57344 / 2 / 4, m:update(2), 1e-3)
   A.near(57344 / 2 / 4, m:update(0 / 0), 1e-3) -- NaN keeps the old scale
   A.near(57344 / 2 / 4, m:update(math.huge), 1e-3)
+end)
+
+A.test("MX block formats", function()
+  repro.manual_seed(9)
+  local x = T.randn{3, 40} * 4
+  for _, name in ipairs{"mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4"} do
+    local q = fp8.quantize(x, name)
+    A.eq(name, q:format())
+    A.eq("3x2", table.concat(q:scale():shape(), "x"))
+    A.eq("3x" .. (name == "mxfp4" and 20 or 40), table.concat(q:codes():shape(), "x"))
+    local y = q:dequantize()
+    A.eq("3x40", table.concat(y:shape(), "x"))
+    -- by hand: per block, X = 2^(floor(log2 amax) - emax), element = cast(x / X) saturating
+    local elem = ({mxfp8_e4m3 = "e4m3fn", mxfp8_e5m2 = "e5m2", mxfp6_e3m2 = "e3m2fn", mxfp6_e2m3 = "e2m3fn", mxfp4 = "e2m1fn"})[name]
+    local emax = math.floor(math.log(fp8.info(elem).max, 2))
+    local xt, yt, st = x:totable(), y:totable(), q:scale():totable()
+    for r = 1, 3 do
+      for b = 0, 1 do
+        local amax = 0
+        for i = b * 32 + 1, math.min(40, b * 32 + 32) do amax = math.max(amax, math.abs(xt[r][i])) end
+        local E = math.floor(math.log(amax, 2)) - emax
+        A.eq(E + 127, st[r][b + 1])
+        local blk = {}
+        for i = b * 32 + 1, math.min(40, b * 32 + 32) do blk[#blk + 1] = xt[r][i] / 2 ^ E end
+        local c = fp8.cast(T.tensor(blk), elem, {saturate = true}):totable()
+        for i = 1, #blk do A.eq(c[i] * 2 ^ E, yt[r][b * 32 + i]) end
+      end
+    end
+  end
+  local p = fp8.quantize(T.tensor{{1, -2, 0.5}}, "mxfp4"):codes():totable()[1]
+  -- amax 2: X = 2^(1 - 2); 1/X = 2 -> 0x4, -2/X = -4 -> 0xE, 0.5/X = 1 -> 0x2; low nibble first
+  A.eq(0x4 | (0xE << 4), p[1]); A.eq(0x2, p[2])
+  A.raises(function() fp8.quantize(x, "mxfp5") end, "unknown format 'mxfp5'")
+  A.raises(function() fp8.quantize(x, "mxfp4", {scale = 2}) end, "unknown option 'scale'")
+  A.raises(function() fp8.quantize(T.tensor(1), "mxfp4") end, "at least one dimension")
+end)
+
+A.test("fp8 linear formats are options", function()
+  repro.manual_seed(6)
+  local x, w = T.randn{4, 6}, T.randn{3, 6} * 0.1
+  local y0 = fp8.linear(x, w, fp8.linear_recipe{scaling = "current"})
+  local y1 = fp8.linear(x, w, fp8.linear_recipe{scaling = "current", forward_format = "e4m3fn", backward_format = "e5m2"})
+  A.eq(0, (y0 - y1):abs():max():item())
+  local r6 = fp8.linear_recipe{scaling = "current", forward_format = "e2m3fn"}
+  local y6 = fp8.linear(x, w, r6)
+  local sx = fp8.current_scale(x:abs():max():item(), "e2m3fn")
+  local sw = fp8.current_scale(w:abs():max():item(), "e2m3fn")
+  local qx = fp8.quantize(x, "e2m3fn", {scale = sx, saturate = true}):dequantize()
+  local qw = fp8.quantize(w, "e2m3fn", {scale = sw, saturate = true}):dequantize()
+  A.allclose(qx:matmul(qw:transpose(1, 2)):totable(), y6:totable(), 1e-5)
+  A.raises(function() fp8.linear_recipe{forward_format = "bf16"} end, "forward_format must be a format with codes")
+  A.raises(function() fp8.linear_recipe{backward_format = "nope"} end, "backward_format must be a format with codes")
+  A.raises(function() fp8.linear_recipe{numerics = "fp4"} end, "unknown numerics 'fp4' (valid: fp32, bf16, fp8)")
 end)
 
 A.test("fp8 linear equals casts and matmuls by hand", function()

@@ -161,7 +161,16 @@ A.test("bad options", function()
   A.raises(function() optim.adamw({p}, {lr = -1}) end, "lr must be")
   A.raises(function() optim.adamw({p}, {betas = {0.9, 1.0}}) end, "betas[2] must be in [0, 1)")
   A.raises(function() optim.soap({p}, {betas = {-0.1, 0.9}}) end, "betas[1] must be in [0, 1)")
-  A.raises(function() optim.adamw({p}, {m_format = "e3m2"}) end, "m_format must be one of")
+  A.raises(function() optim.adamw({p}, {m_format = "e3m2"}) end, "m_format must be fp32, bf16 or a format with codes")
+  A.raises(function() optim.adamw({p}, {v_format = "fp16"}) end, "v_format must be fp32, bf16 or a format with codes")
+  -- any format with codes stores moments (one descriptor, no moment-format list)
+  do
+    local q = T.tensor({{0.5, -1.0}, {2.0, 0.25}}, {requires_grad = true})
+    local o = optim.adamw({q}, {lr = 0.1, m_format = "e2m1fn", v_format = "e3m2fn"})
+    q.grad = T.tensor({{1, -1}, {0.5, 2}})
+    o:step()
+    for _, v in ipairs(q:view(-1):totable()) do A.truthy(v == v and math.abs(v) < 3) end
+  end
   A.raises(function() optim.sgd({p}, {m_format = "bf16"}) end, "unknown option 'm_format'")
   A.raises(function() optim.sgd({p}, {nesterov = true}) end, "nesterov")
   A.raises(function() optim.adamw({{params = {p}, lr = "x"}}) end, "lr must be a number")

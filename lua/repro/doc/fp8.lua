@@ -12,7 +12,7 @@ The u8 codes of x · scale in an 8-bit format (bf16 and fp16 have no 8-bit codes
   ["fp8.decode"] = [=[fp8.decode(codes, fmt [, {scale = 1}]) -> Tensor
 f32 values of u8 codes, divided by scale.]=],
   ["fp8.quantize"] = [=[fp8.quantize(x, fmt [, {scale = 1, saturate = false, rounding =, generator =}]) -> fp8.Quantized
-A quantized tensor: real one-byte codes of x · scale plus the scale, with counts of saturated and flushed values (q.saturated, q.flushed, q.numel).]=],
+A quantized tensor: real one-byte codes of x · scale plus the scale, with counts of saturated and flushed values (q.saturated, q.flushed, q.numel). With an MX format ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4"; no options) x is quantized in blocks of 32 along its last dimension as OCP MX v1.0 says: q:scale() is a u8 tensor of e8m0fnu block scales (..., ceil(K/32)), q:codes() the element codes (..., K), packed two per byte for mxfp4 (..., ceil(K/2)); q:dequantize() gives back (..., K).]=],
   ["fp8.quantize_per_token"] = [=[fp8.quantize_per_token(x, fmt [, {margin = 0, pow2 = false, saturate = false}]) -> fp8.Quantized
 Quantize with one current scale per row of the (-1, C) view; q:scale() is then an f32 tensor of the scales.]=],
   ["fp8.quantize_per_channel"] = [=[fp8.quantize_per_channel(x, fmt [, {margin = 0, pow2 = false, saturate = false}]) -> fp8.Quantized
@@ -21,8 +21,8 @@ Quantize with one current scale per column (the last dimension); q:scale() is an
 fmt's max / amax / 2^margin (pow2 rounds down to a power of two); 1 when amax is 0 or not finite.]=],
   ["fp8.delayed_scaling"] = [=[fp8.delayed_scaling{history = 16, margin = 0, algo = "max" | "most_recent", fmt = "e4m3fn"} -> fp8.DelayedScaling
 TransformerEngine's DelayedScaling recipe: cast with d:scale(), then d:update(amax); the scale follows the amax history.]=],
-  ["fp8.linear_recipe"] = [=[fp8.linear_recipe{numerics = "fp8" | "bf16" | "fp32", scaling = "delayed" | "current", history = 16, margin = 0, algo = "max", saturate = true, pow2 = false} -> fp8.LinearRecipe
-The numerics of one linear layer: in fp8, E4M3 for the input and weight and E5M2 for the output gradient, one scale per role; in bf16, operands rounded to bf16. Accumulation is always fp32.]=],
+  ["fp8.linear_recipe"] = [=[fp8.linear_recipe{numerics = "fp8" | "bf16" | "fp32", scaling = "delayed" | "current", history = 16, margin = 0, algo = "max", saturate = true, pow2 = false, forward_format = "e4m3fn", backward_format = "e5m2"} -> fp8.LinearRecipe
+The numerics of one linear layer: in fp8, forward_format (default E4M3) for the input and weight and backward_format (default E5M2) for the output gradient, one scale per role (any format with codes, e.g. "e3m2fn" or "e2m1fn"); in bf16, operands rounded to bf16. Accumulation is always fp32.]=],
   ["fp8.linear"] = [=[fp8.linear(x, w [, recipe]) -> Tensor
 y (..., out) = x (..., in) · w (out, in)ᵀ with the operands quantized as recipe says (nil: plain fp32); differentiable, delayed scales update after use.]=],
   ["fp8.swiglu"] = [=[fp8.swiglu(x, w1, w2, w3 [, {recipes = {r1, r2, r3}, smooth = nil | "channel" | "token"}]) -> y, {h_amax =}

@@ -3,7 +3,7 @@ return {
   ["optim.sgd"] = [=[optim.sgd(params [, {lr = 1e-3, momentum = 0, dampening = 0, nesterov = false, weight_decay = 0}]) -> Optimizer
 Stochastic gradient descent with optional (Nesterov) momentum, as PyTorch's SGD. params is a list of tensors or of groups {params = {...}, lr = ...} whose options override the shared ones; unknown options raise listing the valid ones.]=],
   ["optim.adamw"] = [=[optim.adamw(params [, {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 0.01, m_format = "fp32", v_format = "fp32"}]) -> Optimizer
-AdamW (decoupled weight decay), as PyTorch's. m_format and v_format store the moments in "bf16", "e4m3fn" or "e5m2" (1 byte plus a per-tensor scale) for the FP8-moments experiments.]=],
+AdamW (decoupled weight decay), as PyTorch's. m_format and v_format store the moments in "bf16" or in any format with codes ("e4m3fn", "e5m2", "e3m2fn", "e2m1fn", ...: 1 byte plus a per-tensor scale) for the FP8-moments experiments.]=],
   ["optim.adafactor"] = [=[optim.adafactor(params [, {lr = 1e-2, beta1 = 0, decay_rate = -0.8, clip_threshold = 1, eps = 1e-30, weight_decay = 0}]) -> Optimizer
 Adafactor with an explicit learning rate: the second moment is factored into row and column statistics for parameters of 2 or more dimensions.]=],
   ["optim.shampoo"] = [=[optim.shampoo(params [, {lr = 3e-3, betas = {0.95, 0.95}, weight_decay = 0.01, precondition_frequency = 10, exponent = -0.25, graft = true, ...}]) -> Optimizer
