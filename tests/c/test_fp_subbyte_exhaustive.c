@@ -13,6 +13,14 @@
 
 #define CHUNK (1 << 16)
 
+/* Under AddressSanitizer (the CI's sanitizer suite) every 257th chunk: the
+ * whole scan would take hours there; the Release suite runs all of it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CHUNK_STRIDE 257u
+#else
+#define CHUNK_STRIDE 1u
+#endif
+
 int main(void)
 {
     const int fm[3] = {RP_FMT_E3M2FN, RP_FMT_E2M3FN, RP_FMT_E2M1FN};
@@ -28,6 +36,7 @@ int main(void)
         long long lbad[3] = {0};
         #pragma omp for schedule(dynamic, 64)
         for (uint64_t k = 0; k < nchunks; k++) {
+            if (k % CHUNK_STRIDE) continue;
             for (uint64_t i = 0; i < CHUNK; i++) {
                 uint32_t u = (uint32_t)(k * CHUNK + i);
                 memcpy(&x[i], &u, 4);
