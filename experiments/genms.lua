@@ -82,6 +82,74 @@ M.PRESETS = {
   },
 }
 
+-- Every preset field: one line of help and its range (repro.experiment checks
+-- a value before anything is written: exit 2, one line).
+M.OPTIONS = {
+  seeds = {help = "seeds, one K/U split and one set of models each", min = 0},
+  max_structures = {help = "keep about this many structures in all (0: all; the smoke test's subset)", min = 0},
+  families = {help = "request families", list = true, choices = G.FAMILIES},
+  requests_per_family = {help = "evaluation requests per family and seed", min = 1},
+  threads = {help = "threads (0: leave as set by REPRO_THREADS)", min = 0},
+  publish = {help = "folder under the source tree the preset's tables are copied to (\"\": none)"},
+  H_max = {help = "formulae drawn from pi_hi per request (the pool)", min = 1},
+  L_max = {help = "structures drawn from pi_lo per valid formula", min = 1},
+  W = {help = "plans returned by Algorithm 1 (and CIF-LM samples per request)", min = 1},
+  subdraws = {help = "sub-draws of the pool per (H, L) cell of Table 2", min = 1},
+  grid_H = {help = "Table 2: H values (each <= --H_max)", min = 1},
+  grid_L = {help = "Table 2: L values (each <= --L_max)", min = 1},
+  t3_samples = {help = "Table 3: formula samples per request, asked and not asked", min = 1},
+  fig4_n = {help = "Fig. 4: U compositions per seed", min = 1},
+  fig4_k = {help = "Fig. 4: structures per composition (best-of-k)", min = 1},
+  n_rag = {help = "retrieved K formulae in each formula prompt", min = 1},
+  gen_temperature = {help = "sampling temperature of the language models", gt = 0},
+  ["gnn.dim"] = {help = "CGCNN width", min = 1}, ["gnn.layers"] = {help = "CGCNN convolutions", min = 1},
+  ["gnn.steps"] = {help = "CGCNN training steps", min = 1}, ["gnn.batch"] = {help = "CGCNN crystals per batch", min = 1},
+  ["gnn.lr"] = {help = "CGCNN peak learning rate", gt = 0}, ["gnn.k"] = {help = "neighbours per atom", min = 1},
+  ["gnn.cutoff"] = {help = "neighbour cutoff (Angstrom)", gt = 0},
+  ["compact.dim"] = {help = "compact diffusion width", min = 1}, ["compact.blocks"] = {help = "MLP + attention blocks", min = 1},
+  ["compact.heads"] = {help = "attention heads (divide compact.dim)", min = 1},
+  ["compact.sample_steps"] = {help = "ancestral sampling steps", min = 1},
+  ["compact.steps"] = {help = "compact diffusion training steps", min = 1},
+  ["compact.batch"] = {help = "compact diffusion batch", min = 1},
+  ["compact.lr"] = {help = "compact diffusion peak learning rate", gt = 0},
+  ["compact.ema"] = {help = "EMA decay", min = 0, lt = 1},
+  ["hi.dim"] = {help = "formula LM width", min = 1}, ["hi.layers"] = {help = "formula LM layers", min = 1},
+  ["hi.heads"] = {help = "formula LM heads (divide hi.dim)", min = 1},
+  ["hi.seq_len"] = {help = "formula LM context (longer pairs are dropped)", min = 1},
+  ["hi.steps"] = {help = "formula LM training steps (each of the two twins)", min = 1},
+  ["hi.batch"] = {help = "formula LM batch", min = 1}, ["hi.lr"] = {help = "formula LM peak learning rate", gt = 0},
+  ["cif.dim"] = {help = "CIF-writing LM width", min = 1}, ["cif.layers"] = {help = "CIF-writing LM layers", min = 1},
+  ["cif.heads"] = {help = "CIF-writing LM heads (divide cif.dim)", min = 1},
+  ["cif.seq_len"] = {help = "CIF-writing LM context (longer pairs are dropped)", min = 1},
+  ["cif.steps"] = {help = "CIF-writing LM training steps", min = 1},
+  ["cif.batch"] = {help = "CIF-writing LM batch", min = 1}, ["cif.lr"] = {help = "CIF-writing LM peak learning rate", gt = 0},
+  ["cif.shots"] = {help = "example CIFs in the CIF-LM prompts (0 also gives best-of-L by the GNN)", min = 0},
+}
+
+-- How long each preset takes; the fast figure is measured (docs/genms.md).
+M.TIMES = {
+  smoke = "a few seconds (the test's preset)",
+  fast = "about 15-20 min on 2 cores (16 min 48 s measured on a loaded machine)",
+  paper = "hours (3 seeds; not run by CI)",
+}
+
+-- Relations between options (ranges of single values are in M.OPTIONS).
+function M.check(c)
+  for _, m in ipairs{"compact", "hi", "cif"} do
+    if c[m].dim % c[m].heads ~= 0 then
+      return string.format("invalid --%s.heads %d: expected a divisor of --%s.dim %d", m, c[m].heads, m, c[m].dim)
+    end
+  end
+  for _, g in ipairs{{"grid_H", "H_max"}, {"grid_L", "L_max"}} do
+    for i, v in ipairs(c[g[1]]) do
+      if v > c[g[2]] then
+        return string.format("invalid --%s '%s' (element %d '%d'): expected integers <= --%s %d", g[1],
+          table.concat(c[g[1]], ","), i, v, g[2], c[g[2]])
+      end
+    end
+  end
+end
+
 M.FRACTIONS = {train = 0.54, val = 0.06, test = 0.40}
 M.MAE_LIMIT = 0.25
 M.COVERAGE_LIMIT = 0.30
@@ -728,7 +796,7 @@ end
 function M.main(args, opts)
   opts = opts or {}
   local exp = Experiment.new{name = "genms", script = "experiments/genms.lua", args = args, exit = opts.exit,
-    default = "fast", presets = M.PRESETS,
+    default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES, check = M.check,
     about = "GenMS (arXiv 2409.06762) at CPU scale on perov_5: request -> formula LM -> compact diffusion -> CGCNN, Algorithm 1; Tables 1-4 and Fig. 4"}
   if not exp then return nil end
   local cfg = exp.config

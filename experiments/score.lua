@@ -95,6 +95,68 @@ M.PRESETS = {
   },
 }
 
+-- Every preset field: one line of help and its range (repro.experiment checks
+-- a value before anything is written: exit 2, one line).
+M.OPTIONS = {
+  n = { help = "digits of each addend (transcript width grows with n)", min = 1 },
+  dim = { help = "model width", min = 1 },
+  layers = { help = "transformer layers", min = 1 },
+  heads = { help = "attention heads (divide --dim)", min = 1 },
+  ffn_dim = { help = "feed-forward width (0: the model's default)", min = 0 },
+  p9 = { help = "probability of a 9 digit in the problems (the task's difficulty; calibrated)", min = 0, max = 1 },
+  lr = { help = "RL learning rate (Adam; calibrated)", gt = 0 },
+  alpha = { help = "reward-shaping bonus alpha of SCoRe Stage II", min = 0 },
+  beta1 = { help = "KL coefficient beta1 (turn 1 in Stage II, turn 2 everywhere)", min = 0 },
+  beta2 = { help = "KL coefficient beta2 on turn 1 in Stage I", min = 0 },
+  clip = { help = "gradient-norm clip (pretraining, SFT and RL)", gt = 0 },
+  temperature = { help = "rollout sampling temperature (recorded; the RL samples at T = 1)", gt = 0 },
+  target_acc1 = { help = "calibration target for the base model's validation Acc@t1", min = 0, max = 1 },
+  p9_grid = { help = "calibration: p9 values tried", min = 0, max = 1 },
+  lr_grid = { help = "calibration: RL learning rates tried by the pilot", gt = 0 },
+  calibrate = { help = "run the one-time calibration (base model and the single-turn pilot) instead of the arms" },
+  base_from = { help = "load the pretrained base from this .safetensors (\"\": pretrain; settings must match)" },
+  base_seed = { help = "seed of the base model, its pretraining data and the splits", min = 0 },
+  solver_correct = { help = "pretraining solver: probability its second attempt is correct", min = 0, max = 1 },
+  solver_copy = { help = "pretraining solver: probability its second attempt copies the first", min = 0, max = 1 },
+  pre_warmup = { help = "pretraining warm-up steps", min = 0 },
+  pre_wd = { help = "pretraining weight decay", min = 0 },
+  train = { help = "training problems", min = 1 },
+  val = { help = "validation problems", min = 1 },
+  test = { help = "test problems", min = 1 },
+  pre_steps = { help = "pretraining steps", min = 1 },
+  pre_batch = { help = "pretraining transcripts per batch", min = 1 },
+  pre_lr = { help = "pretraining peak learning rate", gt = 0 },
+  prompts = { help = "RL prompts per step", min = 1 },
+  k = { help = "RL samples per prompt (RLOO needs at least 2)", min = 2 },
+  stage1_steps = { help = "SCoRe Stage I steps (0: arm skipped, Stage II starts from the base)", min = 0 },
+  stage2_steps = { help = "SCoRe Stage II steps (0: arm skipped)", min = 0 },
+  std_steps = { help = "standard multi-turn RL steps (0: arm skipped)", min = 0 },
+  single_steps = { help = "w/o multi-turn (single-turn RL) steps (0: arm skipped)", min = 0 },
+  wo_stage1_steps = { help = "w/o Stage I steps (0: arm skipped)", min = 0 },
+  wo_shaping_steps = { help = "w/o reward shaping steps (0: arm skipped)", min = 0 },
+  diag_steps = { help = "diagnostic R2 = (1+alpha) r2 steps (0: arm skipped)", min = 0 },
+  eval_every = { help = "RL steps between test evaluations (curves, kept checkpoint)", min = 1 },
+  curve_eval = { help = "test problems of the curves, the probe and Fig. 8", min = 1 },
+  star_iters = { help = "STaR rounds", min = 1 },
+  star_problems = { help = "training problems sampled for STaR and Pair-SFT", min = 1 },
+  star_per = { help = "base traces per problem (T = 1)", min = 1 },
+  sft_steps = { help = "SFT steps per STaR round and for Pair-SFT", min = 1 },
+  sft_batch = { help = "SFT transcripts per batch", min = 1 },
+  sft_lr = { help = "SFT learning rate", gt = 0 },
+  probe_every = { help = "Pair-SFT steps between fixed-vs-self probes (Fig. 5)", min = 1 },
+  attempts = { help = "attempts of the sequential self-correction curve (Fig. 8)", min = 2 },
+  bootstrap = { help = "bootstrap resamples of the confidence intervals", min = 1 },
+  pilot_steps = { help = "calibration: steps of each learning-rate pilot", min = 1 },
+  publish = { help = "folder under the source tree the preset's figures and tables are copied to (\"\": none)" },
+}
+
+-- How long each preset takes. The fast figure is measured (docs/score.md).
+M.TIMES = {
+  smoke = "a few seconds (the test's preset)",
+  fast = "about 10-15 min on 2 idle cores (17-19 min measured on a loaded machine)",
+  paper = "hours (3 seeds by --seed; not run by CI)",
+}
+
 -- ---- helpers -----------------------------------------------------------------------
 
 local function log(fmt, ...) io.stderr:write(string.format("[score] " .. fmt .. "\n", ...)) end
@@ -578,8 +640,15 @@ end
 function M.main(args, opts)
   opts = opts or {}
   local exp = Experiment.new { name = "score", script = "experiments/score.lua", args = args, exit = opts.exit,
-    default = "fast", presets = M.PRESETS, cosmetic = { "publish", "base_from" },
-    description = "SCoRe self-correction by RL (arXiv 2409.12917) at CPU scale" }
+    default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES, cosmetic = { "publish", "base_from" },
+    about = "SCoRe (arXiv 2409.12917) at CPU scale: a small Llama pretrained on two-attempt addition transcripts, then\n"
+      .. "Base, STaR D/D+, Pair-SFT D/D+, SCoRe Stage I and II, standard multi-turn RL and the ablations;\n"
+      .. "Acc@t1, Acc@t2, delta, i->c, c->i beside the paper's Tables 1, 2 and 4 (claims: docs/score.md).",
+    check = function(c)
+      if c.dim % c.heads ~= 0 then
+        return string.format("invalid --heads %d: expected a divisor of --dim %d", c.heads, c.dim)
+      end
+    end }
   if not exp then return nil end
   local cfg = exp.config
   cfg.seed = exp.seed
