@@ -26,6 +26,8 @@ local S = repro.score_task
 local SC = repro.score
 local plot = repro.plot
 local Experiment = repro.experiment
+local Progress = repro.train.progress
+local I = repro.train.interrupt
 
 local M = {}
 
@@ -161,20 +163,51 @@ M.TIMES = {
 
 local function log(fmt, ...) io.stderr:write(string.format("[score] " .. fmt .. "\n", ...)) end
 
+-- The runs of the arms' plan, in order: {name, steps}; every step is counted
+-- as one unit of the experiment's ETA (arms' steps differ in cost: an estimate).
+local function plan_runs(cfg)
+  local runs = {}
+  if cfg.base_from == "" then runs[#runs + 1] = { "pretrain", cfg.pre_steps } end
+  for _, n in ipairs { "star_d", "star_dplus" } do runs[#runs + 1] = { n, cfg.star_iters * cfg.sft_steps } end
+  for _, n in ipairs { "pair_d", "pair_dplus" } do runs[#runs + 1] = { n, cfg.sft_steps } end
+  for _, n in ipairs { "stage1", "std", "score", "wo_shaping", "wo_stage1", "single", "diag" } do
+    local steps = cfg[(n == "score" and "stage2" or n) .. "_steps"]
+    if steps > 0 then runs[#runs + 1] = { n, steps } end
+  end
+  return runs
+end
+
+-- Start one run of the plan: returns tick(step, text), called after each of
+-- its steps: the progress line (run i/N, the experiment's ETA) and, on
+-- SIGINT/SIGTERM, the stop (nothing of the run is recorded).
+local function start_run(exp, name, steps)
+  local ctx = exp:begin_run(name, steps)
+  local p = Progress.new { steps = steps, context = ctx }
+  return function(step, text)
+    p:update(step, text)
+    if I.pending() then
+      I.enter_exit()
+      I.stop { step = step, steps = steps }
+    end
+  end
+end
+
 local function new_model(cfg, seed)
   return SC.model { n = cfg.n, dim = cfg.dim, layers = cfg.layers, heads = cfg.heads,
                     ffn_dim = cfg.ffn_dim > 0 and cfg.ffn_dim or nil, seed = seed, attempts = cfg.attempts }
 end
 
-local function pretrain(cfg, exp, p9, tag)
+local function pretrain(cfg, exp, p9, tag, tick)
   local base = new_model(cfg, cfg.base_seed)
   local rows = {}
   local t = U.timer()
+  tick = tick or function() end
   SC.pretrain(base, { n = cfg.n, p9 = p9, seed = cfg.base_seed, steps = cfg.pre_steps, batch = cfg.pre_batch,
     lr = cfg.pre_lr, warmup = cfg.pre_warmup, weight_decay = cfg.pre_wd, clip = cfg.clip,
     solver = { p_correct = cfg.solver_correct, p_copy = cfg.solver_copy },
     on_step = function(step, loss)
       rows[#rows + 1] = { step, loss }
+      tick(step, string.format("loss %.4f", loss))
       if step % 250 == 0 then log("%s pretrain step %d loss %.4f (%.0f s)", tag, step, loss, t:elapsed()) end
     end })
   exp:write_tsv("pretrain_" .. tag .. ".tsv", { "step", "loss" }, rows)
@@ -226,6 +259,7 @@ local function sgn(x) if x == nil or x ~= x then return "n/a" end return string.
 local function calibrate(cfg, exp)
   local rows, best = {}, nil
   for _, p9 in ipairs(cfg.p9_grid) do
+    exp:check_interrupt("the calibration")
     local sp = S.splits { n = cfg.n, p9 = p9, seed = cfg.base_seed, train = cfg.train, val = cfg.val, test = cfg.test }
     local base, losses = pretrain(cfg, exp, p9, "p9_" .. p9)
     save_base(exp:path("base_p9_" .. p9 .. ".safetensors"), base, losses, cfg, p9)
@@ -242,6 +276,7 @@ local function calibrate(cfg, exp)
   local L = S.layout(cfg.n)
   local prow, best_lr = {}, nil
   for _, lr in ipairs(cfg.lr_grid) do
+    exp:check_interrupt("the calibration")
     local pol = SC.clone(best.base)
     local res = SC.run_rl(pol, best.base, best.sp.train, { mode = "single", steps = cfg.pilot_steps, prompts = cfg.prompts,
       k = cfg.k, alpha = cfg.alpha, beta_t1 = cfg.beta1, beta_t2 = cfg.beta1, clip = cfg.clip, L = L, lr = lr,
@@ -272,13 +307,17 @@ local function run_arms(cfg, exp)
   local L = S.layout(cfg.n)
   local sp = S.splits { n = cfg.n, p9 = cfg.p9, seed = cfg.base_seed, train = cfg.train, val = cfg.val, test = cfg.test }
   local t0 = U.timer()
+  local runs = plan_runs(cfg)
+  local units = 0
+  for _, r in ipairs(runs) do units = units + r[2] end
+  exp:plan(#runs, units)
   local base, losses
   if cfg.base_from ~= "" then
     base, losses = load_base(cfg.base_from, cfg)
     exp:write_tsv("pretrain_base.tsv", { "step", "loss" }, losses)
     log("base loaded from %s (pretrained with identical settings)", cfg.base_from)
   else
-    base = pretrain(cfg, exp, cfg.p9, "base")
+    base = pretrain(cfg, exp, cfg.p9, "base", start_run(exp, "pretrain", cfg.pre_steps))
     log("base pretrained in %.0f s", t0:elapsed())
   end
   local arms = { order = {} }
@@ -311,8 +350,9 @@ local function run_arms(cfg, exp)
   local sft = { steps = cfg.sft_steps, batch = cfg.sft_batch, lr = cfg.sft_lr, clip = cfg.clip }
   -- STaR D and D+
   for _, plus in ipairs { false, true } do
+    local tick = start_run(exp, plus and "star_dplus" or "star_d", cfg.star_iters * cfg.sft_steps)
     local model, sizes = SC.star(base, star_probs, { L = L, iters = cfg.star_iters, per = cfg.star_per, plus = plus,
-      rng = rng, sft = sft, first_traces = base_traces })
+      rng = rng, sft = sft, first_traces = base_traces, on_step = function(step) tick(step) end })
     local a = final_eval(model, sp, L)
     a.data_sizes, a.model = sizes, model
     log("STaR %s: kept traces after each round: %s", plus and "D+" or "D", table.concat(sizes, ", "))
@@ -321,14 +361,16 @@ local function run_arms(cfg, exp)
   -- Pair-SFT D (with the fixed-vs-self probe, Fig. 5) and D+
   local probe = {}
   for _, plus in ipairs { false, true } do
+    local tick = start_run(exp, plus and "pair_dplus" or "pair_d", cfg.sft_steps)
     local model, nrows = SC.pair_sft(base, base_traces, { L = L, plus = plus, rng = rng, sft = sft,
-      on_step = (not plus) and function(step, mdl)
-        if step % cfg.probe_every == 0 or step == cfg.sft_steps then
+      on_step = function(step, mdl)
+        if not plus and (step % cfg.probe_every == 0 or step == cfg.sft_steps) then
           local _, ms = SC.evaluate(mdl, curve, L)
           local _, mf = SC.evaluate(mdl, curve, L, { first = base_first })
           probe[#probe + 1] = { step, ms.delta, mf.delta, ms.i2c, mf.i2c }
         end
-      end or nil })
+        tick(step)
+      end })
     local a = final_eval(model, sp, L)
     a.data_sizes, a.model = { nrows }, model
     log("Pair-SFT %s: %d pairs", plus and "D+" or "D", nrows)
@@ -339,6 +381,7 @@ local function run_arms(cfg, exp)
   -- RL arms
   local function rl(name, init, mode, steps, o)
     if steps <= 0 then return nil end
+    local tick = start_run(exp, name, steps)
     local pol = SC.clone(init)
     local res = SC.run_rl(pol, base, sp.train, { mode = mode, steps = steps, prompts = cfg.prompts, k = cfg.k,
       alpha = o.alpha or cfg.alpha, beta_t1 = o.beta_t1, beta_t2 = o.beta_t2 or cfg.beta1, clip = cfg.clip, L = L,
@@ -346,6 +389,9 @@ local function run_arms(cfg, exp)
       on_eval = function(step, tr, m)
         log("  %s step %d: train reward %.3f, test Acc@t1 %.1f Acc@t2 %.1f change %.1f", name, step, tr,
           100 * m.acc1, 100 * m.acc2, 100 * m.change)
+      end,
+      on_step = function(step, st)
+        tick(step, st.r2 == st.r2 and string.format("r1 %.3f  r2 %.3f", st.r1, st.r2) or string.format("r1 %.3f", st.r1))
       end })
     local final = final_eval(pol, sp, L)
     local kept = SC.clone(base)
@@ -648,8 +694,17 @@ function M.main(args, opts)
       if c.dim % c.heads ~= 0 then
         return string.format("invalid --heads %d: expected a divisor of --dim %d", c.heads, c.dim)
       end
+      if c.base_from ~= "" and not U.exists(c.base_from) then
+        return string.format("invalid --base_from '%s': no such file (expected a base saved by --calibrate true)", c.base_from)
+      end
     end }
   if not exp then return nil end
+  return exp:run(function() return M.body(exp, opts) end)
+end
+
+-- The experiment itself, under exp:run (Ctrl-C: exit 130 with the resume
+-- command; an error: one line).
+function M.body(exp, opts)
   local cfg = exp.config
   cfg.seed = exp.seed
   local so = opts.stdout or io.stdout
