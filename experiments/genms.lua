@@ -31,6 +31,8 @@ local CD = repro.crystal_diffusion
 local G = require "repro.genms"
 local MT = require "repro.materials_train"
 local Experiment = require "repro.experiment"
+local Progress = require "repro.train.progress"
+local I = require "repro.train.interrupt"
 
 local M = {}
 
@@ -156,6 +158,26 @@ M.COVERAGE_LIMIT = 0.30
 -- request attribute probabilities for training pairs
 M.TRAIN_P = {element = 0.5, stable = 0.5, gap = 0.7, novel = 0.4, exclude = 0.3}
 
+-- The runs of one seed in exp:plan: the five trainings and the evaluation
+-- (one unit per request); units are steps (an estimate of the cost).
+local function seed_units(cfg)
+  return cfg.gnn.steps + cfg.compact.steps + 2 * cfg.hi.steps + cfg.cif.steps + #cfg.families * cfg.requests_per_family
+end
+local RUNS_PER_SEED = 6
+
+-- A loop of the experiment's own (the evaluation): returns tick(step, text)
+-- for after each step: the progress line and, on SIGINT/SIGTERM, the stop.
+local function start_run(exp, name, steps)
+  local p = Progress.new{steps = steps, context = exp:begin_run(name, steps), every = 1}
+  return function(step, text)
+    p:update(step, text)
+    if I.pending() then
+      I.enter_exit()
+      I.stop{step = step, steps = steps}
+    end
+  end
+end
+
 local function finite(x) return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge end
 local function f3(x) return finite(x) and string.format("%.3f", x) or "n/a" end
 local function mean(xs) local s, n = 0, 0 for _, v in ipairs(xs) do if finite(v) then s, n = s + v, n + 1 end end return n > 0 and s / n or 0 / 0 end
@@ -202,7 +224,7 @@ local function train_gnn(cfg, D, seed, exp, log)
       return (m(gnn.batch(gs)) - T.tensor(y)):abs():mean()
     end,
     steps = gc.steps, batch = gc.batch, lr = gc.lr, warmup = math.min(100, gc.steps // 10),
-    log = exp:path("runs", "gnn_seed" .. seed .. ".tsv"), quiet = true}
+    log = exp:path("runs", "gnn_seed" .. seed .. ".tsv"), progress = exp:begin_run("gnn_seed" .. seed, gc.steps)}
   -- energy of a list of structures: number, or nil (no graph, or outside [min_K - 1, max_K + 1])
   local function energy(list)
     local out, gs, idx = {}, {}, {}
@@ -247,7 +269,7 @@ local function train_compact(cfg, D, seed, exp, log)
   local fit = MT.fit{model = model, data = MT.Sampler{items = structs, seed = seed + 2, bucket = function(s) return s:natoms() end},
     loss = function(m, items) return (m:loss(CD.batch(items))) end,
     steps = c.steps, batch = c.batch, lr = c.lr, ema = c.ema, warmup = math.min(100, c.steps // 10),
-    log = exp:path("runs", "compact_seed" .. seed .. ".tsv"), quiet = true}
+    log = exp:path("runs", "compact_seed" .. seed .. ".tsv"), progress = exp:begin_run("compact_seed" .. seed, c.steps)}
   fit.ema:swap() -- sample with the averaged weights
   log(string.format("seed %d compact diffusion: %d parameters, %s", seed, model:num_parameters(), U.format_duration(fit.seconds)))
   return model
@@ -318,7 +340,7 @@ local function train_lm(name, c, pairs, seed, exp, log)
       return T.cross_entropy(m(ids), tg, {ignore_index = G.PAD})
     end,
     steps = c.steps, batch = c.batch, lr = c.lr, warmup = math.min(50, c.steps // 10),
-    log = exp:path("runs", name .. ".tsv"), quiet = true}
+    log = exp:path("runs", name .. ".tsv"), progress = exp:begin_run(name, c.steps)}
   log(string.format("%s: %d parameters, %d pairs, %s", name, model:num_parameters(), #items, U.format_duration(fit.seconds)))
   return model
 end
@@ -443,6 +465,7 @@ local function run_seed(cfg, seed, exp, log, acc)
   local reqs = eval_requests(cfg, D, seed)
   log(string.format("seed %d: %d requests", seed, #reqs))
   local lc = models.lookup_cache
+  local tick = start_run(exp, "evaluation_seed" .. seed, #reqs)
   for ri, req in ipairs(reqs) do
     local unit = {seed = seed, request = ri, family = req.family, text = G.request_text(req)}
     acc.units[#acc.units + 1] = unit
@@ -578,6 +601,7 @@ local function run_seed(cfg, seed, exp, log, acc)
       unit.t3[cname] = r
     end
     log(string.format("seed %d request %d/%d (%s): %d plans", seed, ri, #reqs, unit.text, #plans))
+    tick(ri, "request " .. unit.family)
   end
   -- Fig. 4: best-of-k vs one sample over U compositions
   local fs = {}
@@ -799,6 +823,12 @@ function M.main(args, opts)
     default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES, check = M.check,
     about = "GenMS (arXiv 2409.06762) at CPU scale on perov_5: request -> formula LM -> compact diffusion -> CGCNN, Algorithm 1; Tables 1-4 and Fig. 4"}
   if not exp then return nil end
+  return exp:run(function() return M.body(exp, opts) end)
+end
+
+-- The experiment itself, under exp:run (Ctrl-C: exit 130 with the resume
+-- command; an error: one line).
+function M.body(exp, opts)
   local cfg = exp.config
   if cfg.threads and cfg.threads > 0 then repro.set_threads(cfg.threads) end
   local so = opts.stdout or io.stdout
@@ -807,6 +837,7 @@ function M.main(args, opts)
   U.mkdir_p(exp:path("cif"))
   U.mkdir_p(exp:path("runs"))
   local acc = {units = {}, mae = {}, mean_mae = {}, fig4 = {}, cif_rows = {}}
+  exp:plan(RUNS_PER_SEED * #cfg.seeds, seed_units(cfg) * #cfg.seeds)
   for _, seed in ipairs(cfg.seeds) do
     repro.manual_seed(seed)
     run_seed(cfg, seed, exp, log, acc)
