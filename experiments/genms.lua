@@ -55,8 +55,8 @@ M.PRESETS = {
   smoke = P {
     seeds = {1}, max_structures = 600, families = {"oxide", "oxynitride"}, requests_per_family = 1,
     threads = 0, publish = "", H_max = 4, L_max = 2, W = 2, subdraws = 4, grid_H = {1, 4}, grid_L = {1, 2},
-    t3_samples = 3, fig4_n = 2, fig4_k = 3, n_rag = 3, gen_temperature = 1,
-    gnn = {dim = 8, layers = 1, steps = 4, batch = 8, lr = 2e-3, k = 12, cutoff = 8},
+    t3_samples = 3, fig4_n = 2, fig4_k = 3, n_rag = 3, gen_temperature = 1.0,
+    gnn = {dim = 8, layers = 1, steps = 4, batch = 8, lr = 2e-3, k = 12, cutoff = 8.0},
     compact = {dim = 8, blocks = 1, heads = 2, sample_steps = 4, steps = 4, batch = 8, lr = 1e-3, ema = 0.9},
     hi = {dim = 16, layers = 1, heads = 2, seq_len = 160, steps = 4, batch = 4, lr = 3e-3},
     cif = {dim = 16, layers = 1, heads = 2, seq_len = 400, steps = 3, batch = 2, lr = 3e-3, shots = {0, 1, 2}},
@@ -66,8 +66,8 @@ M.PRESETS = {
   fast = P {
     seeds = {1, 2}, max_structures = 0, families = {"oxide", "oxynitride", "oxyfluoride"}, requests_per_family = 2,
     threads = 2, publish = "figures/genms", H_max = 25, L_max = 8, W = 10, subdraws = 200,
-    grid_H = {1, 5, 25}, grid_L = {1, 2, 4, 8}, t3_samples = 12, fig4_n = 40, fig4_k = 10, n_rag = 6, gen_temperature = 1,
-    gnn = {dim = 48, layers = 3, steps = 500, batch = 32, lr = 2e-3, k = 12, cutoff = 8},
+    grid_H = {1, 5, 25}, grid_L = {1, 2, 4, 8}, t3_samples = 12, fig4_n = 40, fig4_k = 10, n_rag = 6, gen_temperature = 1.0,
+    gnn = {dim = 48, layers = 3, steps = 500, batch = 32, lr = 2e-3, k = 12, cutoff = 8.0},
     compact = {dim = 32, blocks = 3, heads = 4, sample_steps = 64, steps = 1000, batch = 64, lr = 1e-3, ema = 0.99},
     hi = {dim = 64, layers = 2, heads = 4, seq_len = 160, steps = 200, batch = 16, lr = 3e-3},
     cif = {dim = 64, layers = 2, heads = 4, seq_len = 280, steps = 150, batch = 8, lr = 3e-3, shots = {0, 1}},
@@ -76,8 +76,8 @@ M.PRESETS = {
   paper = P {
     seeds = {1, 2, 3}, max_structures = 0, families = {"oxide", "oxynitride", "oxyfluoride"}, requests_per_family = 8,
     threads = 2, publish = "", H_max = 25, L_max = 100, W = 10, subdraws = 200,
-    grid_H = {1, 5, 25}, grid_L = {1, 10, 100}, t3_samples = 25, fig4_n = 1000, fig4_k = 10, n_rag = 6, gen_temperature = 1,
-    gnn = {dim = 48, layers = 3, steps = 3000, batch = 64, lr = 2e-3, k = 12, cutoff = 8},
+    grid_H = {1, 5, 25}, grid_L = {1, 10, 100}, t3_samples = 25, fig4_n = 1000, fig4_k = 10, n_rag = 6, gen_temperature = 1.0,
+    gnn = {dim = 48, layers = 3, steps = 3000, batch = 64, lr = 2e-3, k = 12, cutoff = 8.0},
     compact = {dim = 64, blocks = 5, heads = 4, sample_steps = 256, steps = 6000, batch = 128, lr = 1e-3, ema = 0.999},
     hi = {dim = 96, layers = 3, heads = 4, seq_len = 192, steps = 1500, batch = 32, lr = 3e-3},
     cif = {dim = 64, layers = 3, heads = 4, seq_len = 896, steps = 1500, batch = 16, lr = 3e-3, shots = {0, 1, 2}},
@@ -130,7 +130,7 @@ M.OPTIONS = {
 
 -- How long each preset takes; the fast figure is measured (docs/genms.md).
 M.TIMES = {
-  smoke = "a few seconds (the test's preset)",
+  smoke = "about 3 s (the test's preset)",
   fast = "about 15-20 min on 2 cores (16 min 48 s measured on a loaded machine)",
   paper = "hours (3 seeds; not run by CI)",
 }
@@ -821,7 +821,8 @@ function M.main(args, opts)
   opts = opts or {}
   local exp = Experiment.new{name = "genms", script = "experiments/genms.lua", args = args, exit = opts.exit,
     default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES, check = M.check,
-    about = "GenMS (arXiv 2409.06762) at CPU scale on perov_5: request -> formula LM -> compact diffusion -> CGCNN, Algorithm 1; Tables 1-4 and Fig. 4"}
+    about = "Reproduces GenMS (arXiv 2409.06762) at CPU scale on perov_5: request -> formula LM -> compact diffusion\n"
+      .. "-> CGCNN energy ranking, Algorithm 1; Tables 1-4 and Fig. 4 beside the paper's (claims: docs/genms.md)."}
   if not exp then return nil end
   return exp:run(function() return M.body(exp, opts) end)
 end

@@ -154,7 +154,7 @@ M.OPTIONS = {
 
 -- How long each preset takes. The fast figure is measured (docs/score.md).
 M.TIMES = {
-  smoke = "a few seconds (the test's preset)",
+  smoke = "about 3 s (the test's preset)",
   fast = "about 10-15 min on 2 idle cores (17-19 min measured on a loaded machine)",
   paper = "hours (3 seeds by --seed; not run by CI)",
 }
@@ -687,7 +687,7 @@ function M.main(args, opts)
   opts = opts or {}
   local exp = Experiment.new { name = "score", script = "experiments/score.lua", args = args, exit = opts.exit,
     default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES, cosmetic = { "publish", "base_from" },
-    about = "SCoRe (arXiv 2409.12917) at CPU scale: a small Llama pretrained on two-attempt addition transcripts, then\n"
+    about = "Reproduces SCoRe (arXiv 2409.12917) at CPU scale: a small Llama pretrained on two-attempt addition transcripts, then\n"
       .. "Base, STaR D/D+, Pair-SFT D/D+, SCoRe Stage I and II, standard multi-turn RL and the ablations;\n"
       .. "Acc@t1, Acc@t2, delta, i->c, c->i beside the paper's Tables 1, 2 and 4 (claims: docs/score.md).",
     check = function(c)
