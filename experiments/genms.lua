@@ -815,6 +815,58 @@ local function tables(cfg, acc)
   return table.concat(out, "\n") .. "\n", tsv, claims
 end
 
+---------------------------------------------------------------- a finished seed, for --resume
+
+-- A seed's results (plain tables of numbers, strings and booleans) as a Lua
+-- chunk that reads back exactly: floats in hexadecimal (%a), integers as
+-- integers, NaN with its sign, infinities.
+local function encode(v, out)
+  local t = type(v)
+  if t == "number" then
+    if math.type(v) == "integer" then out[#out + 1] = string.format("%d", v)
+    elseif v ~= v then out[#out + 1] = string.format("%a", v):sub(1, 1) == "-" and "(0/0)" or "(-(0/0))"
+    elseif v == math.huge then out[#out + 1] = "(1/0)"
+    elseif v == -math.huge then out[#out + 1] = "(-1/0)"
+    else out[#out + 1] = string.format("%a", v) end
+  elseif t == "string" then out[#out + 1] = string.format("%q", v)
+  elseif t == "boolean" then out[#out + 1] = tostring(v)
+  elseif t == "table" then
+    out[#out + 1] = "{"
+    for k, x in pairs(v) do
+      out[#out + 1] = "["; encode(k, out); out[#out + 1] = "]="; encode(x, out); out[#out + 1] = ","
+    end
+    out[#out + 1] = "}"
+  else
+    error("genms: cannot save a " .. t .. " in a seed's results", 2)
+  end
+end
+
+-- The file that marks seed `seed` finished (written only after it completed;
+-- a run without --resume removes the checkpoint folder first).
+local function seed_file(exp, seed) return U.join(exp:checkpoint_dir("seed" .. seed), "results.lua") end
+
+local function save_seed(exp, seed, part)
+  U.mkdir_p(exp:checkpoint_dir("seed" .. seed))
+  local out = {"return "}
+  encode(part, out)
+  U.write_file_atomic(seed_file(exp, seed), table.concat(out) .. "\n")
+end
+
+local function load_seed(exp, seed)
+  local path = seed_file(exp, seed)
+  if not U.exists(path) then return nil end
+  local chunk = load(U.read_file(path), "=" .. path, "t", {})
+  local ok, part = pcall(chunk or error, nil)
+  if not ok or type(part) ~= "table" or type(part.units) ~= "table" then
+    io.stderr:write("genms: ", path, " is unreadable; seed ", seed, " runs again\n")
+    return nil
+  end
+  return part
+end
+
+local SEED_RUNS = {"gnn_seed%d", "compact_seed%d", "formula_lm_rag_seed%d", "formula_lm_norag_seed%d", "cif_lm_seed%d",
+                   "evaluation_seed%d"}
+
 ---------------------------------------------------------------- main
 
 function M.main(args, opts)
@@ -840,8 +892,18 @@ function M.body(exp, opts)
   local acc = {units = {}, mae = {}, mean_mae = {}, fig4 = {}, cif_rows = {}}
   exp:plan(RUNS_PER_SEED * #cfg.seeds, seed_units(cfg) * #cfg.seeds)
   for _, seed in ipairs(cfg.seeds) do
-    repro.manual_seed(seed)
-    run_seed(cfg, seed, exp, log, acc)
+    -- a seed finished before an interruption (--resume) is read back, not run again
+    local part = exp.resume and load_seed(exp, seed)
+    if part then
+      local units = {cfg.gnn.steps, cfg.compact.steps, cfg.hi.steps, cfg.hi.steps, cfg.cif.steps, #part.units}
+      for i, name in ipairs(SEED_RUNS) do exp:skip_run(string.format(name, seed), units[i]) end
+    else
+      part = {units = {}, mae = {}, mean_mae = {}, fig4 = {}, cif_rows = {}}
+      repro.manual_seed(seed)
+      run_seed(cfg, seed, exp, log, part)
+      save_seed(exp, seed, part)
+    end
+    for k, list in pairs(part) do table.move(list, 1, #list, #acc[k] + 1, acc[k]) end
   end
   local md, tsv, claims = tables(cfg, acc)
   local function write(name, cols, rows)
