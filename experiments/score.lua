@@ -251,6 +251,73 @@ local function load_base(path, cfg)
   return model, rows
 end
 
+-- ---- finished runs, for --resume ------------------------------------------------------
+
+-- A run's results (plain tables of numbers, strings and booleans) as a Lua
+-- chunk that reads back exactly: floats in hexadecimal (%a), integers as
+-- integers, NaN with its sign, infinities.
+local function encode(v, out)
+  local t = type(v)
+  if t == "number" then
+    if math.type(v) == "integer" then out[#out + 1] = string.format("%d", v)
+    elseif v ~= v then out[#out + 1] = string.format("%a", v):sub(1, 1) == "-" and "(0/0)" or "(-(0/0))"
+    elseif v == math.huge then out[#out + 1] = "(1/0)"
+    elseif v == -math.huge then out[#out + 1] = "(-1/0)"
+    else out[#out + 1] = string.format("%a", v) end
+  elseif t == "string" then out[#out + 1] = string.format("%q", v)
+  elseif t == "boolean" then out[#out + 1] = tostring(v)
+  elseif t == "table" then
+    out[#out + 1] = "{"
+    for k, x in pairs(v) do
+      out[#out + 1] = "["; encode(k, out); out[#out + 1] = "]="; encode(x, out); out[#out + 1] = ","
+    end
+    out[#out + 1] = "}"
+  else
+    error("score: cannot save a " .. t .. " in a run's results", 2)
+  end
+end
+
+-- checkpoint/RUN/: model.safetensors (the run's model), then result.lua,
+-- written last: the mark of a finished run (a run without --resume removes
+-- the checkpoint folder first).
+local function save_run(exp, name, data, model)
+  local dir = exp:checkpoint_dir(name)
+  U.mkdir_p(dir)
+  if model then
+    local t = {}
+    for k, v in pairs(model:state_dict()) do t[k] = v end
+    repro.tensor.save(U.join(dir, "model.safetensors"), t)
+  end
+  local out = { "return " }
+  encode(data, out)
+  U.write_file_atomic(U.join(dir, "result.lua"), table.concat(out) .. "\n")
+end
+
+-- A run finished before an interruption (with --resume): its results and
+-- model, or nil.
+local function load_run(exp, cfg, name)
+  if not exp.resume then return nil end
+  local dir = exp:checkpoint_dir(name)
+  local path = U.join(dir, "result.lua")
+  if not U.exists(path) then return nil end
+  local chunk = load(U.read_file(path), "=" .. path, "t", {})
+  local ok, data = pcall(chunk or error, nil)
+  local mpath = U.join(dir, "model.safetensors")
+  local model
+  if ok and type(data) == "table" and data.model then
+    ok, model = pcall(function()
+      local m = new_model(cfg, 0)
+      m:load_state_dict((repro.tensor.load(mpath)))
+      return m
+    end)
+  end
+  if not ok or type(data) ~= "table" then
+    io.stderr:write("score: ", dir, " is unreadable; ", name, " runs again\n")
+    return nil
+  end
+  return data, model
+end
+
 local function pct(x) if x == nil or x ~= x then return "n/a" end return string.format("%.1f", 100 * x) end
 local function sgn(x) if x == nil or x ~= x then return "n/a" end return string.format("%+.1f", 100 * x) end
 
@@ -317,7 +384,14 @@ local function run_arms(cfg, exp)
     exp:write_tsv("pretrain_base.tsv", { "step", "loss" }, losses)
     log("base loaded from %s (pretrained with identical settings)", cfg.base_from)
   else
-    base = pretrain(cfg, exp, cfg.p9, "base", start_run(exp, "pretrain", cfg.pre_steps))
+    local saved, model = load_run(exp, cfg, "pretrain")
+    if saved then
+      base = model
+      exp:skip_run("pretrain", cfg.pre_steps)
+    else
+      base = pretrain(cfg, exp, cfg.p9, "base", start_run(exp, "pretrain", cfg.pre_steps))
+      save_run(exp, "pretrain", { model = true }, base)
+    end
     log("base pretrained in %.0f s", t0:elapsed())
   end
   local arms = { order = {} }
@@ -350,37 +424,69 @@ local function run_arms(cfg, exp)
   local sft = { steps = cfg.sft_steps, batch = cfg.sft_batch, lr = cfg.sft_lr, clip = cfg.clip }
   -- STaR D and D+
   for _, plus in ipairs { false, true } do
-    local tick = start_run(exp, plus and "star_dplus" or "star_d", cfg.star_iters * cfg.sft_steps)
-    local model, sizes = SC.star(base, star_probs, { L = L, iters = cfg.star_iters, per = cfg.star_per, plus = plus,
-      rng = rng, sft = sft, first_traces = base_traces, on_step = function(step) tick(step) end })
-    local a = final_eval(model, sp, L)
-    a.data_sizes, a.model = sizes, model
-    log("STaR %s: kept traces after each round: %s", plus and "D+" or "D", table.concat(sizes, ", "))
-    add(plus and "star_dplus" or "star_d", a)
+    local name = plus and "star_dplus" or "star_d"
+    local saved, smodel = load_run(exp, cfg, name)
+    local a
+    if saved then
+      exp:skip_run(name, cfg.star_iters * cfg.sft_steps)
+      a = saved.arm
+      a.model, rng.s = smodel, saved.rng
+    else
+      local tick = start_run(exp, name, cfg.star_iters * cfg.sft_steps)
+      local model, sizes = SC.star(base, star_probs, { L = L, iters = cfg.star_iters, per = cfg.star_per, plus = plus,
+        rng = rng, sft = sft, first_traces = base_traces, on_step = function(step) tick(step) end })
+      a = final_eval(model, sp, L)
+      a.data_sizes = sizes
+      save_run(exp, name, { arm = a, rng = rng.s, model = true }, model)
+      a.model = model
+    end
+    log("STaR %s: kept traces after each round: %s", plus and "D+" or "D", table.concat(a.data_sizes, ", "))
+    add(name, a)
   end
   -- Pair-SFT D (with the fixed-vs-self probe, Fig. 5) and D+
   local probe = {}
   for _, plus in ipairs { false, true } do
-    local tick = start_run(exp, plus and "pair_dplus" or "pair_d", cfg.sft_steps)
-    local model, nrows = SC.pair_sft(base, base_traces, { L = L, plus = plus, rng = rng, sft = sft,
-      on_step = function(step, mdl)
-        if not plus and (step % cfg.probe_every == 0 or step == cfg.sft_steps) then
-          local _, ms = SC.evaluate(mdl, curve, L)
-          local _, mf = SC.evaluate(mdl, curve, L, { first = base_first })
-          probe[#probe + 1] = { step, ms.delta, mf.delta, ms.i2c, mf.i2c }
-        end
-        tick(step)
-      end })
-    local a = final_eval(model, sp, L)
-    a.data_sizes, a.model = { nrows }, model
-    log("Pair-SFT %s: %d pairs", plus and "D+" or "D", nrows)
-    add(plus and "pair_dplus" or "pair_d", a)
+    local name = plus and "pair_dplus" or "pair_d"
+    local saved, smodel = load_run(exp, cfg, name)
+    local a
+    if saved then
+      exp:skip_run(name, cfg.sft_steps)
+      a = saved.arm
+      a.model, rng.s = smodel, saved.rng
+      if not plus then probe = saved.probe end
+    else
+      local tick = start_run(exp, name, cfg.sft_steps)
+      local model, nrows = SC.pair_sft(base, base_traces, { L = L, plus = plus, rng = rng, sft = sft,
+        on_step = function(step, mdl)
+          if not plus and (step % cfg.probe_every == 0 or step == cfg.sft_steps) then
+            local _, ms = SC.evaluate(mdl, curve, L)
+            local _, mf = SC.evaluate(mdl, curve, L, { first = base_first })
+            probe[#probe + 1] = { step, ms.delta, mf.delta, ms.i2c, mf.i2c }
+          end
+          tick(step)
+        end })
+      a = final_eval(model, sp, L)
+      a.data_sizes = { nrows }
+      save_run(exp, name, { arm = a, rng = rng.s, probe = (not plus) and probe or nil, model = true }, model)
+      a.model = model
+    end
+    log("Pair-SFT %s: %d pairs", plus and "D+" or "D", a.data_sizes[1])
+    add(name, a)
   end
   exp:write_tsv("pair_sft_probe.tsv", { "sft_step", "delta_self_y1", "delta_fixed_base_y1", "i2c_self", "i2c_fixed" }, probe)
   arms.probe = probe
   -- RL arms
   local function rl(name, init, mode, steps, o)
     if steps <= 0 then return nil end
+    local saved, smodel = load_run(exp, cfg, name)
+    if saved then
+      exp:skip_run(name, steps)
+      local a = saved.arm
+      a.model = smodel
+      if a.res.diverged then log("%s DIVERGED: %s", name, a.res.diverged) end
+      add(name, a)
+      return a
+    end
     local tick = start_run(exp, name, steps)
     local pol = SC.clone(init)
     local res = SC.run_rl(pol, base, sp.train, { mode = mode, steps = steps, prompts = cfg.prompts, k = cfg.k,
@@ -410,6 +516,8 @@ local function run_arms(cfg, exp)
     for _, e in ipairs(res.evals) do ev[#ev + 1] = { e.step, e.train_reward, e.m.acc1, e.m.acc2, e.m.delta, e.m.change, e.m.edit } end
     exp:write_tsv("rl_" .. name .. "_eval.tsv", { "step", "train_reward", "acc1", "acc2", "delta", "change", "edit_ratio" }, ev)
     if res.diverged then log("%s DIVERGED: %s", name, res.diverged) end
+    save_run(exp, name, { model = true, arm = { m = a.m, recs = a.recs, final = final, steps = steps, kl1 = a.kl1, kl2 = a.kl2,
+      res = { log = res.log, evals = res.evals, best_step = res.best_step, best_reward = res.best_reward, diverged = res.diverged } } }, kept)
     add(name, a)
     return a
   end

@@ -111,4 +111,23 @@ done
 grep -v "wall-clock" "$tmp/full/results.md" >"$tmp/a"; grep -v "wall-clock" "$tmp/res/results.md" >"$tmp/b"
 cmp -s "$tmp/a" "$tmp/b" || fail "genms --resume: results.md differs"
 n=$((n + 1))
+# score --resume: arms finished before the interruption are read back (results
+# and model), the stopped arm runs again; every output equals an uninterrupted run's
+e="$src/experiments/score.lua"
+a=(--preset smoke --pre_steps 150 --pre_lr 1e-2 --stage1_steps 5 --stage2_steps 5 --sft_steps 5 --lr 1e-3)
+"$repro" "$e" "${a[@]}" --out "$tmp/sfull" >/dev/null 2>&1 || fail "score run"
+rc=0
+REPRO_SELF_SIGNAL=8:3 "$repro" "$e" "${a[@]}" --out "$tmp/sres" >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" = 130 ] || fail "score SIGINT in run 8: exit status $rc, expected 130"
+"$repro" "$e" "${a[@]}" --out "$tmp/sres" --resume >/dev/null 2>"$tmp/err" || fail "score --resume"
+grep -qF "run 7/12 std: finished earlier, reused" "$tmp/err" || fail "score --resume: std not reused"
+grep -qE "^run 8/12 score +step" "$tmp/err" || fail "score --resume: the stopped arm did not run"
+for f in "$tmp"/sfull/*.tsv "$tmp"/sfull/figures/*.tsv; do
+  r=${f/#$tmp\/sfull/$tmp/sres}
+  cmp -s "$f" "$r" || fail "score --resume: ${f#$tmp/sfull/} differs from the uninterrupted run"
+done
+grep -v -e "Wall-clock" -e "git [0-9a-f]\{7\}" "$tmp/sfull/results.md" >"$tmp/a"
+grep -v -e "Wall-clock" -e "git [0-9a-f]\{7\}" "$tmp/sres/results.md" >"$tmp/b"
+cmp -s "$tmp/a" "$tmp/b" || fail "score --resume: results.md differs"
+n=$((n + 1))
 echo "test_experiment_options_score_genms: $n checks passed"
