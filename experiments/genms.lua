@@ -31,6 +31,8 @@ local CD = repro.crystal_diffusion
 local G = require "repro.genms"
 local MT = require "repro.materials_train"
 local Experiment = require "repro.experiment"
+local Progress = require "repro.train.progress"
+local I = require "repro.train.interrupt"
 
 local M = {}
 
@@ -53,8 +55,8 @@ M.PRESETS = {
   smoke = P {
     seeds = {1}, max_structures = 600, families = {"oxide", "oxynitride"}, requests_per_family = 1,
     threads = 0, publish = "", H_max = 4, L_max = 2, W = 2, subdraws = 4, grid_H = {1, 4}, grid_L = {1, 2},
-    t3_samples = 3, fig4_n = 2, fig4_k = 3, n_rag = 3, gen_temperature = 1,
-    gnn = {dim = 8, layers = 1, steps = 4, batch = 8, lr = 2e-3, k = 12, cutoff = 8},
+    t3_samples = 3, fig4_n = 2, fig4_k = 3, n_rag = 3, gen_temperature = 1.0,
+    gnn = {dim = 8, layers = 1, steps = 4, batch = 8, lr = 2e-3, k = 12, cutoff = 8.0},
     compact = {dim = 8, blocks = 1, heads = 2, sample_steps = 4, steps = 4, batch = 8, lr = 1e-3, ema = 0.9},
     hi = {dim = 16, layers = 1, heads = 2, seq_len = 160, steps = 4, batch = 4, lr = 3e-3},
     cif = {dim = 16, layers = 1, heads = 2, seq_len = 400, steps = 3, batch = 2, lr = 3e-3, shots = {0, 1, 2}},
@@ -64,8 +66,8 @@ M.PRESETS = {
   fast = P {
     seeds = {1, 2}, max_structures = 0, families = {"oxide", "oxynitride", "oxyfluoride"}, requests_per_family = 2,
     threads = 2, publish = "figures/genms", H_max = 25, L_max = 8, W = 10, subdraws = 200,
-    grid_H = {1, 5, 25}, grid_L = {1, 2, 4, 8}, t3_samples = 12, fig4_n = 40, fig4_k = 10, n_rag = 6, gen_temperature = 1,
-    gnn = {dim = 48, layers = 3, steps = 500, batch = 32, lr = 2e-3, k = 12, cutoff = 8},
+    grid_H = {1, 5, 25}, grid_L = {1, 2, 4, 8}, t3_samples = 12, fig4_n = 40, fig4_k = 10, n_rag = 6, gen_temperature = 1.0,
+    gnn = {dim = 48, layers = 3, steps = 500, batch = 32, lr = 2e-3, k = 12, cutoff = 8.0},
     compact = {dim = 32, blocks = 3, heads = 4, sample_steps = 64, steps = 1000, batch = 64, lr = 1e-3, ema = 0.99},
     hi = {dim = 64, layers = 2, heads = 4, seq_len = 160, steps = 200, batch = 16, lr = 3e-3},
     cif = {dim = 64, layers = 2, heads = 4, seq_len = 280, steps = 150, batch = 8, lr = 3e-3, shots = {0, 1}},
@@ -74,19 +76,107 @@ M.PRESETS = {
   paper = P {
     seeds = {1, 2, 3}, max_structures = 0, families = {"oxide", "oxynitride", "oxyfluoride"}, requests_per_family = 8,
     threads = 2, publish = "", H_max = 25, L_max = 100, W = 10, subdraws = 200,
-    grid_H = {1, 5, 25}, grid_L = {1, 10, 100}, t3_samples = 25, fig4_n = 1000, fig4_k = 10, n_rag = 6, gen_temperature = 1,
-    gnn = {dim = 48, layers = 3, steps = 3000, batch = 64, lr = 2e-3, k = 12, cutoff = 8},
+    grid_H = {1, 5, 25}, grid_L = {1, 10, 100}, t3_samples = 25, fig4_n = 1000, fig4_k = 10, n_rag = 6, gen_temperature = 1.0,
+    gnn = {dim = 48, layers = 3, steps = 3000, batch = 64, lr = 2e-3, k = 12, cutoff = 8.0},
     compact = {dim = 64, blocks = 5, heads = 4, sample_steps = 256, steps = 6000, batch = 128, lr = 1e-3, ema = 0.999},
     hi = {dim = 96, layers = 3, heads = 4, seq_len = 192, steps = 1500, batch = 32, lr = 3e-3},
     cif = {dim = 64, layers = 3, heads = 4, seq_len = 896, steps = 1500, batch = 16, lr = 3e-3, shots = {0, 1, 2}},
   },
 }
 
+-- Every preset field: one line of help and its range (repro.experiment checks
+-- a value before anything is written: exit 2, one line).
+M.OPTIONS = {
+  seeds = {help = "seeds, one K/U split and one set of models each", min = 0},
+  max_structures = {help = "keep about this many structures in all (0: all; the smoke test's subset)", min = 0},
+  families = {help = "request families", list = true, choices = G.FAMILIES},
+  requests_per_family = {help = "evaluation requests per family and seed", min = 1},
+  threads = {help = "threads (0: leave as set by REPRO_THREADS)", min = 0},
+  publish = {help = "folder under the source tree the preset's tables are copied to (\"\": none)"},
+  H_max = {help = "formulae drawn from pi_hi per request (the pool)", min = 1},
+  L_max = {help = "structures drawn from pi_lo per valid formula", min = 1},
+  W = {help = "plans returned by Algorithm 1 (and CIF-LM samples per request)", min = 1},
+  subdraws = {help = "sub-draws of the pool per (H, L) cell of Table 2", min = 1},
+  grid_H = {help = "Table 2: H values (each <= --H_max)", min = 1},
+  grid_L = {help = "Table 2: L values (each <= --L_max)", min = 1},
+  t3_samples = {help = "Table 3: formula samples per request, asked and not asked", min = 1},
+  fig4_n = {help = "Fig. 4: U compositions per seed", min = 1},
+  fig4_k = {help = "Fig. 4: structures per composition (best-of-k)", min = 1},
+  n_rag = {help = "retrieved K formulae in each formula prompt", min = 1},
+  gen_temperature = {help = "sampling temperature of the language models", gt = 0},
+  ["gnn.dim"] = {help = "CGCNN width", min = 1}, ["gnn.layers"] = {help = "CGCNN convolutions", min = 1},
+  ["gnn.steps"] = {help = "CGCNN training steps", min = 1}, ["gnn.batch"] = {help = "CGCNN crystals per batch", min = 1},
+  ["gnn.lr"] = {help = "CGCNN peak learning rate", gt = 0}, ["gnn.k"] = {help = "neighbours per atom", min = 1},
+  ["gnn.cutoff"] = {help = "neighbour cutoff (Angstrom)", gt = 0},
+  ["compact.dim"] = {help = "compact diffusion width", min = 1}, ["compact.blocks"] = {help = "MLP + attention blocks", min = 1},
+  ["compact.heads"] = {help = "attention heads (divide compact.dim)", min = 1},
+  ["compact.sample_steps"] = {help = "ancestral sampling steps", min = 1},
+  ["compact.steps"] = {help = "compact diffusion training steps", min = 1},
+  ["compact.batch"] = {help = "compact diffusion batch", min = 1},
+  ["compact.lr"] = {help = "compact diffusion peak learning rate", gt = 0},
+  ["compact.ema"] = {help = "EMA decay", min = 0, lt = 1},
+  ["hi.dim"] = {help = "formula LM width", min = 1}, ["hi.layers"] = {help = "formula LM layers", min = 1},
+  ["hi.heads"] = {help = "formula LM heads (divide hi.dim)", min = 1},
+  ["hi.seq_len"] = {help = "formula LM context (longer pairs are dropped)", min = 1},
+  ["hi.steps"] = {help = "formula LM training steps (each of the two twins)", min = 1},
+  ["hi.batch"] = {help = "formula LM batch", min = 1}, ["hi.lr"] = {help = "formula LM peak learning rate", gt = 0},
+  ["cif.dim"] = {help = "CIF-writing LM width", min = 1}, ["cif.layers"] = {help = "CIF-writing LM layers", min = 1},
+  ["cif.heads"] = {help = "CIF-writing LM heads (divide cif.dim)", min = 1},
+  ["cif.seq_len"] = {help = "CIF-writing LM context (longer pairs are dropped)", min = 1},
+  ["cif.steps"] = {help = "CIF-writing LM training steps", min = 1},
+  ["cif.batch"] = {help = "CIF-writing LM batch", min = 1}, ["cif.lr"] = {help = "CIF-writing LM peak learning rate", gt = 0},
+  ["cif.shots"] = {help = "example CIFs in the CIF-LM prompts (0 also gives best-of-L by the GNN)", min = 0},
+}
+
+-- How long each preset takes; the fast figure is measured (docs/genms.md).
+M.TIMES = {
+  smoke = "about 3 s (the test's preset)",
+  fast = "about 15-20 min on 2 cores (16 min 48 s measured on a loaded machine)",
+  paper = "hours (3 seeds; not run by CI)",
+}
+
+-- Relations between options (ranges of single values are in M.OPTIONS).
+function M.check(c)
+  for _, m in ipairs{"compact", "hi", "cif"} do
+    if c[m].dim % c[m].heads ~= 0 then
+      return string.format("invalid --%s.heads %d: expected a divisor of --%s.dim %d", m, c[m].heads, m, c[m].dim)
+    end
+  end
+  for _, g in ipairs{{"grid_H", "H_max"}, {"grid_L", "L_max"}} do
+    for i, v in ipairs(c[g[1]]) do
+      if v > c[g[2]] then
+        return string.format("invalid --%s '%s' (element %d '%d'): expected integers <= --%s %d", g[1],
+          table.concat(c[g[1]], ","), i, v, g[2], c[g[2]])
+      end
+    end
+  end
+end
+
 M.FRACTIONS = {train = 0.54, val = 0.06, test = 0.40}
 M.MAE_LIMIT = 0.25
 M.COVERAGE_LIMIT = 0.30
 -- request attribute probabilities for training pairs
 M.TRAIN_P = {element = 0.5, stable = 0.5, gap = 0.7, novel = 0.4, exclude = 0.3}
+
+-- The runs of one seed in exp:plan: the five trainings and the evaluation
+-- (one unit per request); units are steps (an estimate of the cost).
+local function seed_units(cfg)
+  return cfg.gnn.steps + cfg.compact.steps + 2 * cfg.hi.steps + cfg.cif.steps + #cfg.families * cfg.requests_per_family
+end
+local RUNS_PER_SEED = 6
+
+-- A loop of the experiment's own (the evaluation): returns tick(step, text)
+-- for after each step: the progress line and, on SIGINT/SIGTERM, the stop.
+local function start_run(exp, name, steps)
+  local p = Progress.new{steps = steps, context = exp:begin_run(name, steps), every = 1}
+  return function(step, text)
+    p:update(step, text)
+    if I.pending() then
+      I.enter_exit()
+      I.stop{step = step, steps = steps}
+    end
+  end
+end
 
 local function finite(x) return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge end
 local function f3(x) return finite(x) and string.format("%.3f", x) or "n/a" end
@@ -134,7 +224,7 @@ local function train_gnn(cfg, D, seed, exp, log)
       return (m(gnn.batch(gs)) - T.tensor(y)):abs():mean()
     end,
     steps = gc.steps, batch = gc.batch, lr = gc.lr, warmup = math.min(100, gc.steps // 10),
-    log = exp:path("runs", "gnn_seed" .. seed .. ".tsv"), quiet = true}
+    log = exp:path("runs", "gnn_seed" .. seed .. ".tsv"), progress = exp:begin_run("gnn_seed" .. seed, gc.steps)}
   -- energy of a list of structures: number, or nil (no graph, or outside [min_K - 1, max_K + 1])
   local function energy(list)
     local out, gs, idx = {}, {}, {}
@@ -179,7 +269,7 @@ local function train_compact(cfg, D, seed, exp, log)
   local fit = MT.fit{model = model, data = MT.Sampler{items = structs, seed = seed + 2, bucket = function(s) return s:natoms() end},
     loss = function(m, items) return (m:loss(CD.batch(items))) end,
     steps = c.steps, batch = c.batch, lr = c.lr, ema = c.ema, warmup = math.min(100, c.steps // 10),
-    log = exp:path("runs", "compact_seed" .. seed .. ".tsv"), quiet = true}
+    log = exp:path("runs", "compact_seed" .. seed .. ".tsv"), progress = exp:begin_run("compact_seed" .. seed, c.steps)}
   fit.ema:swap() -- sample with the averaged weights
   log(string.format("seed %d compact diffusion: %d parameters, %s", seed, model:num_parameters(), U.format_duration(fit.seconds)))
   return model
@@ -250,7 +340,7 @@ local function train_lm(name, c, pairs, seed, exp, log)
       return T.cross_entropy(m(ids), tg, {ignore_index = G.PAD})
     end,
     steps = c.steps, batch = c.batch, lr = c.lr, warmup = math.min(50, c.steps // 10),
-    log = exp:path("runs", name .. ".tsv"), quiet = true}
+    log = exp:path("runs", name .. ".tsv"), progress = exp:begin_run(name, c.steps)}
   log(string.format("%s: %d parameters, %d pairs, %s", name, model:num_parameters(), #items, U.format_duration(fit.seconds)))
   return model
 end
@@ -375,6 +465,7 @@ local function run_seed(cfg, seed, exp, log, acc)
   local reqs = eval_requests(cfg, D, seed)
   log(string.format("seed %d: %d requests", seed, #reqs))
   local lc = models.lookup_cache
+  local tick = start_run(exp, "evaluation_seed" .. seed, #reqs)
   for ri, req in ipairs(reqs) do
     local unit = {seed = seed, request = ri, family = req.family, text = G.request_text(req)}
     acc.units[#acc.units + 1] = unit
@@ -510,6 +601,7 @@ local function run_seed(cfg, seed, exp, log, acc)
       unit.t3[cname] = r
     end
     log(string.format("seed %d request %d/%d (%s): %d plans", seed, ri, #reqs, unit.text, #plans))
+    tick(ri, "request " .. unit.family)
   end
   -- Fig. 4: best-of-k vs one sample over U compositions
   local fs = {}
@@ -723,14 +815,73 @@ local function tables(cfg, acc)
   return table.concat(out, "\n") .. "\n", tsv, claims
 end
 
+---------------------------------------------------------------- a finished seed, for --resume
+
+-- A seed's results (plain tables of numbers, strings and booleans) as a Lua
+-- chunk that reads back exactly: floats in hexadecimal (%a), integers as
+-- integers, NaN with its sign, infinities.
+local function encode(v, out)
+  local t = type(v)
+  if t == "number" then
+    if math.type(v) == "integer" then out[#out + 1] = string.format("%d", v)
+    elseif v ~= v then out[#out + 1] = string.format("%a", v):sub(1, 1) == "-" and "(0/0)" or "(-(0/0))"
+    elseif v == math.huge then out[#out + 1] = "(1/0)"
+    elseif v == -math.huge then out[#out + 1] = "(-1/0)"
+    else out[#out + 1] = string.format("%a", v) end
+  elseif t == "string" then out[#out + 1] = string.format("%q", v)
+  elseif t == "boolean" then out[#out + 1] = tostring(v)
+  elseif t == "table" then
+    out[#out + 1] = "{"
+    for k, x in pairs(v) do
+      out[#out + 1] = "["; encode(k, out); out[#out + 1] = "]="; encode(x, out); out[#out + 1] = ","
+    end
+    out[#out + 1] = "}"
+  else
+    error("genms: cannot save a " .. t .. " in a seed's results", 2)
+  end
+end
+
+-- The file that marks seed `seed` finished (written only after it completed;
+-- a run without --resume removes the checkpoint folder first).
+local function seed_file(exp, seed) return U.join(exp:checkpoint_dir("seed" .. seed), "results.lua") end
+
+local function save_seed(exp, seed, part)
+  U.mkdir_p(exp:checkpoint_dir("seed" .. seed))
+  local out = {"return "}
+  encode(part, out)
+  U.write_file_atomic(seed_file(exp, seed), table.concat(out) .. "\n")
+end
+
+local function load_seed(exp, seed)
+  local path = seed_file(exp, seed)
+  if not U.exists(path) then return nil end
+  local chunk = load(U.read_file(path), "=" .. path, "t", {})
+  local ok, part = pcall(chunk or error, nil)
+  if not ok or type(part) ~= "table" or type(part.units) ~= "table" then
+    io.stderr:write("genms: ", path, " is unreadable; seed ", seed, " runs again\n")
+    return nil
+  end
+  return part
+end
+
+local SEED_RUNS = {"gnn_seed%d", "compact_seed%d", "formula_lm_rag_seed%d", "formula_lm_norag_seed%d", "cif_lm_seed%d",
+                   "evaluation_seed%d"}
+
 ---------------------------------------------------------------- main
 
 function M.main(args, opts)
   opts = opts or {}
   local exp = Experiment.new{name = "genms", script = "experiments/genms.lua", args = args, exit = opts.exit,
-    default = "fast", presets = M.PRESETS,
-    about = "GenMS (arXiv 2409.06762) at CPU scale on perov_5: request -> formula LM -> compact diffusion -> CGCNN, Algorithm 1; Tables 1-4 and Fig. 4"}
+    default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES, check = M.check,
+    about = "Reproduces GenMS (arXiv 2409.06762) at CPU scale on perov_5: request -> formula LM -> compact diffusion\n"
+      .. "-> CGCNN energy ranking, Algorithm 1; Tables 1-4 and Fig. 4 beside the paper's (claims: docs/genms.md)."}
   if not exp then return nil end
+  return exp:run(function() return M.body(exp, opts) end)
+end
+
+-- The experiment itself, under exp:run (Ctrl-C: exit 130 with the resume
+-- command; an error: one line).
+function M.body(exp, opts)
   local cfg = exp.config
   if cfg.threads and cfg.threads > 0 then repro.set_threads(cfg.threads) end
   local so = opts.stdout or io.stdout
@@ -739,9 +890,20 @@ function M.main(args, opts)
   U.mkdir_p(exp:path("cif"))
   U.mkdir_p(exp:path("runs"))
   local acc = {units = {}, mae = {}, mean_mae = {}, fig4 = {}, cif_rows = {}}
+  exp:plan(RUNS_PER_SEED * #cfg.seeds, seed_units(cfg) * #cfg.seeds)
   for _, seed in ipairs(cfg.seeds) do
-    repro.manual_seed(seed)
-    run_seed(cfg, seed, exp, log, acc)
+    -- a seed finished before an interruption (--resume) is read back, not run again
+    local part = exp.resume and load_seed(exp, seed)
+    if part then
+      local units = {cfg.gnn.steps, cfg.compact.steps, cfg.hi.steps, cfg.hi.steps, cfg.cif.steps, #part.units}
+      for i, name in ipairs(SEED_RUNS) do exp:skip_run(string.format(name, seed), units[i]) end
+    else
+      part = {units = {}, mae = {}, mean_mae = {}, fig4 = {}, cif_rows = {}}
+      repro.manual_seed(seed)
+      run_seed(cfg, seed, exp, log, part)
+      save_seed(exp, seed, part)
+    end
+    for k, list in pairs(part) do table.move(list, 1, #list, #acc[k] + 1, acc[k]) end
   end
   local md, tsv, claims = tables(cfg, acc)
   local function write(name, cols, rows)

@@ -26,6 +26,8 @@ local S = repro.score_task
 local SC = repro.score
 local plot = repro.plot
 local Experiment = repro.experiment
+local Progress = repro.train.progress
+local I = repro.train.interrupt
 
 local M = {}
 
@@ -95,24 +97,117 @@ M.PRESETS = {
   },
 }
 
+-- Every preset field: one line of help and its range (repro.experiment checks
+-- a value before anything is written: exit 2, one line).
+M.OPTIONS = {
+  n = { help = "digits of each addend (transcript width grows with n)", min = 1 },
+  dim = { help = "model width", min = 1 },
+  layers = { help = "transformer layers", min = 1 },
+  heads = { help = "attention heads (divide --dim)", min = 1 },
+  ffn_dim = { help = "feed-forward width (0: the model's default)", min = 0 },
+  p9 = { help = "probability of a 9 digit in the problems (the task's difficulty; calibrated)", min = 0, max = 1 },
+  lr = { help = "RL learning rate (Adam; calibrated)", gt = 0 },
+  alpha = { help = "reward-shaping bonus alpha of SCoRe Stage II", min = 0 },
+  beta1 = { help = "KL coefficient beta1 (turn 1 in Stage II, turn 2 everywhere)", min = 0 },
+  beta2 = { help = "KL coefficient beta2 on turn 1 in Stage I", min = 0 },
+  clip = { help = "gradient-norm clip (pretraining, SFT and RL)", gt = 0 },
+  temperature = { help = "rollout sampling temperature (recorded; the RL samples at T = 1)", gt = 0 },
+  target_acc1 = { help = "calibration target for the base model's validation Acc@t1", min = 0, max = 1 },
+  p9_grid = { help = "calibration: p9 values tried", min = 0, max = 1 },
+  lr_grid = { help = "calibration: RL learning rates tried by the pilot", gt = 0 },
+  calibrate = { help = "run the one-time calibration (base model and the single-turn pilot) instead of the arms" },
+  base_from = { help = "load the pretrained base from this .safetensors (\"\": pretrain; settings must match)" },
+  base_seed = { help = "seed of the base model, its pretraining data and the splits", min = 0 },
+  solver_correct = { help = "pretraining solver: probability its second attempt is correct", min = 0, max = 1 },
+  solver_copy = { help = "pretraining solver: probability its second attempt copies the first", min = 0, max = 1 },
+  pre_warmup = { help = "pretraining warm-up steps", min = 0 },
+  pre_wd = { help = "pretraining weight decay", min = 0 },
+  train = { help = "training problems", min = 1 },
+  val = { help = "validation problems", min = 1 },
+  test = { help = "test problems", min = 1 },
+  pre_steps = { help = "pretraining steps", min = 1 },
+  pre_batch = { help = "pretraining transcripts per batch", min = 1 },
+  pre_lr = { help = "pretraining peak learning rate", gt = 0 },
+  prompts = { help = "RL prompts per step", min = 1 },
+  k = { help = "RL samples per prompt (RLOO needs at least 2)", min = 2 },
+  stage1_steps = { help = "SCoRe Stage I steps (0: arm skipped, Stage II starts from the base)", min = 0 },
+  stage2_steps = { help = "SCoRe Stage II steps (0: arm skipped)", min = 0 },
+  std_steps = { help = "standard multi-turn RL steps (0: arm skipped)", min = 0 },
+  single_steps = { help = "w/o multi-turn (single-turn RL) steps (0: arm skipped)", min = 0 },
+  wo_stage1_steps = { help = "w/o Stage I steps (0: arm skipped)", min = 0 },
+  wo_shaping_steps = { help = "w/o reward shaping steps (0: arm skipped)", min = 0 },
+  diag_steps = { help = "diagnostic R2 = (1+alpha) r2 steps (0: arm skipped)", min = 0 },
+  eval_every = { help = "RL steps between test evaluations (curves, kept checkpoint)", min = 1 },
+  curve_eval = { help = "test problems of the curves, the probe and Fig. 8", min = 1 },
+  star_iters = { help = "STaR rounds", min = 1 },
+  star_problems = { help = "training problems sampled for STaR and Pair-SFT", min = 1 },
+  star_per = { help = "base traces per problem (T = 1)", min = 1 },
+  sft_steps = { help = "SFT steps per STaR round and for Pair-SFT", min = 1 },
+  sft_batch = { help = "SFT transcripts per batch", min = 1 },
+  sft_lr = { help = "SFT learning rate", gt = 0 },
+  probe_every = { help = "Pair-SFT steps between fixed-vs-self probes (Fig. 5)", min = 1 },
+  attempts = { help = "attempts of the sequential self-correction curve (Fig. 8)", min = 2 },
+  bootstrap = { help = "bootstrap resamples of the confidence intervals", min = 1 },
+  pilot_steps = { help = "calibration: steps of each learning-rate pilot", min = 1 },
+  publish = { help = "folder under the source tree the preset's figures and tables are copied to (\"\": none)" },
+}
+
+-- How long each preset takes. The fast figure is measured (docs/score.md).
+M.TIMES = {
+  smoke = "about 3 s (the test's preset)",
+  fast = "about 10-15 min on 2 idle cores (17-19 min measured on a loaded machine)",
+  paper = "hours (3 seeds by --seed; not run by CI)",
+}
+
 -- ---- helpers -----------------------------------------------------------------------
 
 local function log(fmt, ...) io.stderr:write(string.format("[score] " .. fmt .. "\n", ...)) end
+
+-- The runs of the arms' plan, in order: {name, steps}; every step is counted
+-- as one unit of the experiment's ETA (arms' steps differ in cost: an estimate).
+local function plan_runs(cfg)
+  local runs = {}
+  if cfg.base_from == "" then runs[#runs + 1] = { "pretrain", cfg.pre_steps } end
+  for _, n in ipairs { "star_d", "star_dplus" } do runs[#runs + 1] = { n, cfg.star_iters * cfg.sft_steps } end
+  for _, n in ipairs { "pair_d", "pair_dplus" } do runs[#runs + 1] = { n, cfg.sft_steps } end
+  for _, n in ipairs { "stage1", "std", "score", "wo_shaping", "wo_stage1", "single", "diag" } do
+    local steps = cfg[(n == "score" and "stage2" or n) .. "_steps"]
+    if steps > 0 then runs[#runs + 1] = { n, steps } end
+  end
+  return runs
+end
+
+-- Start one run of the plan: returns tick(step, text), called after each of
+-- its steps: the progress line (run i/N, the experiment's ETA) and, on
+-- SIGINT/SIGTERM, the stop (nothing of the run is recorded).
+local function start_run(exp, name, steps)
+  local ctx = exp:begin_run(name, steps)
+  local p = Progress.new { steps = steps, context = ctx }
+  return function(step, text)
+    p:update(step, text)
+    if I.pending() then
+      I.enter_exit()
+      I.stop { step = step, steps = steps }
+    end
+  end
+end
 
 local function new_model(cfg, seed)
   return SC.model { n = cfg.n, dim = cfg.dim, layers = cfg.layers, heads = cfg.heads,
                     ffn_dim = cfg.ffn_dim > 0 and cfg.ffn_dim or nil, seed = seed, attempts = cfg.attempts }
 end
 
-local function pretrain(cfg, exp, p9, tag)
+local function pretrain(cfg, exp, p9, tag, tick)
   local base = new_model(cfg, cfg.base_seed)
   local rows = {}
   local t = U.timer()
+  tick = tick or function() end
   SC.pretrain(base, { n = cfg.n, p9 = p9, seed = cfg.base_seed, steps = cfg.pre_steps, batch = cfg.pre_batch,
     lr = cfg.pre_lr, warmup = cfg.pre_warmup, weight_decay = cfg.pre_wd, clip = cfg.clip,
     solver = { p_correct = cfg.solver_correct, p_copy = cfg.solver_copy },
     on_step = function(step, loss)
       rows[#rows + 1] = { step, loss }
+      tick(step, string.format("loss %.4f", loss))
       if step % 250 == 0 then log("%s pretrain step %d loss %.4f (%.0f s)", tag, step, loss, t:elapsed()) end
     end })
   exp:write_tsv("pretrain_" .. tag .. ".tsv", { "step", "loss" }, rows)
@@ -156,6 +251,73 @@ local function load_base(path, cfg)
   return model, rows
 end
 
+-- ---- finished runs, for --resume ------------------------------------------------------
+
+-- A run's results (plain tables of numbers, strings and booleans) as a Lua
+-- chunk that reads back exactly: floats in hexadecimal (%a), integers as
+-- integers, NaN with its sign, infinities.
+local function encode(v, out)
+  local t = type(v)
+  if t == "number" then
+    if math.type(v) == "integer" then out[#out + 1] = string.format("%d", v)
+    elseif v ~= v then out[#out + 1] = string.format("%a", v):sub(1, 1) == "-" and "(0/0)" or "(-(0/0))"
+    elseif v == math.huge then out[#out + 1] = "(1/0)"
+    elseif v == -math.huge then out[#out + 1] = "(-1/0)"
+    else out[#out + 1] = string.format("%a", v) end
+  elseif t == "string" then out[#out + 1] = string.format("%q", v)
+  elseif t == "boolean" then out[#out + 1] = tostring(v)
+  elseif t == "table" then
+    out[#out + 1] = "{"
+    for k, x in pairs(v) do
+      out[#out + 1] = "["; encode(k, out); out[#out + 1] = "]="; encode(x, out); out[#out + 1] = ","
+    end
+    out[#out + 1] = "}"
+  else
+    error("score: cannot save a " .. t .. " in a run's results", 2)
+  end
+end
+
+-- checkpoint/RUN/: model.safetensors (the run's model), then result.lua,
+-- written last: the mark of a finished run (a run without --resume removes
+-- the checkpoint folder first).
+local function save_run(exp, name, data, model)
+  local dir = exp:checkpoint_dir(name)
+  U.mkdir_p(dir)
+  if model then
+    local t = {}
+    for k, v in pairs(model:state_dict()) do t[k] = v end
+    repro.tensor.save(U.join(dir, "model.safetensors"), t)
+  end
+  local out = { "return " }
+  encode(data, out)
+  U.write_file_atomic(U.join(dir, "result.lua"), table.concat(out) .. "\n")
+end
+
+-- A run finished before an interruption (with --resume): its results and
+-- model, or nil.
+local function load_run(exp, cfg, name)
+  if not exp.resume then return nil end
+  local dir = exp:checkpoint_dir(name)
+  local path = U.join(dir, "result.lua")
+  if not U.exists(path) then return nil end
+  local chunk = load(U.read_file(path), "=" .. path, "t", {})
+  local ok, data = pcall(chunk or error, nil)
+  local mpath = U.join(dir, "model.safetensors")
+  local model
+  if ok and type(data) == "table" and data.model then
+    ok, model = pcall(function()
+      local m = new_model(cfg, 0)
+      m:load_state_dict((repro.tensor.load(mpath)))
+      return m
+    end)
+  end
+  if not ok or type(data) ~= "table" then
+    io.stderr:write("score: ", dir, " is unreadable; ", name, " runs again\n")
+    return nil
+  end
+  return data, model
+end
+
 local function pct(x) if x == nil or x ~= x then return "n/a" end return string.format("%.1f", 100 * x) end
 local function sgn(x) if x == nil or x ~= x then return "n/a" end return string.format("%+.1f", 100 * x) end
 
@@ -164,6 +326,7 @@ local function sgn(x) if x == nil or x ~= x then return "n/a" end return string.
 local function calibrate(cfg, exp)
   local rows, best = {}, nil
   for _, p9 in ipairs(cfg.p9_grid) do
+    exp:check_interrupt("the calibration")
     local sp = S.splits { n = cfg.n, p9 = p9, seed = cfg.base_seed, train = cfg.train, val = cfg.val, test = cfg.test }
     local base, losses = pretrain(cfg, exp, p9, "p9_" .. p9)
     save_base(exp:path("base_p9_" .. p9 .. ".safetensors"), base, losses, cfg, p9)
@@ -180,6 +343,7 @@ local function calibrate(cfg, exp)
   local L = S.layout(cfg.n)
   local prow, best_lr = {}, nil
   for _, lr in ipairs(cfg.lr_grid) do
+    exp:check_interrupt("the calibration")
     local pol = SC.clone(best.base)
     local res = SC.run_rl(pol, best.base, best.sp.train, { mode = "single", steps = cfg.pilot_steps, prompts = cfg.prompts,
       k = cfg.k, alpha = cfg.alpha, beta_t1 = cfg.beta1, beta_t2 = cfg.beta1, clip = cfg.clip, L = L, lr = lr,
@@ -210,13 +374,24 @@ local function run_arms(cfg, exp)
   local L = S.layout(cfg.n)
   local sp = S.splits { n = cfg.n, p9 = cfg.p9, seed = cfg.base_seed, train = cfg.train, val = cfg.val, test = cfg.test }
   local t0 = U.timer()
+  local runs = plan_runs(cfg)
+  local units = 0
+  for _, r in ipairs(runs) do units = units + r[2] end
+  exp:plan(#runs, units)
   local base, losses
   if cfg.base_from ~= "" then
     base, losses = load_base(cfg.base_from, cfg)
     exp:write_tsv("pretrain_base.tsv", { "step", "loss" }, losses)
     log("base loaded from %s (pretrained with identical settings)", cfg.base_from)
   else
-    base = pretrain(cfg, exp, cfg.p9, "base")
+    local saved, model = load_run(exp, cfg, "pretrain")
+    if saved then
+      base = model
+      exp:skip_run("pretrain", cfg.pre_steps)
+    else
+      base = pretrain(cfg, exp, cfg.p9, "base", start_run(exp, "pretrain", cfg.pre_steps))
+      save_run(exp, "pretrain", { model = true }, base)
+    end
     log("base pretrained in %.0f s", t0:elapsed())
   end
   local arms = { order = {} }
@@ -249,34 +424,70 @@ local function run_arms(cfg, exp)
   local sft = { steps = cfg.sft_steps, batch = cfg.sft_batch, lr = cfg.sft_lr, clip = cfg.clip }
   -- STaR D and D+
   for _, plus in ipairs { false, true } do
-    local model, sizes = SC.star(base, star_probs, { L = L, iters = cfg.star_iters, per = cfg.star_per, plus = plus,
-      rng = rng, sft = sft, first_traces = base_traces })
-    local a = final_eval(model, sp, L)
-    a.data_sizes, a.model = sizes, model
-    log("STaR %s: kept traces after each round: %s", plus and "D+" or "D", table.concat(sizes, ", "))
-    add(plus and "star_dplus" or "star_d", a)
+    local name = plus and "star_dplus" or "star_d"
+    local saved, smodel = load_run(exp, cfg, name)
+    local a
+    if saved then
+      exp:skip_run(name, cfg.star_iters * cfg.sft_steps)
+      a = saved.arm
+      a.model, rng.s = smodel, saved.rng
+    else
+      local tick = start_run(exp, name, cfg.star_iters * cfg.sft_steps)
+      local model, sizes = SC.star(base, star_probs, { L = L, iters = cfg.star_iters, per = cfg.star_per, plus = plus,
+        rng = rng, sft = sft, first_traces = base_traces, on_step = function(step) tick(step) end })
+      a = final_eval(model, sp, L)
+      a.data_sizes = sizes
+      save_run(exp, name, { arm = a, rng = rng.s, model = true }, model)
+      a.model = model
+    end
+    log("STaR %s: kept traces after each round: %s", plus and "D+" or "D", table.concat(a.data_sizes, ", "))
+    add(name, a)
   end
   -- Pair-SFT D (with the fixed-vs-self probe, Fig. 5) and D+
   local probe = {}
   for _, plus in ipairs { false, true } do
-    local model, nrows = SC.pair_sft(base, base_traces, { L = L, plus = plus, rng = rng, sft = sft,
-      on_step = (not plus) and function(step, mdl)
-        if step % cfg.probe_every == 0 or step == cfg.sft_steps then
-          local _, ms = SC.evaluate(mdl, curve, L)
-          local _, mf = SC.evaluate(mdl, curve, L, { first = base_first })
-          probe[#probe + 1] = { step, ms.delta, mf.delta, ms.i2c, mf.i2c }
-        end
-      end or nil })
-    local a = final_eval(model, sp, L)
-    a.data_sizes, a.model = { nrows }, model
-    log("Pair-SFT %s: %d pairs", plus and "D+" or "D", nrows)
-    add(plus and "pair_dplus" or "pair_d", a)
+    local name = plus and "pair_dplus" or "pair_d"
+    local saved, smodel = load_run(exp, cfg, name)
+    local a
+    if saved then
+      exp:skip_run(name, cfg.sft_steps)
+      a = saved.arm
+      a.model, rng.s = smodel, saved.rng
+      if not plus then probe = saved.probe end
+    else
+      local tick = start_run(exp, name, cfg.sft_steps)
+      local model, nrows = SC.pair_sft(base, base_traces, { L = L, plus = plus, rng = rng, sft = sft,
+        on_step = function(step, mdl)
+          if not plus and (step % cfg.probe_every == 0 or step == cfg.sft_steps) then
+            local _, ms = SC.evaluate(mdl, curve, L)
+            local _, mf = SC.evaluate(mdl, curve, L, { first = base_first })
+            probe[#probe + 1] = { step, ms.delta, mf.delta, ms.i2c, mf.i2c }
+          end
+          tick(step)
+        end })
+      a = final_eval(model, sp, L)
+      a.data_sizes = { nrows }
+      save_run(exp, name, { arm = a, rng = rng.s, probe = (not plus) and probe or nil, model = true }, model)
+      a.model = model
+    end
+    log("Pair-SFT %s: %d pairs", plus and "D+" or "D", a.data_sizes[1])
+    add(name, a)
   end
   exp:write_tsv("pair_sft_probe.tsv", { "sft_step", "delta_self_y1", "delta_fixed_base_y1", "i2c_self", "i2c_fixed" }, probe)
   arms.probe = probe
   -- RL arms
   local function rl(name, init, mode, steps, o)
     if steps <= 0 then return nil end
+    local saved, smodel = load_run(exp, cfg, name)
+    if saved then
+      exp:skip_run(name, steps)
+      local a = saved.arm
+      a.model = smodel
+      if a.res.diverged then log("%s DIVERGED: %s", name, a.res.diverged) end
+      add(name, a)
+      return a
+    end
+    local tick = start_run(exp, name, steps)
     local pol = SC.clone(init)
     local res = SC.run_rl(pol, base, sp.train, { mode = mode, steps = steps, prompts = cfg.prompts, k = cfg.k,
       alpha = o.alpha or cfg.alpha, beta_t1 = o.beta_t1, beta_t2 = o.beta_t2 or cfg.beta1, clip = cfg.clip, L = L,
@@ -284,6 +495,9 @@ local function run_arms(cfg, exp)
       on_eval = function(step, tr, m)
         log("  %s step %d: train reward %.3f, test Acc@t1 %.1f Acc@t2 %.1f change %.1f", name, step, tr,
           100 * m.acc1, 100 * m.acc2, 100 * m.change)
+      end,
+      on_step = function(step, st)
+        tick(step, st.r2 == st.r2 and string.format("r1 %.3f  r2 %.3f", st.r1, st.r2) or string.format("r1 %.3f", st.r1))
       end })
     local final = final_eval(pol, sp, L)
     local kept = SC.clone(base)
@@ -302,6 +516,8 @@ local function run_arms(cfg, exp)
     for _, e in ipairs(res.evals) do ev[#ev + 1] = { e.step, e.train_reward, e.m.acc1, e.m.acc2, e.m.delta, e.m.change, e.m.edit } end
     exp:write_tsv("rl_" .. name .. "_eval.tsv", { "step", "train_reward", "acc1", "acc2", "delta", "change", "edit_ratio" }, ev)
     if res.diverged then log("%s DIVERGED: %s", name, res.diverged) end
+    save_run(exp, name, { model = true, arm = { m = a.m, recs = a.recs, final = final, steps = steps, kl1 = a.kl1, kl2 = a.kl2,
+      res = { log = res.log, evals = res.evals, best_step = res.best_step, best_reward = res.best_reward, diverged = res.diverged } } }, kept)
     add(name, a)
     return a
   end
@@ -578,9 +794,25 @@ end
 function M.main(args, opts)
   opts = opts or {}
   local exp = Experiment.new { name = "score", script = "experiments/score.lua", args = args, exit = opts.exit,
-    default = "fast", presets = M.PRESETS, cosmetic = { "publish", "base_from" },
-    description = "SCoRe self-correction by RL (arXiv 2409.12917) at CPU scale" }
+    default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES, cosmetic = { "publish", "base_from" },
+    about = "Reproduces SCoRe (arXiv 2409.12917) at CPU scale: a small Llama pretrained on two-attempt addition transcripts, then\n"
+      .. "Base, STaR D/D+, Pair-SFT D/D+, SCoRe Stage I and II, standard multi-turn RL and the ablations;\n"
+      .. "Acc@t1, Acc@t2, delta, i->c, c->i beside the paper's Tables 1, 2 and 4 (claims: docs/score.md).",
+    check = function(c)
+      if c.dim % c.heads ~= 0 then
+        return string.format("invalid --heads %d: expected a divisor of --dim %d", c.heads, c.dim)
+      end
+      if c.base_from ~= "" and not U.exists(c.base_from) then
+        return string.format("invalid --base_from '%s': no such file (expected a base saved by --calibrate true)", c.base_from)
+      end
+    end }
   if not exp then return nil end
+  return exp:run(function() return M.body(exp, opts) end)
+end
+
+-- The experiment itself, under exp:run (Ctrl-C: exit 130 with the resume
+-- command; an error: one line).
+function M.body(exp, opts)
   local cfg = exp.config
   cfg.seed = exp.seed
   local so = opts.stdout or io.stdout

@@ -7,6 +7,7 @@
 --                    data = data, steps = 2000, batch = 64, lr = 1e-3, ema = 0.999,
 --                    warmup = 100, checkpoint = "dir", resume = true, log = "run.tsv"}
 --   -- r.ema: the EMA (r.ema:with(fn) runs fn with the averaged weights), r.result
+--   -- also quiet, progress_every, progress (a context from exp:begin_run: run i/N, the experiment's ETA)
 --
 -- The sampler draws each batch from one bucket (e.g. the number of atoms, so
 -- a dense model sees crystals of one size), bucket chosen with probability
@@ -111,7 +112,7 @@ function MT.fit(o)
   local result = train.run{model = w, optimizer = opt, data = o.data, steps = steps, batch = o.batch,
     schedule = schedule, grad_clip = o.grad_clip or 1.0, log = o.log, checkpoint = o.checkpoint,
     checkpoint_every = o.checkpoint_every, resume = o.resume, quiet = o.quiet,
-    progress_every = o.progress_every,
+    progress_every = o.progress_every, progress = o.progress,
     on_step = function() if w.ema then w.ema:update() end end}
   return {result = result, ema = w.ema, seconds = U.now() - t0}
 end

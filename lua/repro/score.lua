@@ -477,7 +477,8 @@ end
 -- snapshot of the evaluation point with the highest training reward (mean
 -- r1 + r2 over the steps since the previous evaluation). Returns {log =
 -- per-step stats, evals = {step, train_reward, metrics}, best = snapshot,
--- best_step, diverged = message or nil}.
+-- best_step, diverged = message or nil}. o.on_step(step, stats) (optional)
+-- is called after each step that did not diverge.
 function M.run_rl(policy, ref, train, o)
   local opt = optim.adamw(policy:parameters(), { lr = o.lr, weight_decay = 0 })
   local rng = S.rng(o.seed)
@@ -493,6 +494,7 @@ function M.run_rl(policy, ref, train, o)
     if st.loss ~= st.loss then res.diverged = string.format("step %d: loss is NaN", step); break end
     st.step = step
     res.log[#res.log + 1] = st
+    if o.on_step then o.on_step(step, st) end
     win = win + st.r1 + (st.r2 == st.r2 and st.r2 or 0); nwin = nwin + 1
     if step % o.eval_every == 0 or step == o.steps then
       local tr = win / nwin
@@ -515,6 +517,7 @@ end
 -- right (D⁺), adds them to the data (deduplicated) and fine-tunes a fresh
 -- copy of base on y2 of all kept traces (o.sft: steps, batch, lr, clip).
 -- o.first_traces: traces of base to use in round 1 (shared with Pair-SFT).
+-- o.on_step(step) (optional): after each SFT step, counted over the rounds.
 -- Returns the model and per-round data sizes.
 function M.star(base, problems, o)
   local L = o.L
@@ -531,7 +534,8 @@ function M.star(base, problems, o)
     sizes[it] = #data
     model = M.clone(base)
     M.sft(model, data, { steps = o.sft.steps, batch = o.sft.batch, lr = o.sft.lr, clip = o.sft.clip,
-                         rng = o.rng, mask = M.mask_turn(L, 2) })
+                         rng = o.rng, mask = M.mask_turn(L, 2),
+                         on_step = o.on_step and function(step) o.on_step((it - 1) * o.sft.steps + step) end })
   end
   return model, sizes
 end
