@@ -817,47 +817,20 @@ end
 
 ---------------------------------------------------------------- a finished seed, for --resume
 
--- A seed's results (plain tables of numbers, strings and booleans) as a Lua
--- chunk that reads back exactly: floats in hexadecimal (%a), integers as
--- integers, NaN with its sign, infinities.
-local function encode(v, out)
-  local t = type(v)
-  if t == "number" then
-    if math.type(v) == "integer" then out[#out + 1] = string.format("%d", v)
-    elseif v ~= v then out[#out + 1] = string.format("%a", v):sub(1, 1) == "-" and "(0/0)" or "(-(0/0))"
-    elseif v == math.huge then out[#out + 1] = "(1/0)"
-    elseif v == -math.huge then out[#out + 1] = "(-1/0)"
-    else out[#out + 1] = string.format("%a", v) end
-  elseif t == "string" then out[#out + 1] = string.format("%q", v)
-  elseif t == "boolean" then out[#out + 1] = tostring(v)
-  elseif t == "table" then
-    out[#out + 1] = "{"
-    for k, x in pairs(v) do
-      out[#out + 1] = "["; encode(k, out); out[#out + 1] = "]="; encode(x, out); out[#out + 1] = ","
-    end
-    out[#out + 1] = "}"
-  else
-    error("genms: cannot save a " .. t .. " in a seed's results", 2)
-  end
-end
-
 -- The file that marks seed `seed` finished (written only after it completed;
 -- a run without --resume removes the checkpoint folder first).
 local function seed_file(exp, seed) return U.join(exp:checkpoint_dir("seed" .. seed), "results.lua") end
 
 local function save_seed(exp, seed, part)
   U.mkdir_p(exp:checkpoint_dir("seed" .. seed))
-  local out = {"return "}
-  encode(part, out)
-  U.write_file_atomic(seed_file(exp, seed), table.concat(out) .. "\n")
+  U.write_exact(seed_file(exp, seed), part, "genms")
 end
 
 local function load_seed(exp, seed)
   local path = seed_file(exp, seed)
   if not U.exists(path) then return nil end
-  local chunk = load(U.read_file(path), "=" .. path, "t", {})
-  local ok, part = pcall(chunk or error, nil)
-  if not ok or type(part) ~= "table" or type(part.units) ~= "table" then
+  local part = U.read_exact(path)
+  if type(part) ~= "table" or type(part.units) ~= "table" then
     io.stderr:write("genms: ", path, " is unreadable; seed ", seed, " runs again\n")
     return nil
   end

@@ -253,30 +253,6 @@ end
 
 -- ---- finished runs, for --resume ------------------------------------------------------
 
--- A run's results (plain tables of numbers, strings and booleans) as a Lua
--- chunk that reads back exactly: floats in hexadecimal (%a), integers as
--- integers, NaN with its sign, infinities.
-local function encode(v, out)
-  local t = type(v)
-  if t == "number" then
-    if math.type(v) == "integer" then out[#out + 1] = string.format("%d", v)
-    elseif v ~= v then out[#out + 1] = string.format("%a", v):sub(1, 1) == "-" and "(0/0)" or "(-(0/0))"
-    elseif v == math.huge then out[#out + 1] = "(1/0)"
-    elseif v == -math.huge then out[#out + 1] = "(-1/0)"
-    else out[#out + 1] = string.format("%a", v) end
-  elseif t == "string" then out[#out + 1] = string.format("%q", v)
-  elseif t == "boolean" then out[#out + 1] = tostring(v)
-  elseif t == "table" then
-    out[#out + 1] = "{"
-    for k, x in pairs(v) do
-      out[#out + 1] = "["; encode(k, out); out[#out + 1] = "]="; encode(x, out); out[#out + 1] = ","
-    end
-    out[#out + 1] = "}"
-  else
-    error("score: cannot save a " .. t .. " in a run's results", 2)
-  end
-end
-
 -- checkpoint/RUN/: model.safetensors (the run's model), then result.lua,
 -- written last: the mark of a finished run (a run without --resume removes
 -- the checkpoint folder first).
@@ -288,9 +264,7 @@ local function save_run(exp, name, data, model)
     for k, v in pairs(model:state_dict()) do t[k] = v end
     repro.tensor.save(U.join(dir, "model.safetensors"), t)
   end
-  local out = { "return " }
-  encode(data, out)
-  U.write_file_atomic(U.join(dir, "result.lua"), table.concat(out) .. "\n")
+  U.write_exact(U.join(dir, "result.lua"), data, "score")
 end
 
 -- A run finished before an interruption (with --resume): its results and
@@ -300,8 +274,8 @@ local function load_run(exp, cfg, name)
   local dir = exp:checkpoint_dir(name)
   local path = U.join(dir, "result.lua")
   if not U.exists(path) then return nil end
-  local chunk = load(U.read_file(path), "=" .. path, "t", {})
-  local ok, data = pcall(chunk or error, nil)
+  local data = U.read_exact(path)
+  local ok = data ~= nil
   local mpath = U.join(dir, "model.safetensors")
   local model
   if ok and type(data) == "table" and data.model then

@@ -1,11 +1,11 @@
 /* l_tensor_ops.c: the op bindings of repro.core.tensor (elementwise math,
- * reductions, views and shape, indexing) and safetensors I/O, split from l_tensor.c, which keeps
- * the userdata, creation, RNG and autograd entry points. Same rules:
+ * reductions, views and shape, indexing), split from l_tensor.c, which keeps
+ * the userdata, creation, RNG and autograd entry points (safetensors I/O is
+ * lua/l_io.c, behind repro.safetensors). Same rules:
  * 1-based dims and indices become 0-based here; negative ones count from the end. */
 #include "l_common.h"
 #include "l_tensor_internal.h"
 #include "autograd.h"
-#include "io.h"
 #include "ops.h"
 
 #include <math.h>
@@ -434,84 +434,6 @@ static int t_topk(lua_State *L)
     return 2;
 }
 
-/* ---- safetensors ---- */
-
-static int t_save(lua_State *L)
-{
-    lua_settop(L, 3);
-    const char *path = luaL_checkstring(L, 1);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-    /* collect names in sorted order so files are byte-identical run to run */
-    lua_getglobal(L, "table");
-    lua_newtable(L);
-    int names = lua_gettop(L);
-    int n = 0;
-    lua_pushnil(L);
-    while (lua_next(L, 2)) {
-        if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "save: tensor names must be strings (got %s)", luaL_typename(L, -2));
-        if (!luaL_testudata(L, -1, L_TENSOR_MT)) luaL_error(L, "save: '%s' is a %s, not a tensor", lua_tostring(L, -2), luaL_typename(L, -1));
-        CHK(L, -1);
-        lua_pop(L, 1);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, names, ++n);
-    }
-    lua_getfield(L, names - 1, "sort");
-    lua_pushvalue(L, names);
-    lua_call(L, 1, 0);
-    const char **nm = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
-    const rp_tensor **ts = lua_newuserdatauv(L, sizeof(rp_tensor *) * (size_t)(n + 1), 0);
-    for (int i = 0; i < n; i++) {
-        lua_rawgeti(L, names, i + 1);
-        nm[i] = lua_tostring(L, -1); /* anchored by the names table */
-        lua_gettable(L, 2);
-        ts[i] = l_totensor(L, -1);
-        lua_pop(L, 1);
-    }
-    int nmeta = 0;
-    const char **mk = NULL, **mv = NULL;
-    if (lua_istable(L, 3)) {
-        lua_pushnil(L);
-        while (lua_next(L, 3)) {
-            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-                luaL_error(L, "save: metadata must map strings to strings (got %s = %s)", luaL_typename(L, -2), luaL_typename(L, -1));
-            lua_pop(L, 1);
-            nmeta++;
-        }
-        mk = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nmeta + 1), 0);
-        mv = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nmeta + 1), 0);
-        int k = 0;
-        lua_pushnil(L);
-        while (lua_next(L, 3)) {
-            mk[k] = lua_tostring(L, -2);
-            mv[k++] = lua_tostring(L, -1);
-            lua_pop(L, 1);
-        }
-    }
-    if (rp_save_safetensors(path, n, nm, ts, nmeta, mk, mv)) return l_corerror(L);
-    return 0;
-}
-
-static int t_load(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    rp_safetensors *s = rp_load_safetensors(path);
-    if (!s) return l_corerror(L);
-    lua_createtable(L, 0, s->n);
-    for (int i = 0; i < s->n; i++) {
-        rp_tensor_retain(s->tensors[i]);
-        l_pushtensor(L, s->tensors[i]);
-        lua_setfield(L, -2, s->names[i]);
-    }
-    lua_createtable(L, 0, s->nmeta);
-    for (int i = 0; i < s->nmeta; i++) {
-        lua_pushstring(L, s->meta_vals[i]);
-        lua_setfield(L, -2, s->meta_keys[i]);
-    }
-    rp_safetensors_free(s);
-    return 2;
-}
-
 /* ---- registration ---- */
 
 static void set_op_closure(lua_State *L, int tbl, const char *name, int op, lua_CFunction f)
@@ -536,7 +458,6 @@ static const luaL_Reg op_methods[] = {
 };
 
 static const luaL_Reg op_functions[] = {
-    {"save", t_save}, {"load", t_load},
     {"cat", t_cat}, {"stack", t_stack}, {"where", t_where},
     {NULL, NULL},
 };

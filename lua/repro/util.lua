@@ -272,6 +272,50 @@ function U.format_duration(s)
   return string.format("%ds", s)
 end
 
+-- Plain data (numbers, strings, booleans, tables of them) as the text of a
+-- Lua chunk that reads back to the same values: floats in hexadecimal (%a),
+-- integers as integers, NaN with its sign, infinities. For results that a
+-- resumed run must find bit for bit as they were.
+local function exact_encode(v, out, who)
+  local t = type(v)
+  if t == "number" then
+    if math.type(v) == "integer" then out[#out + 1] = string.format("%d", v)
+    elseif v ~= v then out[#out + 1] = string.format("%a", v):sub(1, 1) == "-" and "(0/0)" or "(-(0/0))"
+    elseif v == math.huge then out[#out + 1] = "(1/0)"
+    elseif v == -math.huge then out[#out + 1] = "(-1/0)"
+    else out[#out + 1] = string.format("%a", v) end
+  elseif t == "string" then out[#out + 1] = string.format("%q", v)
+  elseif t == "boolean" then out[#out + 1] = tostring(v)
+  elseif t == "table" then
+    out[#out + 1] = "{"
+    for k, x in pairs(v) do
+      out[#out + 1] = "["; exact_encode(k, out, who); out[#out + 1] = "]="; exact_encode(x, out, who)
+      out[#out + 1] = ","
+    end
+    out[#out + 1] = "}"
+  else
+    error((who or "util.write_exact") .. ": cannot save a " .. t, 3)
+  end
+end
+
+-- Writes v to path (atomically) as such a chunk.
+function U.write_exact(path, v, who)
+  local out = { "return " }
+  exact_encode(v, out, who)
+  U.write_file_atomic(path, table.concat(out) .. "\n")
+end
+
+-- The value a file of U.write_exact holds, or nil and a message when it is
+-- missing or unreadable. The chunk runs with an empty environment.
+function U.read_exact(path)
+  if not U.exists(path) then return nil, path .. ": no such file" end
+  local chunk, err = load(U.read_file(path), "=" .. path, "t", {})
+  if not chunk then return nil, err end
+  local ok, v = pcall(chunk)
+  if not ok then return nil, v end
+  return v
+end
+
 -- Deep copy of plain tables.
 function U.deepcopy(v)
   if type(v) ~= "table" then return v end

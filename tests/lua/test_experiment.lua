@@ -191,5 +191,25 @@ A.test("every public function of repro.experiment and repro.train's parts has a 
   A.truthy(doc["util.shortest"], "util.shortest")
 end)
 
+A.test("write_exact / read_exact keep finished results bit for bit", function()
+  local path = tmp .. "/exact.lua"
+  local v = { 0.1, 1 / 3, -0.0, 2 ^ -1074, 1e308, 3, -7, math.huge, -math.huge, "a\n\"b", true, false,
+              nested = { x = { 1.5, "y" }, [2.5] = "k" } }
+  U.write_exact(path, v)
+  local r = U.read_exact(path)
+  for i = 1, 12 do A.eq(string.format("%q", r[i]), string.format("%q", v[i]), "element " .. i) end
+  A.eq(1 / r[3], -math.huge, "-0 keeps its sign")
+  A.eq(r.nested.x[1], 1.5); A.eq(r.nested.x[2], "y"); A.eq(r.nested[2.5], "k")
+  U.write_exact(path, { 0 / 0, -(0 / 0) })
+  r = U.read_exact(path)
+  A.truthy(r[1] ~= r[1] and r[2] ~= r[2], "NaNs read back as NaN")
+  A.eq(string.format("%a", r[1]):sub(1, 1) == "-", string.format("%a", 0 / 0):sub(1, 1) == "-", "NaN sign kept")
+  A.raises(function() U.write_exact(path, { f = print }, "who") end, "who: cannot save a function")
+  local none, msg = U.read_exact(tmp .. "/missing.lua")
+  A.eq(none, nil); A.truthy(msg:find("no such file", 1, true))
+  U.write_file_atomic(path, "return {")
+  A.eq((U.read_exact(path)), nil, "a truncated file is unreadable, not an error")
+end)
+
 U.run("rm -rf -- " .. U.shell_quote(tmp))
 A.done("test_experiment")
