@@ -372,7 +372,8 @@ local function figures(ds_results, cfg, exp)
     local q = M.PUBLISHED.cdvae[ds]
     if q then series[#series + 1] = {name = "CDVAE (published)", x = {1, 20}, y = {q.match1, q.match20}, style = "points"} end
     plot.lines{file = U.join(dir, "csp_" .. ds .. "_match_vs_k"), title = ds .. ": match rate against number of samples k",
-      xlabel = "k (samples per composition)", ylabel = "match rate (%)", yrange = {0, 100}, series = series}
+      xlabel = "k (samples per composition)", ylabel = "match rate (%)", yrange = {0, 100}, key = "bottom right",
+      series = series}
     local hs, hm = {{name = "data (U references)", values = R.ref_lat}}, {{name = "data (U references)", values = R.ref_mind}}
     for _, m in ipairs(MODELS) do
       local e = R.eval[m]

@@ -12,7 +12,7 @@ do for [fmt in "png svg"] {
   set xlabel 'k (samples per composition)'
   set ylabel 'match rate (%)'
   set yrange [0:100]
-  set key top right
+  set key bottom right
   plot data index 0 using 1:2 with linespoints lw 2 pt 7 ps 0.6 title 'template (cubic, random A/B)', \
      data index 1 using 1:2 with linespoints lw 2 pt 7 ps 0.6 title 'DiffCSP-style (ours)', \
      data index 2 using 1:2 with linespoints lw 2 pt 7 ps 0.6 title 'GenMS compact (ours)', \

@@ -117,6 +117,20 @@ end
 
 local function emit(fig, s) fig.body[#fig.body + 1] = s end
 
+-- Where the legend goes: inside a corner, or outside on the right.
+local KEY_POSITIONS = { ["top right"] = "top right", ["top left"] = "top left",
+                        ["bottom right"] = "bottom right", ["bottom left"] = "bottom left",
+                        outside = "outside right top" }
+local function key_position(key)
+  if key == nil then return "top right" end
+  local p = KEY_POSITIONS[key]
+  if not p then
+    error(string.format("plot: key must be one of 'top right', 'top left', 'bottom right', 'bottom left', 'outside', got %s",
+                        tostring(key)), 4)
+  end
+  return p
+end
+
 local function common_settings(fig, spec)
   emit(fig, "reset")
   emit(fig, "set datafile missing NaN")
@@ -133,7 +147,7 @@ local function common_settings(fig, spec)
         r[2] and num(r[2], ax .. "range") or "*"))
     end
   end
-  emit(fig, "set key " .. (spec.key == "outside" and "outside right top" or "top right"))
+  emit(fig, "set key " .. key_position(spec.key))
   for i, a in ipairs(spec.annotations or {}) do
     local what = "annotation " .. i
     if a.vline then
@@ -324,7 +338,8 @@ local function single(kind)
   end
 end
 
--- plot.lines{file=, title=, xlabel=, ylabel=, logx=, logy=, xrange=, yrange=, key=,
+-- plot.lines{file=, title=, xlabel=, ylabel=, logx=, logy=, xrange=, yrange=,
+--   key = 'top right' | 'top left' | 'bottom right' | 'bottom left' | 'outside',
 --   series = {{name=, x=, y=, style=, color=}, ...}, annotations = {{vline=|hline=|x=,y=, text=}}}
 P.lines = single("lines")
 -- plot.scatter: as lines, points by default.
