@@ -83,6 +83,15 @@ A.test("bad input raises clear errors", function()
     "unknown style 'zigzag'")
   A.raises(function() plot.panels{file = dir .. "/bad", panels = { { kind = "pie" } } } end, "unknown kind 'pie'")
   A.raises(function() plot.heatmap{file = dir .. "/bad", matrix = { { 1, 2 }, { 3 } } } end, "row 2 has 1 values")
+  A.raises(function() plot.lines{file = dir .. "/bad", key = "middle", series = { { name = "a", y = { 1 } } } } end,
+    "key must be one of 'top right', 'top left', 'bottom right', 'bottom left', 'outside', got middle")
+end)
+
+A.test("the legend goes where key says", function()
+  plot.lines{file = dir .. "/keyed", key = "bottom left", series = { { name = "a", y = { 1, 2 } } } }
+  local gp = assert(io.open(dir .. "/keyed.gp")):read("a")
+  A.truthy(gp:find("set key bottom left", 1, true), "bottom left in the script")
+  A.truthy(not gp:find("set key top right", 1, true), "not the default")
 end)
 
 A.test("gnuplot alone redraws from the script, from another folder", function()
