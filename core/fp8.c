@@ -15,9 +15,9 @@
                      .nan = NAN,                                                                 \
                      .has_negative_zero = (NAN) != RP_NAN_NEGZERO && (NAN) != RP_NAN_FF,        \
                      .max = MAX, .min_normal = MINN, .min_subnormal = MINS,                      \
-                     .nan_code = RP_FMT_NAN_CODE(BITS, E, M, NAN),                               \
-                     .max_code = RP_FMT_MAX_CODE(BITS, E, M, NAN),                               \
-                     .ovf_code = RP_FMT_OVF_CODE(BITS, E, M, NAN), .safetensors = ST},
+                     .nan_code = (uint8_t)RP_FMT_NAN_CODE(BITS, E, M, NAN),                      \
+                     .max_code = (uint8_t)RP_FMT_MAX_CODE(BITS, E, M, NAN),                      \
+                     .ovf_code = (uint8_t)RP_FMT_OVF_CODE(BITS, E, M, NAN), .safetensors = ST},
 /* Derived from RP_FORMATS (fp8.h); e8m0fnu has no zero and no subnormals:
  * code 0 is 2^-127, the smallest value. */
 const rp_fp8_traits rp_fp8_info[RP_NFMT] = {RP_FORMATS(RP_TRAITS_ROW_)};

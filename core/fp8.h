@@ -87,7 +87,7 @@ typedef enum { RP_FORMATS(RP_FMT_ENUM_) RP_NFMT } rp_fp8_format;
      : (nan) == RP_NAN_FF ? 0xFF : ((1 << ((e) + (m))) - 1))
 #define RP_FMT_NAN_CODE(bits, e, m, nan)                                        \
     ((bits) > 8 ? 0                                                            \
-     : (nan) == RP_NAN_IEEE ? ((((1 << (e)) - 1) << (m)) | (1 << ((m) - 1)))   \
+     : (nan) == RP_NAN_IEEE ? ((((1 << (e)) - 1) << (m)) | (1 << ((m) > 0 ? (m) - 1 : 0))) \
      : (nan) == RP_NAN_ALLONES ? ((1 << ((e) + (m))) - 1)                      \
      : (nan) == RP_NAN_FF ? 0xFF : (1 << ((e) + (m))))
 
