@@ -8,29 +8,8 @@
 # status 130 and the resume command.
 set -euo pipefail
 repro=${1:?usage: test_experiment_options_score_genms.sh path/to/repro}
-src=$(cd "$(dirname "$0")/../.." && pwd)
-export REPRO_SOURCE_DIR=$src REPRO_THREADS=1 REPRO_PROGRESS=lines REPRO_GNUPLOT=true
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "test_experiment_options_score_genms: FAIL: $*" >&2; [ -f "$tmp/err" ] && cat "$tmp/err" >&2; exit 1; }
-mkdir -p "$tmp/cwd"
-cd "$tmp/cwd"
-n=0
-
-# bad SCRIPT EXPECTED-TEXT ARGS...: exit 2, one line containing the text, nothing written
-bad() {
-  local script=$1 want=$2; shift 2
-  local rc=0
-  "$repro" "$src/experiments/$script.lua" "$@" --out "$tmp/o" >"$tmp/out" 2>"$tmp/err" || rc=$?
-  [ "$rc" = 2 ] || fail "$script $*: exit status $rc, expected 2"
-  [ "$(wc -l <"$tmp/err")" = 1 ] || fail "$script $*: expected one line on stderr"
-  grep -qF -- "$want" "$tmp/err" || fail "$script $*: stderr lacks '$want'"
-  grep -q "traceback" "$tmp/err" && fail "$script $*: a traceback"
-  [ ! -s "$tmp/out" ] || fail "$script $*: wrote to stdout"
-  [ ! -e "$tmp/o" ] || fail "$script $*: created the output folder"
-  [ -z "$(ls -A "$tmp/cwd")" ] || fail "$script $*: wrote into the current folder"
-  n=$((n + 1))
-}
+NAME=test_experiment_options_score_genms
+source "$(dirname "$0")/experiment_options_lib.sh"
 
 for s in score genms; do
   bad $s "$s: invalid --seed '-1': expected an integer >= 0" --seed -1
