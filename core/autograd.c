@@ -56,6 +56,23 @@ rp_node *rp_node_attach(rp_tensor *out, const char *name, rp_backward_fn fn,
     return n;
 }
 
+rp_tensor *rp_record(rp_tensor *out, const char *name, rp_backward_fn fn, int nin,
+                     const rp_tensor *const *in, int nsave, const rp_tensor *const *save,
+                     rp_node **node_out)
+{
+    if (node_out) *node_out = NULL;
+    if (!rp_needs_grad(nin, in)) return out;
+    rp_node *n = rp_node_attach(out, name, fn, nin, (rp_tensor *const *)in);
+    if (!n) goto fail;
+    for (int i = 0; i < nsave; i++)
+        if (save[i] && rp_node_save(n, save[i])) goto fail;
+    if (node_out) *node_out = n;
+    return out;
+fail:
+    rp_tensor_release(out);
+    return NULL;
+}
+
 int rp_node_save(rp_node *n, const rp_tensor *t)
 {
     if (n->nsaved >= RP_NODE_MAXSAVED)

@@ -57,6 +57,13 @@ bool rp_needs_grad(int n, const rp_tensor *const *inputs);
  * the node so the op can save tensors/args, or NULL on error. */
 rp_node *rp_node_attach(rp_tensor *out, const char *name, rp_backward_fn fn,
                         int ninputs, rp_tensor *const *inputs);
+/* The usual end of a differentiable op: when an input needs a gradient,
+ * attach a node for out (inputs in, saving the non-NULL tensors of save) and
+ * store it in *node_out if given (NULL when no node was needed); returns out,
+ * or NULL after releasing out when attaching or saving fails. */
+rp_tensor *rp_record(rp_tensor *out, const char *name, rp_backward_fn fn, int nin,
+                     const rp_tensor *const *in, int nsave, const rp_tensor *const *save,
+                     rp_node **node_out);
 /* Save a detached alias of t in the node (slot = next free); -1 on error. */
 int rp_node_save(rp_node *n, const rp_tensor *t);
 void rp_node_retain(rp_node *n);

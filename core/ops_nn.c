@@ -32,24 +32,6 @@ static int need_i32(const char *op, const char *what, const rp_tensor *t)
     return 0;
 }
 
-/* Attach a node with inputs/saved tensors; on failure releases out. */
-static rp_tensor *record(rp_tensor *out, const char *name, rp_backward_fn fn, int nin,
-                         const rp_tensor *const *in, int nsave, const rp_tensor *const *save,
-                         rp_node **node_out)
-{
-    if (node_out) *node_out = NULL;
-    if (!rp_needs_grad(nin, in)) return out;
-    rp_node *n = rp_node_attach(out, name, fn, nin, (rp_tensor *const *)in);
-    if (!n) goto fail;
-    for (int i = 0; i < nsave; i++)
-        if (rp_node_save(n, save[i])) goto fail;
-    if (node_out) *node_out = n;
-    return out;
-fail:
-    rp_tensor_release(out);
-    return NULL;
-}
-
 /* ---- softmax / log_softmax ---- */
 
 static int norm_dim(const char *op, const rp_tensor *x, int dim)
@@ -143,7 +125,7 @@ static rp_tensor *softmax_common(const rp_tensor *x, int dim, bool is_log)
         softmax_fwd(RP_F32P(y), RP_F32P(xc), O, N, I, is_log);
         rp_node *node;
         const rp_tensor *in[1] = {x}, *sv[1] = {y};
-        y = record(y, op, softmax_backward, 1, in, 1, sv, &node);
+        y = rp_record(y, op, softmax_backward, 1, in, 1, sv, &node);
         if (node) { node->iargs[0] = d; node->iargs[1] = is_log; }
     }
     rp_tensor_release(xc);
@@ -256,7 +238,7 @@ rp_tensor *rp_cross_entropy(const rp_tensor *logits, const rp_tensor *targets,
     if (!out) goto done;
     rp_node *node;
     const rp_tensor *in[2] = {logits, targets}, *sv[3] = {x, tg, lse};
-    out = record(out, "cross_entropy", ce_backward, 2, in, 3, sv, &node);
+    out = rp_record(out, "cross_entropy", ce_backward, 2, in, 3, sv, &node);
     if (node) { node->iargs[0] = ignore_index; node->dargs[0] = (double)count; }
 done:
     rp_tensor_release(x);
@@ -365,7 +347,7 @@ rp_tensor *rp_rms_norm(const rp_tensor *x, const rp_tensor *weight, double eps)
     if (!xc || (weight && !wc) || !rstd || !y) { rp_tensor_release(y); y = NULL; goto done; }
     rms_fwd(RP_F32P(y), RP_F32P(rstd), RP_F32P(xc), wc ? RP_F32P(wc) : NULL, R, C, eps);
     const rp_tensor *in[2] = {x, weight}, *sv[3] = {xc, rstd, wc};
-    y = record(y, "rms_norm", rms_backward, 2, in, wc ? 3 : 2, sv, NULL);
+    y = rp_record(y, "rms_norm", rms_backward, 2, in, wc ? 3 : 2, sv, NULL);
 done:
     rp_tensor_release(xc);
     rp_tensor_release(wc);
@@ -451,7 +433,7 @@ rp_tensor *rp_embedding(const rp_tensor *weight, const rp_tensor *ids)
         for (int64_t c = 0; c < C; c++) yp[i * C + c] = wp[ip[i] * s0 + c * s1];
     rp_node *node;
     const rp_tensor *in[2] = {weight, ids}, *sv[1] = {ic};
-    y = record(y, "embedding", embedding_backward, 2, in, 1, sv, &node);
+    y = rp_record(y, "embedding", embedding_backward, 2, in, 1, sv, &node);
     if (node) { node->iargs[0] = V; node->iargs[1] = C; }
     rp_tensor_release(ic);
     return y;
@@ -504,7 +486,7 @@ rp_tensor *rp_dropout(const rp_tensor *x, double p, bool training, rp_generator 
     rp_tensor_release(xc);
     rp_node *node;
     const rp_tensor *in[1] = {x};
-    y = record(y, "dropout", dropout_backward, 1, in, 0, NULL, &node);
+    y = rp_record(y, "dropout", dropout_backward, 1, in, 0, NULL, &node);
     if (node) {
         node->dargs[0] = p;
         memcpy(&node->iargs[0], &seed, sizeof seed);
@@ -580,7 +562,7 @@ rp_tensor *rp_silu_mul(const rp_tensor *a, const rp_tensor *b)
             rp_silu_mul_f32(op + s, ap + s, bp + s, len);
         }
         const rp_tensor *in[2] = {a, b}, *sv[2] = {ac, bc};
-        out = record(out, "silu_mul", silu_mul_backward, 2, in, 2, sv, NULL);
+        out = rp_record(out, "silu_mul", silu_mul_backward, 2, in, 2, sv, NULL);
     }
     rp_tensor_release(ac);
     rp_tensor_release(bc);

@@ -19,23 +19,6 @@ static rp_tensor *contig(const rp_tensor *t)
     return rp_is_contiguous(t) ? rp_detach(t) : rp_copy_contiguous(t);
 }
 
-static rp_tensor *record(rp_tensor *out, const char *name, rp_backward_fn fn, int nin,
-                         const rp_tensor *const *in, int nsave, const rp_tensor *const *save,
-                         rp_node **node_out)
-{
-    if (node_out) *node_out = NULL;
-    if (!rp_needs_grad(nin, in)) return out;
-    rp_node *n = rp_node_attach(out, name, fn, nin, (rp_tensor *const *)in);
-    if (!n) goto fail;
-    for (int i = 0; i < nsave; i++)
-        if (save[i] && rp_node_save(n, save[i])) goto fail;
-    if (node_out) *node_out = n;
-    return out;
-fail:
-    rp_tensor_release(out);
-    return NULL;
-}
-
 /* logits must be f32 (..., V) with V >= 1; rows = numel / V. */
 static int logits_check(const char *op, const char *what, const rp_tensor *x)
 {
@@ -285,7 +268,7 @@ rp_tensor *rp_token_logprobs(const rp_tensor *logits, const rp_tensor *ids, cons
         o[r] = xp[r * V + ip[r]] - lp[r];
     }
     const rp_tensor *in[1] = {logits}, *sv[4] = {x, ic, lse, mk};
-    out = record(out, "token_logprobs", tlp_backward, 1, in, mk ? 4 : 3, sv, NULL);
+    out = rp_record(out, "token_logprobs", tlp_backward, 1, in, mk ? 4 : 3, sv, NULL);
 done:
     rp_tensor_release(x);
     rp_tensor_release(ic);
@@ -365,7 +348,7 @@ rp_tensor *rp_kl_categorical(const rp_tensor *logits_p, const rp_tensor *logits_
         k[r] = o[r] = (float)s;
     }
     const rp_tensor *in[2] = {logits_p, logits_q}, *sv[6] = {x, y, lse_p, lse_q, kl, mk};
-    out = record(out, "kl_categorical", kl_backward, 2, in, mk ? 6 : 5, sv, NULL);
+    out = rp_record(out, "kl_categorical", kl_backward, 2, in, mk ? 6 : 5, sv, NULL);
 done:
     rp_tensor_release(x);
     rp_tensor_release(y);
@@ -444,7 +427,7 @@ rp_tensor *rp_cross_entropy_weighted(const rp_tensor *logits, const rp_tensor *t
     if (!out) goto done;
     rp_node *node;
     const rp_tensor *in[1] = {logits}, *sv[4] = {x, tg, lse, w};
-    out = record(out, "cross_entropy", wce_backward, 1, in, 4, sv, &node);
+    out = rp_record(out, "cross_entropy", wce_backward, 1, in, 4, sv, &node);
     if (node) { node->iargs[0] = ignore_index; node->dargs[0] = wsum; }
 done:
     rp_tensor_release(x);
