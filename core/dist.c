@@ -11,8 +11,9 @@
 #include <mpi.h>
 #endif
 
-static int g_active, g_finalized, g_rank, g_size = 1;
+static int g_active, g_rank, g_size = 1;
 #ifdef REPRO_MPI
+static int g_finalized;
 /* rp_dist_reduce_fold's receive and pack space, kept between calls: a fresh
  * mapping per call costs a page fault per 4 KiB, a few ms per 16 MB. Only
  * the thread that calls MPI touches it (funneled). */
@@ -223,6 +224,7 @@ int rp_dist_allgather_fold(float *out, const float *local, int64_t k, int64_t P,
 #endif
 }
 
+#ifdef REPRO_MPI
 /* Rank s's chunk of a bucket of len elements: the first len % size ranks
  * hold one element more. Offsets are within the bucket. */
 static void chunk_of(int64_t len, int size, int s, int64_t *off, int64_t *cnt)
@@ -231,6 +233,7 @@ static void chunk_of(int64_t len, int size, int s, int64_t *off, int64_t *cnt)
     *cnt = base + (s < extra);
     *off = (int64_t)s * base + (s < extra ? s : extra);
 }
+#endif
 
 int rp_dist_reduce_fold(float *out, const float *local, int64_t k, int64_t P, int64_t bucket, float divisor)
 {
