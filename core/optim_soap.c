@@ -3,6 +3,7 @@
  * (d_0, ..., d_{k-1}) is rotated along dimension d by viewing it as
  * (A, n, B) with A = prod(d_<d), n = d_d, B = prod(d_>d). */
 #include "optim.h"
+#include "optim_hook.h"
 #include "linalg.h"
 #include "ops_nn.h"
 
@@ -152,6 +153,9 @@ static int soap_refresh_q(rp_optim_state *st, float *v)
     return 0;
 }
 
+/* The refreshes through optim_hook.h (a data-parallel job spreads them over ranks). */
+static int soap_refresh_fn(rp_optim_state *st, void *v) { return soap_refresh_q(st, v); }
+
 static double shampoo_beta(const rp_optim_config *c) { return c->shampoo_beta >= 0 ? c->shampoo_beta : c->beta2; }
 
 static void update_gg(rp_optim_state *st, const float *g, float beta)
@@ -242,7 +246,8 @@ int rp_optim_soap_step(rp_tensor *p, const rp_tensor *gt, rp_optim_state *st, co
     if (refresh) project_all(m.x, tmp, st, "Q", false, n);
     update_gg(st, G, beta_s);
     if (refresh) {
-        rc = soap_refresh_q(st, v.x);
+        rc = rp_optim_refresh_hook ? rp_optim_refresh_hook(st, soap_refresh_fn, v.x, "Q", v.x, n)
+                                   : soap_refresh_q(st, v.x);
         project_all(m.x, tmp, st, "Q", true, n);
     }
 done:
@@ -288,6 +293,8 @@ static int shampoo_roots(rp_optim_state *st, const rp_optim_config *c)
     return 0;
 }
 
+static int shampoo_roots_fn(rp_optim_state *st, void *c) { return shampoo_roots(st, c); }
+
 int rp_optim_shampoo_step(rp_tensor *p, const rp_tensor *gt, rp_optim_state *st, const rp_optim_config *c)
 {
     int64_t n = rp_numel(p);
@@ -305,7 +312,8 @@ int rp_optim_shampoo_step(rp_tensor *p, const rp_tensor *gt, rp_optim_state *st,
     update_gg(st, G, (float)shampoo_beta(c));
     bool pre = any_precond(st);
     if (pre && (st->step - 1) % c->precondition_frequency == 0) {
-        rc = shampoo_roots(st, c);
+        rc = rp_optim_refresh_hook ? rp_optim_refresh_hook(st, shampoo_roots_fn, (void *)c, "root", NULL, 0)
+                                   : shampoo_roots(st, c);
         if (rc) goto done;
         st->started = 1;
     }
