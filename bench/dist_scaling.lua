@@ -9,12 +9,6 @@
 --   mpirun -np 2 repro bench/dist_scaling.lua exchange P ROUNDS
 --       the kit's gradient exchange of P floats (default bucket) and
 --       MPI_Allreduce of the same floats, interleaved: "exchange P kit_ms allreduce_ms".
---   mpirun -np 2 repro bench/dist_scaling.lua refresh PRESET ROUNDS
---       SOAP (frequency 10) steps on PRESET's parameters with fixed random
---       gradients, 10 steps per timing, refreshes spread over the ranks
---       (repro.dist.spread_refresh) against every rank refreshing alone,
---       interleaved; asserts both end with the same bits:
---       "refresh PRESET spread_ms replicated_ms" (mean per step, medians).
 --   repro bench/dist_scaling.lua model FILE
 --       the model's table (markdown) from those rows.
 local repro = require "repro"
@@ -89,36 +83,6 @@ elseif mode == "exchange" then
     tb[i] = repro.wtime() - t0
   end
   if dist.rank() == 0 then print(string.format("exchange\t%d\t%.3f\t%.3f", P, 1e3 * median(ta), 1e3 * median(tb))) end
-elseif mode == "refresh" then
-  local pname, rounds = arg[2], math.tointeger(tonumber(arg[3] or "3"))
-  repro.set_threads(1)
-  local m = assert(soap_lm_presets()[pname], "no preset " .. tostring(pname)).model
-  local function run(spread, r)
-    repro.manual_seed(1)
-    local model = repro.nn.Llama{ vocab = 65, dim = m.dim, layers = m.layers, heads = m.heads, seq_len = m.seq_len, seed = 1 }
-    local params = model:parameters()
-    local opt = repro.optim.soap(params, { lr = 1e-3, betas = { 0.95, 0.95 }, precondition_frequency = 10 })
-    for i, p in ipairs(params) do repro.manual_seed(100 * r + i); p.grad = T.randn(p:shape()) end
-    dist.spread_refresh(spread)
-    opt:step()   -- SOAP's first step only gathers statistics and builds the first bases
-    dist.barrier()
-    local t0 = repro.wtime()
-    for _ = 1, 10 do opt:step() end
-    dist.barrier()
-    local dt = (repro.wtime() - t0) / 10
-    dist.spread_refresh(false)
-    local h = {}
-    for i, p in ipairs(params) do h[i] = repro.core.io.fnv1a64(p) end
-    return dt, table.concat(h, ",")
-  end
-  local ts, tr = {}, {}
-  for r = 1, rounds do
-    local h1, h2
-    ts[r], h1 = run(true, r)
-    tr[r], h2 = run(false, r)
-    assert(h1 == h2, "spread and replicated refreshes gave different parameters")
-  end
-  if dist.rank() == 0 then print(string.format("refresh\t%s\t%.3f\t%.3f", pname, 1e3 * median(ts), 1e3 * median(tr))) end
 elseif mode == "model" then
   local rows = {}
   for line in io.lines(arg[2]) do

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tensor.h"
-#include "optim.h"
-#include "optim_hook.h"
 #ifdef REPRO_MPI
 #include <mpi.h>
 #endif
@@ -323,44 +321,4 @@ int rp_dist_allreduce_sum_f32(float *buf, int64_t n)
     (void)buf;
 #endif
     return 0;
-}
-
-/* ---- preconditioner refreshes spread over ranks ------------------------ */
-
-int (*rp_optim_refresh_hook)(struct rp_optim_state *st, rp_optim_refresh_fn fn, void *arg, const char *prefix,
-                             float *extra, int64_t nextra);
-static int64_t g_refreshes;   /* refreshes so far: the same count on every rank */
-
-/* One refresh: rank (count mod size) computes it, then broadcasts the
- * buffers it wrote. Every rank calls this for the same parameters in the
- * same order (replicated optimizer state), so the owners agree without a
- * message, and the owner's bits are what every rank would have computed. */
-static int spread_refresh(struct rp_optim_state *st, rp_optim_refresh_fn fn, void *arg, const char *prefix,
-                          float *extra, int64_t nextra)
-{
-    int owner = (int)(g_refreshes++ % rp_dist_size());
-    int rc = rp_dist_rank() == owner ? fn(st, arg) : 0, code = rc;
-    if (rp_dist_bcast(&code, sizeof code, owner) != 0) return -1;
-    if (code != 0) return rc ? rc : rp_seterr("dist: the preconditioner refresh failed on rank %d", owner);
-    for (int d = 0; d < st->ndim; d++) {
-        if (!st->precond[d]) continue;
-        char name[RP_OPTIM_NAMELEN];
-        snprintf(name, sizeof name, "%s%d", prefix, d);
-        rp_tensor *b = rp_optim_state_get(st, name);
-        if (!b) return rp_seterr("dist: optimizer state '%s' is missing", name);
-        if (rp_dist_bcast(rp_data(b), (size_t)rp_numel(b) * rp_dtype_info[b->dtype].size, owner) != 0) return -1;
-    }
-    if (nextra > 0 && rp_dist_bcast(extra, (size_t)nextra * sizeof *extra, owner) != 0) return -1;
-    return 0;
-}
-
-int rp_dist_spread_refresh(int on)
-{
-    if (on && rp_dist_size() > 1) {
-        g_refreshes = 0;
-        rp_optim_refresh_hook = spread_refresh;
-    } else {
-        rp_optim_refresh_hook = NULL;
-    }
-    return rp_optim_refresh_hook != NULL;
 }

@@ -56,12 +56,5 @@ int rp_dist_reduce_fold(float *out, const float *local, int64_t k, int64_t P, in
  * the order, so the bits may depend on the process count. For benchmarks
  * (the peer of rp_dist_allgather_fold), never for training. 0 or -1. */
 int rp_dist_allreduce_sum_f32(float *buf, int64_t n);
-/* on != 0 and several processes: SOAP's basis refreshes and Shampoo's
- * roots are computed by one rank each (round robin over the refreshes, in
- * the order every rank makes them) and broadcast, instead of by every rank;
- * the state after each refresh has the same bits either way. Every rank must
- * then step the same optimizers in the same order. on == 0 or one process:
- * each rank refreshes alone. Returns 1 when spreading is on. */
-int rp_dist_spread_refresh(int on);
 
 #endif

@@ -3,7 +3,6 @@
  * (d_0, ..., d_{k-1}) is rotated along dimension d by viewing it as
  * (A, n, B) with A = prod(d_<d), n = d_d, B = prod(d_>d). */
 #include "optim.h"
-#include "optim_hook.h"
 #include "linalg.h"
 #include "ops_nn.h"
 
@@ -153,9 +152,6 @@ static int soap_refresh_q(rp_optim_state *st, float *v)
     return 0;
 }
 
-/* The refreshes through optim_hook.h (a data-parallel job spreads them over ranks). */
-static int soap_refresh_fn(rp_optim_state *st, void *v) { return soap_refresh_q(st, v); }
-
 static double shampoo_beta(const rp_optim_config *c) { return c->shampoo_beta >= 0 ? c->shampoo_beta : c->beta2; }
 
 static void update_gg(rp_optim_state *st, const float *g, float beta)
@@ -246,8 +242,7 @@ int rp_optim_soap_step(rp_tensor *p, const rp_tensor *gt, rp_optim_state *st, co
     if (refresh) project_all(m.x, tmp, st, "Q", false, n);
     update_gg(st, G, beta_s);
     if (refresh) {
-        rc = rp_optim_refresh_hook ? rp_optim_refresh_hook(st, soap_refresh_fn, v.x, "Q", v.x, n)
-                                   : soap_refresh_q(st, v.x);
+        rc = soap_refresh_q(st, v.x);
         project_all(m.x, tmp, st, "Q", true, n);
     }
 done:
@@ -293,8 +288,6 @@ static int shampoo_roots(rp_optim_state *st, const rp_optim_config *c)
     return 0;
 }
 
-static int shampoo_roots_fn(rp_optim_state *st, void *c) { return shampoo_roots(st, c); }
-
 int rp_optim_shampoo_step(rp_tensor *p, const rp_tensor *gt, rp_optim_state *st, const rp_optim_config *c)
 {
     int64_t n = rp_numel(p);
@@ -312,8 +305,7 @@ int rp_optim_shampoo_step(rp_tensor *p, const rp_tensor *gt, rp_optim_state *st,
     update_gg(st, G, (float)shampoo_beta(c));
     bool pre = any_precond(st);
     if (pre && (st->step - 1) % c->precondition_frequency == 0) {
-        rc = rp_optim_refresh_hook ? rp_optim_refresh_hook(st, shampoo_roots_fn, (void *)c, "root", NULL, 0)
-                                   : shampoo_roots(st, c);
+        rc = shampoo_roots(st, c);
         if (rc) goto done;
         st->started = 1;
     }

@@ -12,7 +12,6 @@
  *   fold(out, buf, divisor, bucket)   out (P) = fold of every rank's rows of buf (k, P) in rank order / divisor
  *                                     (all-gather of every row: the reference transport)
  *   reduce(out, buf, divisor, bucket) the same bits by reduce-scatter + all-gather (the traffic of an all-reduce)
- *   spread_refresh(on)                -> whether SOAP/Shampoo refreshes are now spread over the ranks
  *   allreduce_sum(t)                  t = sum over ranks by MPI_Allreduce (order MPI's: benchmarks only)
  */
 #include <stdio.h>
@@ -232,13 +231,6 @@ static int fold_or_reduce(lua_State *L, int reduce)
 static int d_fold(lua_State *L) { return fold_or_reduce(L, 0); }
 static int d_reduce(lua_State *L) { return fold_or_reduce(L, 1); }
 
-static int d_spread_refresh(lua_State *L)
-{
-    luaL_checkany(L, 1);
-    lua_pushboolean(L, rp_dist_spread_refresh(lua_toboolean(L, 1)));
-    return 1;
-}
-
 static int d_allreduce_sum(lua_State *L)
 {
     rp_tensor *t = check_f32_contig(L, 1, "dist.allreduce_sum", "the tensor");
@@ -255,7 +247,7 @@ int l_open_dist(lua_State *L)
         {"bcast_tensor", d_bcast_tensor}, {"bcast_string", d_bcast_string},
         {"allgather_numbers", d_allgather_numbers}, {"max_int", d_max_int},
         {"pack", d_pack}, {"unpack", d_unpack}, {"fold", d_fold}, {"reduce", d_reduce},
-        {"allreduce_sum", d_allreduce_sum}, {"spread_refresh", d_spread_refresh},
+        {"allreduce_sum", d_allreduce_sum},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);

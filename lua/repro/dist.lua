@@ -45,11 +45,6 @@ function D.require(n)
   return C.size()
 end
 
--- SOAP's basis refreshes and Shampoo's roots computed by one rank each and
--- broadcast (on several processes; the same bits). Every rank must then step
--- the same optimizers in the same order; repro.train turns it on for its run.
-function D.spread_refresh(on) return C.spread_refresh(on and true or false) end
-
 -- ---- values -----------------------------------------------------------------
 
 local function encode(v, tensors, depth)

@@ -295,9 +295,6 @@ function M.run(o)
     return row, status
   end
 
-  -- several processes: each SOAP / Shampoo refresh is computed by one rank
-  -- and broadcast (the same bits; repro.dist.spread_refresh)
-  local spread = nproc > 1 and dist.spread_refresh(true)
   local ok, r = pcall(loop.run, {
     steps = steps, start = start, step = step_fn, checkpoint = ck, log = log, progress = progress,
     on_step = o.on_step,
@@ -308,7 +305,6 @@ function M.run(o)
         status == "diverged" and "  DIVERGED" or "")
     end,
   })
-  if spread then dist.spread_refresh(false) end
   if not ok then
     if I.is(r) and not I.owner() then report_and_exit(r) end
     error(r, 0)

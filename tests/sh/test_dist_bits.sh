@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Data parallelism gives the bits of one process: a few steps of a tiny
-# Llama with AdamW, SOAP and Shampoo on 2 processes (whose SOAP and Shampoo
-# refreshes are spread over the ranks, repro.dist.spread_refresh) equal, loss by loss and weight
+# Llama with AdamW, SOAP and Shampoo on 2 processes equal, loss by loss and weight
 # by weight, one process with the same micro_batches (at 2 threads, so the
 # thread count differs too); and every rank holds the same weights.
 set -euo pipefail
