@@ -48,7 +48,8 @@ int rp_dist_allgather_fold(float *out, const float *local, int64_t k, int64_t P,
  * contiguous chunk per rank (sizes differ by at most one); an all-to-all
  * brings every rank's k rows of chunk s to rank s, which folds the size*k
  * rows in rank order and divides; an all-gather gives every rank the folded
- * chunks. One MPI_Alltoallv and one MPI_Allgatherv per bucket. The summation
+ * chunks. One MPI_Alltoallv and one MPI_Allgatherv per bucket (two
+ * MPI_Sendrecv when there are two ranks and k = 1). The summation
  * is the same element by element, so the bits do not depend on the process
  * count or the bucket. out: P floats; local: k * P floats. 0 or -1. */
 int rp_dist_reduce_fold(float *out, const float *local, int64_t k, int64_t P, int64_t bucket, float divisor);
