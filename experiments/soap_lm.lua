@@ -503,7 +503,7 @@ end
 function M.main(args, opts)
   opts = opts or {}
   local exp = Experiment.new{ name = "soap_lm", script = "experiments/soap_lm.lua", args = args,
-    exit = opts.exit, default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES,
+    exit = opts.exit, default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES, dist = true,
     about = "Reproduces SOAP vs AdamW vs Shampoo on language modelling (Vyas et al. 2024, arXiv 2409.11321) at\n"
       .. "CPU scale: a small Llama on character-level Tiny Shakespeare; a learning-rate sweep of each optimizer,\n"
       .. "the precondition-frequency ablation, the steps and wall-clock each needs to reach AdamW's final\n"
