@@ -21,6 +21,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define FA_X86 1
+#endif
 
 /* Rows (queries) and columns (keys) of a block; queries and keys share one
  * partition, so a diagonal block is square and every query row of a block
@@ -33,6 +37,124 @@ static int fa_block(int T, int D)
 {
     int bs = D >= 64 ? 64 : 32;
     return T < bs ? T : bs;
+}
+
+/* ---- block products ----
+ * C (M x N, ld ldc) = alpha A B + beta C (beta 0: C is not read), A (M x K)
+ * at A[m rsa + k csa] (so either layout), B (K x N) row-major. The block
+ * sizes are small (at most 64 each way), where a BLAS call spends much of
+ * its time packing operands and clearing C; on AVX2 + FMA machines a 6 x 16
+ * register tile does them in place. On a diagonal block the causal mask
+ * lets whole tiles go: FA_N computes only the columns n < m1 of the rows
+ * m0..m1-1 of a tile (scores: the others are masked and never read),
+ * FA_KHI sums only k < m1 (A's entries beyond are exact zeros: P V, dS K),
+ * FA_KLO only k >= m0 (Pᵀ dO, dSᵀ Q). Each element is one sum over k
+ * ascending, the same whatever the thread count. */
+enum { FA_FULL, FA_N, FA_KHI, FA_KLO };
+#define FA_MR 6 /* rows of a register tile */
+
+/* Plain C: the tiles at the edges, and every product on other machines. */
+static void fa_tile_c(int m0, int m1, int n0, int n1, int k0, int k1, float alpha,
+                      const float *A, int64_t rsa, int64_t csa, const float *B, int ldb,
+                      float beta, float *C, int ldc)
+{
+    for (int m = m0; m < m1; m++)
+        for (int n = n0; n < n1; n++) {
+            float acc = 0.0f;
+            for (int k = k0; k < k1; k++) acc += A[m * rsa + k * csa] * B[(int64_t)k * ldb + n];
+            float *c = C + (int64_t)m * ldc + n;
+            *c = beta == 0.0f ? alpha * acc : *c + alpha * acc;
+        }
+}
+
+#ifdef FA_X86
+/* An MR x 16 tile (MR <= 6: 12 accumulators, enough to cover the FMA
+ * latency; B's two vectors are loaded once per k for all rows). */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+fa_tile_avx2_rows(const int MR, int m0, int n0, int k0, int k1, float alpha, const float *A,
+                  int64_t rsa, int64_t csa, const float *B, int ldb, float beta, float *C,
+                  int ldc)
+{
+    __m256 c[6][2];
+    _Pragma("GCC unroll 6") for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
+    const float *a = A + m0 * rsa, *b = B + n0;
+    for (int k = k0; k < k1; k++) {
+        const float *ak = a + k * csa, *bk = b + (int64_t)k * ldb;
+        __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8);
+        _Pragma("GCC unroll 6") for (int r = 0; r < MR; r++) {
+            __m256 x = _mm256_broadcast_ss(ak + r * rsa);
+            c[r][0] = _mm256_fmadd_ps(x, b0, c[r][0]);
+            c[r][1] = _mm256_fmadd_ps(x, b1, c[r][1]);
+        }
+    }
+    __m256 al = _mm256_set1_ps(alpha);
+    _Pragma("GCC unroll 6") for (int r = 0; r < MR; r++) {
+        float *cr = C + (int64_t)(m0 + r) * ldc + n0;
+        _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {
+            __m256 v = _mm256_mul_ps(al, c[r][h]);
+            if (beta != 0.0f) v = _mm256_add_ps(_mm256_loadu_ps(cr + 8 * h), v);
+            _mm256_storeu_ps(cr + 8 * h, v);
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void
+fa_tile_avx2(int mr, int m0, int n0, int k0, int k1, float alpha, const float *A, int64_t rsa,
+             int64_t csa, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    switch (mr) {
+    case 6: fa_tile_avx2_rows(6, m0, n0, k0, k1, alpha, A, rsa, csa, B, ldb, beta, C, ldc); break;
+    case 5: fa_tile_avx2_rows(5, m0, n0, k0, k1, alpha, A, rsa, csa, B, ldb, beta, C, ldc); break;
+    case 4: fa_tile_avx2_rows(4, m0, n0, k0, k1, alpha, A, rsa, csa, B, ldb, beta, C, ldc); break;
+    case 3: fa_tile_avx2_rows(3, m0, n0, k0, k1, alpha, A, rsa, csa, B, ldb, beta, C, ldc); break;
+    case 2: fa_tile_avx2_rows(2, m0, n0, k0, k1, alpha, A, rsa, csa, B, ldb, beta, C, ldc); break;
+    default: fa_tile_avx2_rows(1, m0, n0, k0, k1, alpha, A, rsa, csa, B, ldb, beta, C, ldc); break;
+    }
+}
+
+static int fa_use_avx2(void)
+{
+    static int use = -1; /* every thread finds the same answer: a benign race */
+    if (use < 0) {
+        __builtin_cpu_init();
+        use = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return use;
+}
+#endif
+
+static void fa_mm(int M, int N, int K, float alpha, const float *A, int64_t rsa, int64_t csa,
+                  const float *B, int ldb, float beta, float *C, int ldc, int causal)
+{
+#ifdef FA_X86
+    const bool simd = fa_use_avx2();
+#else
+    const bool simd = false;
+#endif
+    if (!simd) { /* BLAS, every entry (the masked ones are overwritten or multiply zeros) */
+        bool at = !(csa == 1 && (rsa >= K || M == 1));
+        int lda = at ? (int)(csa > M ? csa : M) : (int)(rsa > K ? rsa : K);
+        cblas_sgemm(CblasRowMajor, at ? CblasTrans : CblasNoTrans, CblasNoTrans, M, N, K, alpha, A,
+                    lda > 0 ? lda : 1, B, ldb, beta, C, ldc);
+        return;
+    }
+    for (int m0 = 0; m0 < M; m0 += FA_MR) {
+        const int m1 = M - m0 < FA_MR ? M : m0 + FA_MR;
+        int nend = N, k0 = 0, k1 = K;
+        if (causal == FA_N && m1 < N) nend = m1;
+        if (causal == FA_KHI && m1 < K) k1 = m1;
+        if (causal == FA_KLO) k0 = m0;
+        for (int n0 = 0; n0 < nend; n0 += 16) {
+            const int n1 = N - n0 < 16 ? N : n0 + 16;
+#ifdef FA_X86
+            if (n1 - n0 == 16) {
+                fa_tile_avx2(m1 - m0, m0, n0, k0, k1, alpha, A, rsa, csa, B, ldb, beta, C, ldc);
+                continue;
+            }
+#endif
+            fa_tile_c(m0, m1, n0, n1, k0, k1, alpha, A, rsa, csa, B, ldb, beta, C, ldc);
+        }
+    }
 }
 
 /* Max of row[0..n) (NaN never wins, -inf if none), order-free. */
@@ -98,13 +220,33 @@ RP_VECTOR_CLONES static void fa_scale_rows(float *o, const float *f, int nb, int
     }
 }
 
-/* One (b, h): out (T, D) contiguous, lse (T). work: FA_BLK_MAX² floats. */
+/* dst (D x T, row-major) = src (T x D, row stride ld)ᵀ: the right-hand
+ * operand of the products with kᵀ and vᵀ. */
+static void fa_transpose(float *dst, const float *src, int ld, int T, int D)
+{
+    for (int t0 = 0; t0 < T; t0 += 16) {
+        int t1 = T - t0 < 16 ? T : t0 + 16;
+        for (int d = 0; d < D; d++)
+            for (int t = t0; t < t1; t++) dst[(int64_t)d * T + t] = src[(int64_t)t * ld + d];
+    }
+}
+
+/* Scratch floats per (b, h): two blocks and, for the backward, Δ (T); kᵀ
+ * and vᵀ (D x T each). */
+static size_t fa_scratch(int T, int D)
+{
+    return 2 * FA_BLK_MAX * FA_BLK_MAX + (size_t)T + 2 * (size_t)T * (size_t)D;
+}
+
+/* One (b, h): out (T, D) contiguous, lse (T). work: fa_scratch floats. */
 static void fa_forward(float *work, float *out, float *lse, const float *q, int ldq,
                        const float *k, int ldk, const float *v, int ldv, int T, int D,
                        float scale)
 {
     const int bs = fa_block(T, D);
     float *S = work, m[FA_BLK_MAX], l[FA_BLK_MAX], alpha[FA_BLK_MAX];
+    float *kt = work + 2 * FA_BLK_MAX * FA_BLK_MAX + T;
+    fa_transpose(kt, k, ldk, T, D);
     for (int i0 = 0; i0 < T; i0 += bs) {
         const int nb = T - i0 < bs ? T - i0 : bs;
         float *o = out + (int64_t)i0 * D;
@@ -114,12 +256,13 @@ static void fa_forward(float *work, float *out, float *lse, const float *q, int 
         }
         for (int j0 = 0; j0 <= i0; j0 += bs) { /* key blocks ascending: the sums' order */
             const int nk = T - j0 < bs ? T - j0 : bs;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, nk, D, scale,
-                        q + (int64_t)i0 * ldq, ldq, k + (int64_t)j0 * ldk, ldk, 0.0f, S, nk);
-            fa_fwd_softmax(S, m, l, alpha, nb, nk, j0 == i0);
+            const bool diag = j0 == i0;
+            fa_mm(nb, nk, D, scale, q + (int64_t)i0 * ldq, ldq, 1, kt + j0, T, 0.0f, S, nk,
+                  diag ? FA_N : FA_FULL);
+            fa_fwd_softmax(S, m, l, alpha, nb, nk, diag);
             if (j0) fa_scale_rows(o, alpha, nb, D, false);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, D, nk, 1.0f, S, nk,
-                        v + (int64_t)j0 * ldv, ldv, j0 ? 1.0f : 0.0f, o, D);
+            fa_mm(nb, D, nk, 1.0f, S, nk, 1, v + (int64_t)j0 * ldv, ldv, j0 ? 1.0f : 0.0f, o, D,
+                  diag ? FA_KHI : FA_FULL);
         }
         fa_scale_rows(o, l, nb, D, true);
         for (int r = 0; r < nb; r++) lse[i0 + r] = m[r] + logf(l[r]);
@@ -139,21 +282,23 @@ RP_VECTOR_CLONES static void fa_bwd_probs(float *S, const float *lse, int nb, in
     rp_exp_f32(S, S, (int64_t)nb * nk);
 }
 
-/* dS = P ∘ (dP - Δ) over dP, Δ[r] = Σ_d dO O of the row. */
+/* dS = P ∘ (dP - Δ) over dP, Δ[r] = Σ_d dO O of the row; 0 above the
+ * diagonal of a diagonal block (dP may not have been computed there). */
 RP_VECTOR_CLONES static void fa_bwd_ds(float *dP, const float *P, const float *delta, int nb,
-                                       int nk)
+                                       int nk, bool diag)
 {
     for (int r = 0; r < nb; r++) {
         float *d = dP + (int64_t)r * nk, c = delta[r];
         const float *p = P + (int64_t)r * nk;
+        int lim = diag ? r + 1 : nk;
         #pragma omp simd
-        for (int j = 0; j < nk; j++) d[j] = p[j] * (d[j] - c);
+        for (int j = 0; j < lim; j++) d[j] = p[j] * (d[j] - c);
+        for (int j = lim; j < nk; j++) d[j] = 0.0f;
     }
 }
 
 /* One (b, h): dq, dk, dv (T, D) contiguous from dO (T, D, ld ldo), the
- * forward's out (T, D) contiguous and lse (T). work: 2 FA_BLK_MAX² + T
- * floats. */
+ * forward's out (T, D) contiguous and lse (T). work: fa_scratch floats. */
 static void fa_backward(float *work, float *dq, float *dk, float *dv, const float *out,
                         const float *lse, const float *q, int ldq, const float *k, int ldk,
                         const float *v, int ldv, const float *dO, int ldo, int T, int D,
@@ -161,31 +306,31 @@ static void fa_backward(float *work, float *dq, float *dk, float *dv, const floa
 {
     const int bs = fa_block(T, D);
     float *P = work, *dP = P + FA_BLK_MAX * FA_BLK_MAX, *delta = dP + FA_BLK_MAX * FA_BLK_MAX;
+    float *kt = delta + T, *vt = kt + (size_t)T * (size_t)D;
+    fa_transpose(kt, k, ldk, T, D);
+    fa_transpose(vt, v, ldv, T, D);
     for (int i = 0; i < T; i++)
         delta[i] = fa_dot(dO + (int64_t)i * ldo, out + (int64_t)i * D, D);
     memset(dq, 0, sizeof(float) * (size_t)T * (size_t)D);
     for (int j0 = 0; j0 < T; j0 += bs) {
         const int nk = T - j0 < bs ? T - j0 : bs;
-        const float *kj = k + (int64_t)j0 * ldk, *vj = v + (int64_t)j0 * ldv;
+        const float *kj = k + (int64_t)j0 * ldk;
         float *dkj = dk + (int64_t)j0 * D, *dvj = dv + (int64_t)j0 * D;
         for (int i0 = j0; i0 < T; i0 += bs) { /* query blocks ascending: dK, dV's order */
             const int nb = T - i0 < bs ? T - i0 : bs;
             const float *qi = q + (int64_t)i0 * ldq, *dOi = dO + (int64_t)i0 * ldo;
-            const float beta = i0 == j0 ? 0.0f : 1.0f;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, nk, D, scale, qi, ldq, kj,
-                        ldk, 0.0f, P, nk);
-            fa_bwd_probs(P, lse + i0, nb, nk, i0 == j0);
+            const bool diag = i0 == j0;
+            const float beta = diag ? 0.0f : 1.0f;
+            fa_mm(nb, nk, D, scale, qi, ldq, 1, kt + j0, T, 0.0f, P, nk, diag ? FA_N : FA_FULL);
+            fa_bwd_probs(P, lse + i0, nb, nk, diag);
             /* dV_j += Pᵀ dO_i;  dP = dO_i V_jᵀ */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, D, nb, 1.0f, P, nk, dOi, ldo,
-                        beta, dvj, D);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, nk, D, 1.0f, dOi, ldo, vj,
-                        ldv, 0.0f, dP, nk);
-            fa_bwd_ds(dP, P, delta + i0, nb, nk);
+            fa_mm(nk, D, nb, 1.0f, P, 1, nk, dOi, ldo, beta, dvj, D, diag ? FA_KLO : FA_FULL);
+            fa_mm(nb, nk, D, 1.0f, dOi, ldo, 1, vt + j0, T, 0.0f, dP, nk, diag ? FA_N : FA_FULL);
+            fa_bwd_ds(dP, P, delta + i0, nb, nk, diag);
             /* dK_j += scale dSᵀ Q_i;  dQ_i += scale dS K_j (key blocks ascending) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, D, nb, scale, dP, nk, qi, ldq,
-                        beta, dkj, D);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, D, nk, scale, dP, nk, kj,
-                        ldk, 1.0f, dq + (int64_t)i0 * D, D);
+            fa_mm(nk, D, nb, scale, dP, 1, nk, qi, ldq, beta, dkj, D, diag ? FA_KLO : FA_FULL);
+            fa_mm(nb, D, nk, scale, dP, nk, 1, kj, ldk, 1.0f, dq + (int64_t)i0 * D, D,
+                  diag ? FA_KHI : FA_FULL);
         }
     }
 }
@@ -246,8 +391,7 @@ static int fa_backward_node(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NO
     c.dv = RP_F32P(gin[2]);
     c.o = RP_F32P(n->saved[3]);
     c.lse = RP_F32P(n->saved[4]);
-    size_t work = 2 * FA_BLK_MAX * FA_BLK_MAX + (size_t)c.T;
-    if (rp_att_for_heads(B, H, work, fa_parallel(B * H, c.T, c.D), fa_bwd_head, &c)) {
+    if (rp_att_for_heads(B, H, fa_scratch(c.T, c.D), fa_parallel(B * H, c.T, c.D), fa_bwd_head, &c)) {
         rp_seterr("attention: out of memory for scratch of T = %d", c.T);
         goto done;
     }
@@ -276,7 +420,7 @@ rp_tensor *rp_attention_fused(const rp_tensor *q, const rp_tensor *k, const rp_t
     if (!out || !lse) goto fail;
     c.out = RP_F32P(out);
     c.lse = RP_F32P(lse);
-    if (c.T > 0 && rp_att_for_heads(B, H, FA_BLK_MAX * FA_BLK_MAX,
+    if (c.T > 0 && rp_att_for_heads(B, H, fa_scratch(c.T, c.D),
                                     fa_parallel(B * H, c.T, c.D), fa_fwd_head, &c)) {
         rp_seterr("attention: out of memory for scratch of T = %d", c.T);
         goto fail;
