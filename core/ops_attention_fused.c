@@ -157,6 +157,43 @@ static void fa_mm(int M, int N, int K, float alpha, const float *A, int64_t rsa,
     }
 }
 
+/* e^x for the softmax blocks (x <= 0 but for rounding: scores minus their
+ * maximum or logsumexp). Cody-Waite reduction x = n ln2 + r and Cephes'
+ * expf polynomial (~1 ulp), with 2^n as one factor: results below
+ * e^-87.3 (~1e-38, under float's smallest normal) are flushed to 0 instead
+ * of going subnormal, which the probabilities lose nothing by and which
+ * saves a quarter of rp_exp_f32's work. -inf (masked) gives 0, NaN itself.
+ * Integer masks as in rp_exp_f32, so `omp simd` vectorises it. */
+static inline float fa_bits_f(uint32_t b) { float f; memcpy(&f, &b, sizeof f); return f; }
+static inline uint32_t fa_f_bits(float f) { uint32_t b; memcpy(&b, &f, sizeof b); return b; }
+
+static inline float fa_exp(float x)
+{
+    const float lo = -87.33654f, hi = 88.0f;
+    uint32_t mlo = -(uint32_t)(x < lo), mhi = -(uint32_t)(x > hi), mnan = -(uint32_t)(x != x);
+    float xc = fa_bits_f((fa_f_bits(x) & ~(mlo | mhi | mnan)) | (fa_f_bits(hi) & mhi));
+    const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float t = xc * 1.44269502162933349609375f + shifter;
+    float nf = t - shifter;
+    float r = (xc - nf * 0.693145751953125f) - nf * 1.428606765330187045e-06f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = (p * r) * r + r + 1.0f;
+    int32_t n = (int32_t)(fa_f_bits(t) - fa_f_bits(shifter)); /* in [-126, 127] */
+    float y = p * fa_bits_f((uint32_t)(n + 127) << 23);
+    return fa_bits_f((fa_f_bits(y) & ~(mlo | mnan)) | (fa_f_bits(x) & mnan));
+}
+
+RP_VECTOR_CLONES static void fa_exp_block(float *x, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) x[i] = fa_exp(x[i]);
+}
+
 /* Max of row[0..n) (NaN never wins, -inf if none), order-free. */
 static inline float fa_row_max(const float *row, int n)
 {
@@ -206,8 +243,8 @@ RP_VECTOR_CLONES static void fa_fwd_softmax(float *S, float *m, float *l, float 
         #pragma omp simd
         for (int j = 0; j < lim; j++) row[j] -= mx;
     }
-    rp_exp_f32(S, S, (int64_t)nb * nk); /* one call: short rows would leave its latency bare */
-    rp_exp_f32(alpha, alpha, nb);
+    fa_exp_block(S, (int64_t)nb * nk); /* one call: short rows would leave its latency bare */
+    fa_exp_block(alpha, nb);
     for (int r = 0; r < nb; r++) l[r] = l[r] * alpha[r] + fa_row_sum(S + (int64_t)r * nk, nk);
 }
 
@@ -222,8 +259,44 @@ RP_VECTOR_CLONES static void fa_scale_rows(float *o, const float *f, int nb, int
 
 /* dst (D x T, row-major) = src (T x D, row stride ld)ᵀ: the right-hand
  * operand of the products with kᵀ and vᵀ. */
+#ifdef FA_X86
+/* 8 x 8 blocks in registers (unpack / shuffle / permute): the strided
+ * scalar copy below costs a few percent of the whole kernel. */
+__attribute__((target("avx2,fma"))) static void fa_transpose_avx2(float *dst, const float *src,
+                                                                  int ld, int T, int D)
+{
+    for (int t0 = 0; t0 < T; t0 += 8)
+        for (int d0 = 0; d0 < D; d0 += 8) {
+            __m256 r[8], u[8], v[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + (int64_t)(t0 + i) * ld + d0);
+            for (int i = 0; i < 8; i += 2) {
+                u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+                u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                v[i] = _mm256_shuffle_ps(u[i], u[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+                v[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+                v[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+                v[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+            }
+            for (int i = 0; i < 4; i++) {
+                _mm256_storeu_ps(dst + (int64_t)(d0 + i) * T + t0,
+                                 _mm256_permute2f128_ps(v[i], v[i + 4], 0x20));
+                _mm256_storeu_ps(dst + (int64_t)(d0 + i + 4) * T + t0,
+                                 _mm256_permute2f128_ps(v[i], v[i + 4], 0x31));
+            }
+        }
+}
+#endif
+
 static void fa_transpose(float *dst, const float *src, int ld, int T, int D)
 {
+#ifdef FA_X86
+    if (T % 8 == 0 && D % 8 == 0 && fa_use_avx2()) {
+        fa_transpose_avx2(dst, src, ld, T, D);
+        return;
+    }
+#endif
     for (int t0 = 0; t0 < T; t0 += 16) {
         int t1 = T - t0 < 16 ? T : t0 + 16;
         for (int d = 0; d < D; d++)
@@ -279,7 +352,7 @@ RP_VECTOR_CLONES static void fa_bwd_probs(float *S, const float *lse, int nb, in
         for (int j = 0; j < lim; j++) row[j] -= c;
         for (int j = lim; j < nk; j++) row[j] = -INFINITY;
     }
-    rp_exp_f32(S, S, (int64_t)nb * nk);
+    fa_exp_block(S, (int64_t)nb * nk);
 }
 
 /* dS = P ∘ (dP - Δ) over dP, Δ[r] = Σ_d dO O of the row; 0 above the
