@@ -23,6 +23,7 @@ if ! REPRO_THREADS=2 bash "$SRC/bench/run" --quick >"$TMP/out" 2>"$TMP/err"; the
   fail "bench/run --quick failed: $(tail -c 1500 "$TMP/err")"
 fi
 has out '^# repro benchmarks: 2 threads'
+has out '^# started 20[0-9-]+T[0-9:]+Z \(load average'
 has out '^attention \(8,6,256,64\) fused fwd\+bwd +[0-9.]+x +sgemm'
 has out '^attention \(16,4,128,32\) fused fwd\+bwd +[0-9.]+x'
 has out '^MFU small\(dim=128,L=4,T=128,B=16\) repro +[0-9.]+ +of sgemm \(median [0-9]+ GFLOP/s\)'
