@@ -61,16 +61,16 @@ M.PRESETS = {
     hi = {dim = 16, layers = 1, heads = 2, seq_len = 160, steps = 4, batch = 4, lr = 3e-3},
     cif = {dim = 16, layers = 1, heads = 2, seq_len = 400, steps = 3, batch = 2, lr = 3e-3, shots = {0, 1, 2}},
   },
-  -- the default: about 20 minutes on 2 cores (17 min measured with other jobs running): 2 seeds,
-  -- 2 requests per family, the CIF LM with 0 and 1 example only (the 2-example prompt doubles its cost)
+  -- the default: 3 seeds, 2 requests per family; the two language models' steps were set by
+  -- the calibration pilots of experiments/genms_pilot.lua (docs/genms.md, amendment 1)
   fast = P {
-    seeds = {1, 2}, max_structures = 0, families = {"oxide", "oxynitride", "oxyfluoride"}, requests_per_family = 2,
+    seeds = {1, 2, 3}, max_structures = 0, families = {"oxide", "oxynitride", "oxyfluoride"}, requests_per_family = 2,
     threads = 2, publish = "figures/genms", H_max = 25, L_max = 8, W = 10, subdraws = 200,
     grid_H = {1, 5, 25}, grid_L = {1, 2, 4, 8}, t3_samples = 12, fig4_n = 40, fig4_k = 10, n_rag = 6, gen_temperature = 1.0,
     gnn = {dim = 48, layers = 3, steps = 500, batch = 32, lr = 2e-3, k = 12, cutoff = 8.0},
     compact = {dim = 32, blocks = 3, heads = 4, sample_steps = 64, steps = 1000, batch = 64, lr = 1e-3, ema = 0.99},
-    hi = {dim = 64, layers = 2, heads = 4, seq_len = 160, steps = 200, batch = 16, lr = 3e-3},
-    cif = {dim = 64, layers = 2, heads = 4, seq_len = 280, steps = 150, batch = 8, lr = 3e-3, shots = {0, 1}},
+    hi = {dim = 64, layers = 2, heads = 4, seq_len = 160, steps = 600, batch = 16, lr = 3e-3},
+    cif = {dim = 64, layers = 2, heads = 4, seq_len = 448, steps = 600, batch = 16, lr = 3e-3, shots = {0, 1, 2}},
   },
   -- hours (documented, not run): the design's sizes, 3 seeds
   paper = P {
@@ -131,7 +131,7 @@ M.OPTIONS = {
 -- How long each preset takes; the fast figure is measured (docs/genms.md).
 M.TIMES = {
   smoke = "about 3 s (the test's preset)",
-  fast = "about 15-20 min on 2 cores (16 min 48 s measured on a loaded machine)",
+  fast = "about 20-30 min on 2 idle cores (estimate; the measured wall-clock is in docs/genms.md)",
   paper = "hours (3 seeds; not run by CI)",
 }
 

@@ -44,15 +44,21 @@ local t_eval = U.timer()
 local reqs = X.eval_requests(cfg, D, seed)
 local line
 if kind == "formula" then
-  local ok, n = 0, 0
+  local ok, n, reasons = 0, 0, {}
   for ri, req in ipairs(reqs) do
     local ex = G.retrieve(D.dbK, req, cfg.n_rag, nil, T.Generator(seed * 7 + ri))
     for _, d in ipairs(G.lm_sample(model, G.formula_prompt(req, ex), 25, {steps = 16, generator = T.Generator(seed + ri)})) do
       n = n + 1
-      if G.r_hi(req, d.text, D.dbK).ok then ok = ok + 1 end
+      local r = G.r_hi(req, d.text, D.dbK)
+      if r.ok then ok = ok + 1 end
+      local why = r.ok and "pass" or r.reason:gsub(" .*", "")
+      reasons[why] = (reasons[why] or 0) + 1
     end
   end
-  line = string.format("R_hi pass %.3f (%d/%d)", ok / n, ok, n)
+  local rs = {}
+  for k, v in pairs(reasons) do rs[#rs + 1] = k .. " " .. v end
+  table.sort(rs)
+  line = string.format("R_hi pass %.3f (%d/%d); %s", ok / n, ok, n, table.concat(rs, ", "))
 else
   local parts = {}
   for _, k in ipairs(shots) do

@@ -300,7 +300,8 @@ function G.cif_body(s)
   local lines = {string.format("%.2f %.2f %.2f %.0f %.0f %.0f", a, b, c, al, be, ga)}
   local sp, fr = s:species(), s:frac():totable()
   for i = 1, #sp do
-    lines[#lines + 1] = string.format("%s %.2f %.2f %.2f", sp[i], fr[i][1] % 1, fr[i][2] % 1, fr[i][3] % 1)
+    -- "+ 0.0" turns -0.0 into 0.0: one spelling of zero for the LM to learn
+    lines[#lines + 1] = string.format("%s %.2f %.2f %.2f", sp[i], fr[i][1] % 1 + 0.0, fr[i][2] % 1 + 0.0, fr[i][3] % 1 + 0.0)
   end
   return table.concat(lines, "\n")
 end
