@@ -242,7 +242,10 @@ local function train_gnn(cfg, D, seed, exp, log)
     local out, gs, idx = {}, {}, {}
     for i, s in ipairs(list) do
       local ok, g = pcall(graph, s)
-      if ok then gs[#gs + 1] = g; idx[#idx + 1] = i end
+      -- an element past the network's embedding table (Z > max_z, e.g. a CIF-LM's "Mt") has no energy
+      local zmax = 0
+      if ok then for _, z in ipairs(g.z) do zmax = math.max(zmax, z) end end
+      if ok and zmax <= model.max_z then gs[#gs + 1] = g; idx[#idx + 1] = i end
     end
     T.no_grad(function()
       for a = 1, #gs, 256 do
