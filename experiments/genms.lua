@@ -132,7 +132,7 @@ M.OPTIONS = {
 -- How long each preset takes; the fast figure is measured (docs/genms.md).
 M.TIMES = {
   smoke = "about 3 s (the test's preset)",
-  fast = "about 20-30 min on 2 idle cores (estimate; the measured wall-clock is in docs/genms.md)",
+  fast = "about 30 min on 2 cores (29 min per seed, two seeds as two processes, measured on a loaded machine)",
   paper = "hours (3 seeds; not run by CI)",
 }
 

@@ -232,7 +232,7 @@ local function figures(cfg, acc, tsv, dir)
   end
   series[#series + 1] = {name = "request's source formula (DFT, U)", x = ref.x, y = ref.y}
   plot.scatter{file = U.join(dir, "genms_best_energy"),
-    title = "Best structure returned per request (lowest network energy among the W returned)",
+    title = "Best of the W structures returned, per request",
     xlabel = "request x seed (see requests.tsv)", ylabel = "formation energy (eV/atom)", key = "outside", series = series}
   local curves = {}
   for _, H in ipairs(cfg.grid_H) do
