@@ -8,7 +8,7 @@ do for [fmt in "png svg"] {
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
-  set title 'Best structure returned per request (lowest network energy among the W returned)'
+  set title 'Best of the W structures returned, per request'
   set xlabel 'request x seed (see requests.tsv)'
   set ylabel 'formation energy (eV/atom)'
   set key outside right top
