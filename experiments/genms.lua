@@ -61,16 +61,17 @@ M.PRESETS = {
     hi = {dim = 16, layers = 1, heads = 2, seq_len = 160, steps = 4, batch = 4, lr = 3e-3},
     cif = {dim = 16, layers = 1, heads = 2, seq_len = 400, steps = 3, batch = 2, lr = 3e-3, shots = {0, 1, 2}},
   },
-  -- the default: about 20 minutes on 2 cores (17 min measured with other jobs running): 2 seeds,
-  -- 2 requests per family, the CIF LM with 0 and 1 example only (the 2-example prompt doubles its cost)
+  -- the default: 2 seeds (3 did not fit the time on the shared machine: docs/genms.md,
+  -- amendment 1), 2 requests per family; the two language models' steps were set by the
+  -- calibration pilots of experiments/genms_pilot.lua
   fast = P {
     seeds = {1, 2}, max_structures = 0, families = {"oxide", "oxynitride", "oxyfluoride"}, requests_per_family = 2,
     threads = 2, publish = "figures/genms", H_max = 25, L_max = 8, W = 10, subdraws = 200,
     grid_H = {1, 5, 25}, grid_L = {1, 2, 4, 8}, t3_samples = 12, fig4_n = 40, fig4_k = 10, n_rag = 6, gen_temperature = 1.0,
     gnn = {dim = 48, layers = 3, steps = 500, batch = 32, lr = 2e-3, k = 12, cutoff = 8.0},
     compact = {dim = 32, blocks = 3, heads = 4, sample_steps = 64, steps = 1000, batch = 64, lr = 1e-3, ema = 0.99},
-    hi = {dim = 64, layers = 2, heads = 4, seq_len = 160, steps = 200, batch = 16, lr = 3e-3},
-    cif = {dim = 64, layers = 2, heads = 4, seq_len = 280, steps = 150, batch = 8, lr = 3e-3, shots = {0, 1}},
+    hi = {dim = 64, layers = 2, heads = 4, seq_len = 160, steps = 600, batch = 16, lr = 3e-3},
+    cif = {dim = 64, layers = 2, heads = 4, seq_len = 448, steps = 600, batch = 16, lr = 3e-3, shots = {0, 1, 2}},
   },
   -- hours (documented, not run): the design's sizes, 3 seeds
   paper = P {
@@ -131,7 +132,7 @@ M.OPTIONS = {
 -- How long each preset takes; the fast figure is measured (docs/genms.md).
 M.TIMES = {
   smoke = "about 3 s (the test's preset)",
-  fast = "about 15-20 min on 2 cores (16 min 48 s measured on a loaded machine)",
+  fast = "about 30 min on 2 cores (29 min per seed, two seeds as two processes, measured on a loaded machine)",
   paper = "hours (3 seeds; not run by CI)",
 }
 
@@ -179,7 +180,6 @@ local function start_run(exp, name, steps)
 end
 
 local function finite(x) return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge end
-local function f3(x) return finite(x) and string.format("%.3f", x) or "n/a" end
 local function mean(xs) local s, n = 0, 0 for _, v in ipairs(xs) do if finite(v) then s, n = s + v, n + 1 end end return n > 0 and s / n or 0 / 0 end
 
 ---------------------------------------------------------------- data
@@ -201,7 +201,20 @@ function M.load(seed, max_structures)
   local dbAll = G.database(all)
   -- "stable" means the bottom 20% of K's energies, in both
   for _, f in ipairs(dbAll.formulae) do dbAll.attr[f].stable = dbAll.attr[f].heat <= dbK.stable_cut end
-  return {K = K, train = parts.train, U = parts.test, dbK = dbK, dbAll = dbAll}
+  -- for the template baseline: K's cations, K's mean cube edge; and the
+  -- prototype of each anion pattern (the first K structure) for fit_anonymous
+  local cations, seen, edge, protos = {}, {}, 0, {}
+  for _, f in ipairs(dbK.formulae) do
+    for _, c in ipairs(dbK.attr[f].cations) do if not seen[c] then seen[c] = true; cations[#cations + 1] = c end end
+  end
+  table.sort(cations)
+  for _, r in ipairs(K) do
+    edge = edge + r.structure:volume() ^ (1 / 3)
+    local pv = G.perovskite(G.parse_formula(r.formula) or {})
+    if pv and not protos[pv.pattern] then protos[pv.pattern] = r.structure end
+  end
+  return {K = K, train = parts.train, U = parts.test, dbK = dbK, dbAll = dbAll, cations = cations,
+    edge = edge / math.max(#K, 1), protos = protos}
 end
 
 ---------------------------------------------------------------- R_lo: the graph network
@@ -230,7 +243,10 @@ local function train_gnn(cfg, D, seed, exp, log)
     local out, gs, idx = {}, {}, {}
     for i, s in ipairs(list) do
       local ok, g = pcall(graph, s)
-      if ok then gs[#gs + 1] = g; idx[#idx + 1] = i end
+      -- an element past the network's embedding table (Z > max_z, e.g. a CIF-LM's "Mt") has no energy
+      local zmax = 0
+      if ok then for _, z in ipairs(g.z) do zmax = math.max(zmax, z) end end
+      if ok and zmax <= model.max_z then gs[#gs + 1] = g; idx[#idx + 1] = i end
     end
     T.no_grad(function()
       for a = 1, #gs, 256 do
@@ -395,7 +411,8 @@ local function item_metrics(req, s, D, energy, lookup_cache)
   m.comp = okc and cv and 1 or 0
   local f = s:formula()
   m.unique = D.dbK.by_formula[f] and 0 or 1
-  m.match = (m.struct == 1 and G.satisfies(req, f, D.dbK, D.dbAll)) and 1 or 0
+  -- the paper's match: the request's constraints hold and fit_anonymous to the family's prototype
+  m.match = (m.struct == 1 and G.satisfies(req, f, D.dbK, D.dbAll) and G.fits_prototype(s, D.protos)) and 1 or 0
   if m.struct == 1 then
     m.e_gnn = energy
     if lookup_cache[s] == nil then lookup_cache[s] = G.lookup(D.dbAll, s) or false end
@@ -467,7 +484,8 @@ local function run_seed(cfg, seed, exp, log, acc)
   local lc = models.lookup_cache
   local tick = start_run(exp, "evaluation_seed" .. seed, #reqs)
   for ri, req in ipairs(reqs) do
-    local unit = {seed = seed, request = ri, family = req.family, text = G.request_text(req)}
+    local unit = {seed = seed, request = ri, family = req.family, text = G.request_text(req),
+      source_heat = D.dbAll.attr[req.source].heat}
     acc.units[#acc.units + 1] = unit
     -- GenMS: the pool and Algorithm 1 with H_max, W, L_max
     local pool = build_pool(cfg, D, req, models, seed, ri)
@@ -519,6 +537,20 @@ local function run_seed(cfg, seed, exp, log, acc)
         unit.t1.cif0_best = best
       end
     end
+    -- the template baseline (no model): W grammar formulae, an ideal cubic cell
+    -- each; and with best-of-L_max cells (random site orders) by the network
+    local tf = G.template_formulae(req, D.cations, cfg.W, gen(seed * 271 + ri))
+    local tone, tbest = {}, {}
+    for w, f in ipairs(tf) do
+      local ss = G.template_structures(G.parse_formula(f), D.edge, cfg.L_max, gen(seed * 613 + ri * 37 + w))
+      local en = models.gnn.energy(ss)
+      tone[w] = item_metrics(req, ss[1], D, en[1], lc)
+      local bi
+      for j = 1, #ss do if en[j] and (not bi or en[j] < en[bi]) then bi = j end end
+      bi = bi or 1
+      tbest[w] = item_metrics(req, ss[bi], D, en[bi], lc)
+    end
+    unit.t1.template, unit.t1.template_best = tone, tbest
     -- T2: the (H, L) grid from sub-draws of the pool
     unit.t2 = {}
     local g = gen(seed * 4099 + ri)
@@ -627,193 +659,10 @@ local function run_seed(cfg, seed, exp, log, acc)
   end
 end
 
----------------------------------------------------------------- tables
+---------------------------------------------------------------- tables and figures (experiments/genms_tables.lua)
 
-local T1_LABEL = {cif0 = "CIF-LM 0-shot", cif1 = "CIF-LM 1 example", cif2 = "CIF-LM 2 examples",
-  cif0_best = "CIF-LM best-of-L by GNN", genms = "GenMS (ours)"}
-local T1_METRICS = {"cif", "struct", "comp", "unique", "match", "e_gnn", "e_look"}
-
--- per-unit value of a metric over items: mean (energies over items that have one)
-local function unit_value(items, metric)
-  local xs = {}
-  for _, it in ipairs(items) do if it[metric] ~= nil then xs[#xs + 1] = it[metric] end end
-  return mean(xs), #xs
-end
-
-local function ci_str(m, lo, hi, f)
-  f = f or "%.3f"
-  if not finite(m) then return "n/a" end
-  return string.format(f .. " [" .. f .. ", " .. f .. "]", m, lo, hi)
-end
-
-local function tables(cfg, acc)
-  local T1_COLS = {}
-  for _, k in ipairs(cfg.cif.shots) do T1_COLS[#T1_COLS + 1] = "cif" .. k end
-  T1_COLS[#T1_COLS + 1] = "cif0_best"
-  T1_COLS[#T1_COLS + 1] = "genms"
-  local out, tsv = {}, {}
-  local function w(s) out[#out + 1] = s end
-  local cov_of = function(items)
-    local n, c = 0, 0
-    for _, it in ipairs(items) do if it.struct == 1 then n = n + 1; if it.e_look then c = c + 1 end end end
-    return n > 0 and c / n or 0
-  end
-  -- Table 1
-  w("## Table 1: GenMS against the CIF-writing language model (ours; 95% bootstrap CI over requests x seeds)")
-  w("")
-  w("| family | method | CIF valid | structure valid | composition valid | unique | request match | E_f GNN | E_f lookup | lookup coverage |")
-  w("|---|---|---|---|---|---|---|---|---|---|")
-  tsv.t1 = {}
-  local claims = {c1 = {}}
-  for _, fam in ipairs(cfg.families) do
-    local units = {}
-    for _, un in ipairs(acc.units) do if un.family == fam then units[#units + 1] = un end end
-    for _, col in ipairs(T1_COLS) do
-      local cells, row = {}, {fam, col}
-      for _, met in ipairs(T1_METRICS) do
-        local xs = {}
-        for _, un in ipairs(units) do
-          if un.t1[col] then local v = unit_value(un.t1[col], met); if finite(v) then xs[#xs + 1] = v end end
-        end
-        local m, lo, hi = G.bootstrap(xs, {seed = 11})
-        cells[#cells + 1] = ci_str(m, lo, hi, met:sub(1, 2) == "e_" and "%.3f" or "%.2f")
-        row[#row + 1] = m; row[#row + 1] = lo; row[#row + 1] = hi
-      end
-      local covs = {}
-      for _, un in ipairs(units) do if un.t1[col] then covs[#covs + 1] = cov_of(un.t1[col]) end end
-      local cov = mean(covs)
-      row[#row + 1] = cov
-      if finite(cov) and cov < M.COVERAGE_LIMIT then cells[7] = cells[7] .. " (coverage < 30%: not used)" end
-      w(string.format("| %s | %s | %s | %s |", fam, T1_LABEL[col], table.concat(cells, " | "), f3(cov)))
-      tsv.t1[#tsv.t1 + 1] = row
-    end
-    -- C1 differences GenMS - each baseline (paired by unit)
-    for _, col in ipairs(T1_COLS) do
-      if col ~= "genms" then
-        for _, met in ipairs{"e_look", "match", "struct", "comp"} do
-          local d = {}
-          for _, un in ipairs(units) do
-            local a, b = unit_value(un.t1.genms, met), unit_value(un.t1[col], met)
-            if finite(a) and finite(b) then d[#d + 1] = a - b end
-          end
-          local m, lo, hi = G.bootstrap(d, {seed = 13})
-          claims.c1[#claims.c1 + 1] = {fam, col, met, m, lo, hi, #d}
-        end
-      end
-    end
-  end
-  w("")
-  w("Paper (" .. M.PAPER.cite .. "), Table 1, shown apart: Gemini prompted with 1/5/25/Max example CIFs against GenMS;")
-  w("GenMS is best on formation energy, uniqueness and match rate there (their DFT and GNoME network; not comparable in value).")
-  w("")
-  w("C1 differences, GenMS minus baseline (lookup E_f: negative favours GenMS; rates: positive favours GenMS):")
-  w("")
-  w("| family | baseline | metric | difference [95% CI] | units |")
-  w("|---|---|---|---|---|")
-  for _, r in ipairs(claims.c1) do w(string.format("| %s | %s | %s | %s | %d |", r[1], T1_LABEL[r[2]], r[3], ci_str(r[4], r[5], r[6]), r[7])) end
-  -- Table 2
-  w("")
-  w("## Table 2: best energy found against H formulae and L structures (sub-draws of one pool per request)")
-  w("")
-  w("| H | L | E_f lookup [95% CI] | lookup coverage | E_f GNN [95% CI] | GNN - lookup (optimizer's curse) |")
-  w("|---|---|---|---|---|---|")
-  tsv.t2 = {}
-  for _, H in ipairs(cfg.grid_H) do
-    for _, L in ipairs(cfg.grid_L) do
-      local key = H .. "x" .. L
-      local el, eg, cv, gap = {}, {}, {}, {}
-      for _, un in ipairs(acc.units) do
-        local c = un.t2[key]
-        if c then
-          if finite(c.look) then el[#el + 1] = c.look end
-          if finite(c.gnn) then eg[#eg + 1] = c.gnn end
-          cv[#cv + 1] = c.coverage
-          if finite(c.look) and finite(c.gnn) then gap[#gap + 1] = c.gnn - c.look end
-        end
-      end
-      if #cv > 0 then
-        local m1, l1, h1 = G.bootstrap(el, {seed = 17})
-        local m2, l2, h2 = G.bootstrap(eg, {seed = 19})
-        local cov = mean(cv)
-        w(string.format("| %d | %d | %s%s | %s | %s | %s |", H, L, ci_str(m1, l1, h1), cov < M.COVERAGE_LIMIT and " (coverage < 30%)" or "",
-          f3(cov), ci_str(m2, l2, h2), f3(mean(gap))))
-        tsv.t2[#tsv.t2 + 1] = {H, L, m1, l1, h1, cov, m2, l2, h2, mean(gap)}
-      end
-    end
-  end
-  -- C2 corner difference (H_max, L_max) - (1, 1)
-  local hi_key, lo_key = cfg.grid_H[#cfg.grid_H] .. "x" .. cfg.grid_L[#cfg.grid_L], "1x1"
-  local d2 = {}
-  for _, un in ipairs(acc.units) do
-    local a, b = un.t2[hi_key], un.t2[lo_key]
-    if a and b and finite(a.look) and finite(b.look) then d2[#d2 + 1] = a.look - b.look end
-  end
-  local c2m, c2l, c2h = G.bootstrap(d2, {seed = 23})
-  w("")
-  w(string.format("C2: lookup E_f at (%s) minus (1x1): %s over %d units (negative = energy falls).", hi_key, ci_str(c2m, c2l, c2h), #d2))
-  w("Paper: " .. M.PAPER.t2_note .. ".")
-  claims.c2 = {c2m, c2l, c2h, #d2}
-  -- Table 3
-  w("")
-  w("## Table 3: compliance when the constraint is asked for and when it is not (formula level, pi_hi with retrieval)")
-  w("")
-  w("| constraint | not asked | asked | asked - not asked [95% CI] |")
-  w("|---|---|---|---|")
-  tsv.t3 = {}
-  claims.c3 = {}
-  for _, cname in ipairs{"element", "gap", "list", "database"} do
-    local a, n, d = {}, {}, {}
-    for _, un in ipairs(acc.units) do
-      local r = un.t3[cname]
-      if r and finite(r.asked) and finite(r.not_asked) then a[#a + 1] = r.asked; n[#n + 1] = r.not_asked; d[#d + 1] = r.asked - r.not_asked end
-    end
-    local m, lo, hi = G.bootstrap(d, {seed = 29})
-    w(string.format("| %s | %s | %s | %s |", cname, f3(mean(n)), f3(mean(a)), ci_str(m, lo, hi)))
-    tsv.t3[#tsv.t3 + 1] = {cname, mean(n), mean(a), m, lo, hi, #d}
-    claims.c3[cname] = {m, lo, hi}
-  end
-  w("Paper: " .. M.PAPER.t3_note .. ".")
-  -- Table 4
-  w("")
-  w("## Table 4: retrieval on against off (formula level; twin models at equal training budget)")
-  w("")
-  w("| metric | retrieval | no retrieval | difference [95% CI] |")
-  w("|---|---|---|---|")
-  tsv.t4 = {}
-  claims.c4 = {}
-  for _, met in ipairs{"valid", "match"} do
-    local r, n, d = {}, {}, {}
-    for _, un in ipairs(acc.units) do
-      r[#r + 1] = un.t4["rag_" .. met]; n[#n + 1] = un.t4["norag_" .. met]; d[#d + 1] = un.t4["rag_" .. met] - un.t4["norag_" .. met]
-    end
-    local m, lo, hi = G.bootstrap(d, {seed = 31})
-    w(string.format("| %s formula rate | %s | %s | %s |", met, f3(mean(r)), f3(mean(n)), ci_str(m, lo, hi)))
-    tsv.t4[#tsv.t4 + 1] = {met, mean(r), mean(n), m, lo, hi}
-    claims.c4[met] = {m, lo, hi}
-  end
-  w("Paper: " .. M.PAPER.t4_note .. ".")
-  -- Fig. 4
-  local better, equal, worse, n4 = 0, 0, 0, 0
-  for _, r in ipairs(acc.fig4) do
-    if finite(r[3]) and finite(r[4]) then
-      n4 = n4 + 1
-      if r[4] < r[3] - 1e-9 then better = better + 1 elseif r[4] > r[3] + 1e-9 then worse = worse + 1 else equal = equal + 1 end
-    end
-  end
-  w("")
-  w(string.format("## Fig. 4 analogue: best-of-%d (by the GNN) against one sample, lookup E_f, %d U compositions x seeds", cfg.fig4_k, #acc.fig4))
-  w("")
-  w(string.format("Both with a lookup value: %d. Best-of-%d lower: %d (%.1f%%), equal: %d, higher: %d.", n4, cfg.fig4_k, better,
-    100 * better / math.max(n4, 1), equal, worse))
-  w("Paper: " .. M.PAPER.fig4 .. ".")
-  claims.c5 = {better = better, equal = equal, worse = worse, n = n4}
-  -- GNN
-  w("")
-  w(string.format("GNN held-out MAE on U per seed: %s eV/atom (mean predictor: %s). Limit for ranking claims: %.2f.",
-    table.concat((function() local t = {} for i, v in ipairs(acc.mae) do t[i] = f3(v) end return t end)(), ", "),
-    table.concat((function() local t = {} for i, v in ipairs(acc.mean_mae) do t[i] = f3(v) end return t end)(), ", "), M.MAE_LIMIT))
-  return table.concat(out, "\n") .. "\n", tsv, claims
-end
+local R = assert(loadfile(U.join(U.source_dir(), "experiments/genms_tables.lua")))(M)
+local tables, figures, T1_METRICS = R.tables, R.figures, R.T1_METRICS
 
 ---------------------------------------------------------------- a finished seed, for --resume
 
@@ -905,6 +754,7 @@ function M.body(exp, opts)
     exp.machine and exp.machine.date or "", U.format_duration(t_all:elapsed()))
   md = head .. md
   U.write_file_atomic(exp:path("results.md"), md)
+  figures(cfg, acc, tsv, exp.out)
   local results = {total_seconds = t_all:elapsed(), units = #acc.units, gnn_mae = mean(acc.mae),
     c2_diff = claims.c2[1], c5_better = claims.c5.better, c5_n = claims.c5.n}
   for k, v in pairs(results) do if type(v) == "number" and v ~= v then results[k] = "nan" end end
@@ -915,7 +765,9 @@ function M.body(exp, opts)
     U.run("cp -r -- " .. table.concat((function()
       local t = {}
       for _, n in ipairs{"results.md", "table1.tsv", "table2.tsv", "table3.tsv", "table4.tsv", "fig4.tsv", "plans.tsv",
-                         "requests.tsv", "config.txt", "run.txt", "cif"} do t[#t + 1] = U.shell_quote(exp:path(n)) end
+                         "requests.tsv", "config.txt", "run.txt", "cif", "genms_best_energy.tsv", "genms_best_energy.gp",
+                         "genms_best_energy.png", "genms_best_energy.svg", "genms_grid.tsv", "genms_grid.gp", "genms_grid.png",
+                         "genms_grid.svg"} do if U.exists(exp:path(n)) then t[#t + 1] = U.shell_quote(exp:path(n)) end end
       return t end)(), " ") .. " " .. U.shell_quote(dest) .. "/")
     log("tables copied to " .. dest)
   end
@@ -924,6 +776,9 @@ function M.body(exp, opts)
   return {exp = exp, results = results, claims = claims, units = acc.units, tables = tsv}
 end
 
+-- the pieces experiments/genms_pilot.lua (the LM calibration) reuses
+M.internal = {formula_pairs = formula_pairs, cif_pairs = cif_pairs, cif_prompt = cif_prompt, cif_examples = cif_examples,
+  eval_requests = eval_requests}
 if select(1, ...) == "genms.module" then return M end
 local a = {}
 if type(arg) == "table" then for i = 1, #arg do a[i] = arg[i] end end

@@ -300,7 +300,8 @@ function G.cif_body(s)
   local lines = {string.format("%.2f %.2f %.2f %.0f %.0f %.0f", a, b, c, al, be, ga)}
   local sp, fr = s:species(), s:frac():totable()
   for i = 1, #sp do
-    lines[#lines + 1] = string.format("%s %.2f %.2f %.2f", sp[i], fr[i][1] % 1, fr[i][2] % 1, fr[i][3] % 1)
+    -- "+ 0.0" turns -0.0 into 0.0: one spelling of zero for the LM to learn
+    lines[#lines + 1] = string.format("%s %.2f %.2f %.2f", sp[i], fr[i][1] % 1 + 0.0, fr[i][2] % 1 + 0.0, fr[i][3] % 1 + 0.0)
   end
   return table.concat(lines, "\n")
 end
@@ -385,6 +386,75 @@ function G.algorithm1(formulae, W, L)
   end
   table.sort(plans, function(a, b) if a.energy ~= b.energy then return a.energy < b.energy end return a.fi < b.fi end)
   return plans
+end
+
+---------------------------------------------------------------- template baseline
+
+-- The anion patterns (as compositions) of each family in perov_5's grid.
+local PATTERNS = {oxide = {{O = 3}}, oxynitride = {{O = 2, N = 1}, {O = 1, N = 2}}, oxyfluoride = {{O = 2, F = 1}},
+                  nitride = {{N = 3}}, oxyfluoronitride = {{O = 1, F = 1, N = 1}}, oxysulfide = {{O = 2, S = 1}}}
+
+-- The template grammar, with no model: n formulae of the request's family,
+-- two distinct cations drawn uniformly from `cations` (the requested
+-- element always one of them) and one of the family's anion patterns.
+-- Nothing else of the request is looked at (novelty, lists, gap, stable).
+function G.template_formulae(req, cations, n, g)
+  local pats = PATTERNS[req.family]
+  if not pats then error("genms.template_formulae: unknown family '" .. tostring(req.family) .. "'", 2) end
+  if #cations < 2 then error("genms.template_formulae: need at least two cations", 2) end
+  local u = T.rand({n, 3}, {generator = g}):totable()
+  local out = {}
+  for i = 1, n do
+    local a = req.element or cations[math.floor(u[i][1] * #cations) + 1]
+    local b
+    local j = math.floor(u[i][2] * (#cations - 1))
+    -- the j-th cation other than a (uniform over the rest)
+    for _, c in ipairs(cations) do
+      if c ~= a then
+        if j == 0 then b = c; break end
+        j = j - 1
+      end
+    end
+    b = b or cations[1] ~= a and cations[1] or cations[2]
+    local comp = {[a] = 1, [b] = 1}
+    for sym, k in pairs(pats[math.floor(u[i][3] * #pats) + 1]) do comp[sym] = k end
+    out[i] = G.formula(comp)
+  end
+  return out
+end
+
+-- The ideal cubic perovskite (Pm-3m) of an ABX3 composition, edge a: the two
+-- cations on (0,0,0) and (1/2,1/2,1/2) in random order, the anions on the
+-- three face centres in random order. n structures (a list).
+function G.template_structures(comp, a, n, g)
+  local cat, an = {}, {}
+  for _, sym in ipairs(G.species_list(comp)) do
+    if ANIONS[sym] then an[#an + 1] = sym else cat[#cat + 1] = sym end
+  end
+  if #cat ~= 2 or #an ~= 3 then error("genms.template_structures: expected ABX3 with 5 atoms", 2) end
+  local sites = {{0, 0, 0}, {0.5, 0.5, 0.5}, {0.5, 0.5, 0}, {0.5, 0, 0.5}, {0, 0.5, 0.5}}
+  local u = T.rand({n, 4}, {generator = g}):totable()
+  local out = {}
+  for i = 1, n do
+    local c = u[i][1] < 0.5 and {cat[1], cat[2]} or {cat[2], cat[1]}
+    local order = {1, 2, 3}
+    table.sort(order, function(p, q) if u[i][p + 1] ~= u[i][q + 1] then return u[i][p + 1] < u[i][q + 1] end return p < q end)
+    out[i] = crystal.Structure{lattice = {{a, 0, 0}, {0, a, 0}, {0, 0, a}},
+      species = {c[1], c[2], an[order[1]], an[order[2]], an[order[3]]}, frac = sites}
+  end
+  return out
+end
+
+-- fit_anonymous against the family's prototypes (pymatgen's fit_anonymous,
+-- the paper's match test): protos = {pattern = Structure}; true when s fits
+-- the prototype of its own anion pattern.
+function G.fits_prototype(s, protos)
+  local comp = G.parse_formula(s:formula())
+  local pv = comp and G.perovskite(comp)
+  local p = pv and protos[pv.pattern]
+  if not p then return false end
+  local ok, r = pcall(crystal.fit, s, p, {anonymous = true, ltol = 0.3, stol = 0.5, angle_tol = 10})
+  return ok and r or false
 end
 
 ---------------------------------------------------------------- statistics

@@ -115,6 +115,43 @@ A.test("compact CIF body", function()
   A.eq(nil, G.lookup(pool, other), "no entry of that formula")
 end)
 
+A.test("template baseline and fit_anonymous", function()
+  local cats = {"Ba", "Ca", "La", "Ti", "Zr"}
+  local fs = G.template_formulae({family = "oxynitride", element = "La"}, cats, 40, T.Generator(3))
+  A.eq(40, #fs)
+  local pats = {}
+  for _, f in ipairs(fs) do
+    local comp = G.parse_formula(f)
+    local pv = G.perovskite(comp)
+    A.eq("oxynitride", pv.family, f)
+    A.truthy(comp.La ~= nil, "requested element in " .. f)
+    A.eq(2, #pv.cations, "two distinct cations in " .. f)
+    pats[pv.pattern] = true
+  end
+  A.truthy(pats.O2N and pats.ON2, "both oxynitride patterns drawn")
+  A.eq(table.concat(fs, ","), table.concat(G.template_formulae({family = "oxynitride", element = "La"}, cats, 40, T.Generator(3)), ","), "seeded")
+  A.raises(function() G.template_formulae({family = "boride"}, cats, 1) end, "unknown family")
+  A.raises(function() G.template_formulae({family = "oxide"}, {"Ba"}, 1) end, "two cations")
+  local ss = G.template_structures(G.parse_formula("LaTiO2N"), 4.0, 12, T.Generator(5))
+  A.eq(12, #ss)
+  local firsts = {}
+  for _, s in ipairs(ss) do
+    A.eq("LaTiNO2", s:formula())
+    A.near(64.0, s:volume(), 1e-9, "cube of edge 4")
+    A.truthy(crystal.structure_valid(s))
+    firsts[s:species()[1]] = true
+  end
+  A.truthy(firsts.La and firsts.Ti, "both A/B orders drawn")
+  A.raises(function() G.template_structures(G.parse_formula("BaO"), 4.0, 1) end, "ABX3")
+  -- fit_anonymous: every ideal cubic O2N cell fits a prototype of O2N, scaled and relabelled
+  local proto = G.template_structures(G.parse_formula("BaZrO2N"), 4.3, 1, T.Generator(1))[1]
+  A.truthy(G.fits_prototype(ss[1], {O2N = proto}), "anonymous fit to the family's prototype")
+  A.eq(false, G.fits_prototype(ss[1], {ON2 = proto}), "no prototype for its pattern")
+  local squashed = crystal.Structure{lattice = {{4, 0, 0}, {0, 4, 0}, {0, 0, 9}}, species = ss[1]:species(),
+    frac = {{0, 0, 0}, {0.5, 0.5, 0.1}, {0.5, 0.5, 0}, {0.5, 0, 0.5}, {0, 0.5, 0.5}}}
+  A.eq(false, G.fits_prototype(squashed, {O2N = proto}), "a different structure does not fit")
+end)
+
 A.test("LM sampling", function()
   local m = nn.Llama{vocab = G.VOCAB, dim = 16, layers = 1, heads = 2, seq_len = 32, seed = 1}
   local out = G.lm_sample(m, "A:", 3, {steps = 8, generator = T.Generator(1)})
@@ -155,7 +192,7 @@ A.test("smoke preset end to end", function()
   end
   local cfg = M.PRESETS.smoke
   local nfam = #cfg.families
-  well_formed("table1.tsv", 2 + 3 * 7 + 1, nfam * (#cfg.cif.shots + 2))
+  well_formed("table1.tsv", 2 + 3 * 7 + 1, nfam * (#cfg.cif.shots + 4))
   well_formed("table2.tsv", 10, #cfg.grid_H * #cfg.grid_L)
   well_formed("table3.tsv", 7, 4)
   well_formed("table4.tsv", 6, 2)

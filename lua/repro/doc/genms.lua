@@ -43,6 +43,12 @@ A generated body read through genms.body_to_cif and crystal.read_cif; nil when e
 The energy by lookup: the heat_ref of the entry of pool (a genms.database of K ∪ U) with the structure's formula that crystal.match finds equal (species-aware; DiffCSP's tolerances ltol 0.3, stol 0.5, angle_tol 10 by default), the closest by RMS when several match; nil when none does.]=],
   ["genms.algorithm1"] = [=[genms.algorithm1(formulae, W, L) -> plans
 The paper's Algorithm 1 on precomputed draws: formulae = {{ok = R_hi passes, score = rank score (higher is better), structures = {{valid, energy}, ...}}, ...} (the H drawn). Keeps the top W R_hi-valid formulae by score, the first L structures of each, the lowest-energy valid one per formula (an invalid structure or one without an energy never wins), and returns the plans {fi, si, energy} sorted by energy, best first.]=],
+  ["genms.template_formulae"] = [=[genms.template_formulae(req, cations, n [, generator]) -> {formula, ...}
+The template baseline's formulae, with no model: n ABX3 formulae of the request's family, two distinct cations drawn uniformly from `cations` (the requested element always one of them) and one of the family's anion patterns in perov_5's grid. Novelty, exclusion lists, band gap and stability are not looked at.]=],
+  ["genms.template_structures"] = [=[genms.template_structures(comp, a, n [, generator]) -> {Structure, ...}
+n ideal cubic (Pm-3m) perovskites of an ABX3 composition with edge a: the two cations on (0,0,0) and (1/2,1/2,1/2) in random order, the anions on the face centres in random order (the template baseline's structures).]=],
+  ["genms.fits_prototype"] = [=[genms.fits_prototype(structure, protos) -> boolean
+pymatgen-style fit_anonymous (crystal.fit with anonymous = true, ltol 0.3, stol 0.5, angle 10) of a structure against protos[pattern], the prototype of its own anion pattern (e.g. protos.O2N); false when the formula is not ABX3 in perov_5's grid or has no prototype. Part of the request match, as in the paper's Table 1.]=],
   ["genms.bootstrap"] = [=[genms.bootstrap(xs [, {resamples = 2000, seed = 1}]) -> mean, lo, hi
 Mean of the units xs and its 95% percentile bootstrap interval (resampling units with replacement, seeded); NaN for an empty list.]=],
 }
