@@ -58,8 +58,14 @@ static inline float log1p01(float t)
 }
 static inline float sigmoid_t(float x, float t)
 {
-    float pos = (float)(x >= 0.0f);
-    return (pos + (1.0f - pos) * t) / (1.0f + t);
+    /* x >= 0: 1 / (1 + t), else t / (1 + t); the select is a mask on the bits */
+    uint32_t m = -(uint32_t)(x >= 0.0f), one, tb;
+    float one_f = 1.0f, num;
+    memcpy(&one, &one_f, sizeof one);
+    memcpy(&tb, &t, sizeof tb);
+    tb = (one & m) | (tb & ~m);
+    memcpy(&num, &tb, sizeof num);
+    return num / (1.0f + t);
 }
 /* max(x, 0) by a mask on the bits (fmaxf is a libm call at -O2 and stops
  * vectorisation); -inf and NaN give 0, and NaN comes back through t. */
