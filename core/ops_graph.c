@@ -79,16 +79,33 @@ static inline float relu_bits(float x)
 }
 static inline float softplus_t(float x, float t) { return relu_bits(x) + log1p01(t); }
 
+RP_VECTOR_CLONES static void acc_row(float *restrict acc, const float *restrict v, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) acc[i] += v[i];
+}
+RP_VECTOR_CLONES static void add2_row(float *restrict m, const float *restrict a, const float *restrict b, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) m[i] = (m[i] + a[i]) + b[i];
+}
+/* one edge's pre-activation gradient (2F) from the centre's gradient g (F)
+ * and the saved activations a = [gate, core, sigmoid of the core input] */
+RP_VECTOR_CLONES static void edge_grad(float *restrict o, const float *restrict g, const float *restrict a, int64_t F)
+{
+    #pragma omp simd
+    for (int64_t f = 0; f < F; f++) {
+        float gate = a[f], core = a[F + f], ss = a[2 * F + f];
+        o[f] = g[f] * core * (gate * (1.0f - gate));
+        o[F + f] = g[f] * gate * ss;
+    }
+}
+
 /* acc row idx[j] += src row j (F floats) for j in order: the fixed-order
  * segment sum of ops_scatter.c, with restrict rows so it vectorises. */
 static void scatter_rows(float *restrict acc, const float *restrict src, const int32_t *idx, int64_t n, int64_t F)
 {
-    for (int64_t j = 0; j < n; j++) {
-        float *restrict a = acc + (int64_t)idx[j] * F;
-        const float *restrict s = src + j * F;
-        #pragma omp simd
-        for (int64_t f = 0; f < F; f++) a[f] += s[f];
-    }
+    for (int64_t j = 0; j < n; j++) acc_row(acc + (int64_t)idx[j] * F, src + j * F, F);
 }
 
 /* t[i] = e^-|x[i]| (t may equal x) */
@@ -295,13 +312,7 @@ static int gated_conv_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[R
     /* gradient of the pre-activations, edge by edge */
     #pragma omp parallel for schedule(static) if (E * F > PAR_MIN)
     for (int64_t j = 0; j < E; j++) {
-        const float *gg = gp + (int64_t)dst[j] * F, *a = ap + j * 3 * F;
-        float *o = mp + j * F2;
-        for (int64_t f = 0; f < F; f++) {
-            float gate = a[f], core = a[F + f], ss = a[2 * F + f];
-            o[f] = gg[f] * core * (gate * (1.0f - gate));
-            o[F + f] = gg[f] * gate * ss;
-        }
+        edge_grad(mp + j * F2, gp + (int64_t)dst[j] * F, ap + j * 3 * F, F);
     }
     rp_tensor_release(gc);
     int rc = -1;
@@ -310,8 +321,7 @@ static int gated_conv_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[R
         gin[3] = rp_zeros(RP_F32, 1, &F2);
         if (!gin[3]) goto done;
         float *gb = RP_F32P(gin[3]);
-        for (int64_t j = 0; j < E; j++)
-            for (int64_t o = 0; o < F2; o++) gb[o] += mp[j * F2 + o];
+        for (int64_t j = 0; j < E; j++) acc_row(gb, mp + j * F2, F2);
     }
     if (nd->needs_grad[0] || nd->needs_grad[2]) {  /* gradients of h w_dst^T and h w_src^T */
         int64_t ps[2] = {N, F2};
@@ -400,7 +410,7 @@ rp_tensor *rp_gated_conv(const rp_tensor *h, const rp_tensor *e, const rp_tensor
             float t[2 * MAXF];
             float *m = mp + j * F2;
             const float *pd = pp + (int64_t)di[j] * 2 * F2, *pq = pp + (int64_t)si[j] * 2 * F2 + F2;
-            for (int64_t o = 0; o < F2; o++) m[o] = (m[o] + pd[o]) + pq[o];
+            add2_row(m, pd, pq, F2);
             edge_act(ap + j * 3 * F, gp + j * F, m, t, F);
         }
         scatter_rows(RP_F32P(out), gp, di, E, F);
@@ -434,8 +444,7 @@ static int linear_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP_NO
     if (nd->ninputs > 2 && nd->needs_grad[2]) {
         if (!(gin[2] = rp_zeros(RP_F32, 1, &O))) goto done;
         float *gb = RP_F32P(gin[2]);
-        for (int64_t r = 0; r < R; r++)
-            for (int64_t o = 0; o < O; o++) gb[o] += gp[r * O + o];
+        for (int64_t r = 0; r < R; r++) acc_row(gb, gp + r * O, O);
     }
     rc = 0;
 done:
