@@ -5,7 +5,9 @@
 -- per GNN step; 20 structures of 5 atoms per denoiser call. Runs are
 -- interleaved A B A B (`pairs` pairs); each run reports its median step
 -- time; the table gives the median and range of the per-pair ratios
--- torch time / repro time (> 1: repro is faster).
+-- torch time / repro time (> 1: repro is faster). repro runs its fused
+-- kernels (core/ops_graph.c, ops_pair.c: T.gated_conv, T.softplus,
+-- T.linear, T.pair_silu, T.silu_mean, T.frac_fourier, T.layer_norm).
 --
 --   repro bench/materials.lua [--pairs 5] [--steps 20] [--threads 1]
 local repro = require "repro"
@@ -85,7 +87,12 @@ end
 print(string.format("# bench/materials.lua: %d threads, %d pairs of %d steps, %s (shared machine: load %s)", opts.threads,
   opts.pairs, opts.steps, os.date("!%Y-%m-%dT%H:%MZ"), (io.open("/proc/loadavg") and io.open("/proc/loadavg"):read("l") or "?")))
 print("benchmark\trepro_ms\ttorch_ms\tratio_median\tratio_min\tratio_max")
-for _, case in ipairs{{"gnn", "CGCNN train step (64 graphs, 320 atoms)", repro_gnn}, {"diffcsp", "DiffCSP denoiser call (20 x 5 atoms)", repro_diffcsp}} do
+-- gnn_split: the same repro step against PyTorch computing [h_dst, h_src, e] W^T
+-- as per-node products gathered per edge, the algebra T.gated_conv uses
+-- (the plain gnn row's PyTorch model concatenates, as CGCNN's reference code)
+for _, case in ipairs{{"gnn", "CGCNN train step (64 graphs, 320 atoms)", repro_gnn},
+                      {"gnn_split", "CGCNN train step vs PyTorch with per-node products", repro_gnn},
+                      {"diffcsp", "DiffCSP denoiser call (20 x 5 atoms)", repro_diffcsp}} do
   local rs, ts, ratios = {}, {}, {}
   for _ = 1, opts.pairs do
     local r = case[3]()
