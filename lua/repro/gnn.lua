@@ -167,7 +167,6 @@ end
 
 -- Forward over a gnn.batch: (ngraphs) predictions.
 function CGCNN:forward(b)
-  local N = b.natoms
   local h = self.embed(b.z)
   local e = T.no_grad(function() return self:expand(b.dist) end)
   for l = 1, self.layers do
@@ -178,7 +177,6 @@ function CGCNN:forward(b)
     if self.norm == "layer" then agg = layer_norm(agg) end
     h = softplus(h + agg)
   end
-  assert(h:size(1) == N)
   local pooled = T.scatter_mean(h, b.node_graph, b.ngraphs)
   return lin(self.head2, softplus(lin(self.head1, pooled))):view(-1)
 end
