@@ -4,6 +4,7 @@
 #include "l_tensor_internal.h"
 #include "ops.h"
 #include "ops_scatter.h"
+#include "ops_graph.h"
 #include "autograd.h"
 
 /* 1-based i32 tensor or table of integers at idx -> new 0-based i32 tensor. */
@@ -69,12 +70,86 @@ static int scatter(lua_State *L, const char *fn, bool mean)
 static int f_scatter_sum(lua_State *L) { return scatter(L, "scatter_sum", false); }
 static int f_scatter_mean(lua_State *L) { return scatter(L, "scatter_mean", true); }
 
+/* ---- fused kernels of the materials models (core/ops_graph.h) ---- */
+
+static double check_number(lua_State *L, int idx, const char *fn, const char *what)
+{
+    int ok = 0;
+    lua_Number v = lua_tonumberx(L, idx, &ok);
+    if (!ok) luaL_error(L, "%s: %s must be a number (got %s)", fn, what, luaL_typename(L, idx));
+    return (double)v;
+}
+
+/* x:softplus() / T.softplus(x) */
+static int f_softplus(lua_State *L) { return l_push1(L, rp_softplus(l_checktensor(L, 1))); }
+
+/* T.gaussian_expand(dist, K, cutoff) */
+static int f_gaussian_expand(lua_State *L)
+{
+    rp_tensor *d = l_checktensor(L, 1);
+    int64_t K = l_check_int(L, 2, "gaussian_expand", "number of Gaussians");
+    double cutoff = check_number(L, 3, "gaussian_expand", "cutoff");
+    return l_push1(L, rp_gaussian_expand(d, K, cutoff));
+}
+
+/* T.gated_conv(h, e, w, b, src, dst) */
+static int f_gated_conv(lua_State *L)
+{
+    rp_tensor *h = l_checktensor(L, 1), *e = l_checktensor(L, 2), *w = l_checktensor(L, 3);
+    rp_tensor *b = l_checktensor(L, 4);
+    rp_tensor *src = index_arg(L, 5, "gated_conv");
+    /* the second index may raise: keep the first in a Lua-owned slot meanwhile */
+    int top = lua_gettop(L);
+    if (!l_push1(L, src)) return 0;
+    rp_tensor *dst = index_arg(L, 6, "gated_conv");
+    rp_tensor *r = rp_gated_conv(h, e, w, b, l_checktensor(L, top + 1), dst);
+    rp_tensor_release(dst);
+    return l_push1(L, r);
+}
+
+/* T.linear(x, w [, b]) */
+static int f_linear(lua_State *L)
+{
+    rp_tensor *x = l_checktensor(L, 1), *w = l_checktensor(L, 2);
+    rp_tensor *b = lua_isnoneornil(L, 3) ? NULL : l_checktensor(L, 3);
+    return l_push1(L, rp_linear(x, w, b));
+}
+
+/* x:layer_norm([eps = 1e-5]) / T.layer_norm(x [, eps]) */
+static int f_layer_norm(lua_State *L)
+{
+    rp_tensor *x = l_checktensor(L, 1);
+    double eps = lua_isnoneornil(L, 2) ? 1e-5 : check_number(L, 2, "layer_norm", "eps");
+    return l_push1(L, rp_layer_norm(x, eps));
+}
+
+/* T.pair_silu(a, c, d, p) */
+static int f_pair_silu(lua_State *L)
+{
+    return l_push1(L, rp_pair_silu(l_checktensor(L, 1), l_checktensor(L, 2), l_checktensor(L, 3),
+                                   l_checktensor(L, 4)));
+}
+
+/* T.silu_mean(y, bias) */
+static int f_silu_mean(lua_State *L) { return l_push1(L, rp_silu_mean(l_checktensor(L, 1), l_checktensor(L, 2))); }
+
+/* T.frac_fourier(frac, K) */
+static int f_frac_fourier(lua_State *L)
+{
+    rp_tensor *f = l_checktensor(L, 1);
+    return l_push1(L, rp_frac_fourier(f, l_check_int(L, 2, "frac_fourier", "number of frequencies")));
+}
+
 static const luaL_Reg scatter_methods[] = {
+    {"softplus", f_softplus}, {"layer_norm", f_layer_norm},
     {"index_add", t_index_add}, {"scatter_sum", f_scatter_sum}, {"scatter_mean", f_scatter_mean},
     {NULL, NULL},
 };
 static const luaL_Reg scatter_functions[] = {
     {"index_add", t_index_add}, {"scatter_sum", f_scatter_sum}, {"scatter_mean", f_scatter_mean},
+    {"softplus", f_softplus}, {"gaussian_expand", f_gaussian_expand}, {"gated_conv", f_gated_conv},
+    {"linear", f_linear}, {"layer_norm", f_layer_norm}, {"pair_silu", f_pair_silu},
+    {"silu_mean", f_silu_mean}, {"frac_fourier", f_frac_fourier},
     {NULL, NULL},
 };
 

@@ -8,7 +8,7 @@ do for [fmt in "png svg"] {
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
-  set title 'perov_5: CGCNN on U (MAE 0.119 eV/atom)'
+  set title 'perov_5: CGCNN on U (MAE 0.121 eV/atom)'
   set xlabel 'heat_ref, DFT (eV/atom)'
   set ylabel 'predicted (eV/atom)'
   set key top right

@@ -13,9 +13,9 @@ do for [fmt in "png svg"] {
   set key top right
   set style fill transparent solid 0.5 noborder
   set ylabel 'density'
-  plot data index 0 using 1:2:(0.104404734) with boxes title 'data (U references)', \
-     data index 1 using 1:2:(0.104404734) with boxes title 'template (cubic, random A/B)', \
-     data index 2 using 1:2:(0.104404734) with boxes title 'DiffCSP-style (ours)', \
-     data index 3 using 1:2:(0.104404734) with boxes title 'GenMS compact (ours)'
+  plot data index 0 using 1:2:(0.104402008) with boxes title 'data (U references)', \
+     data index 1 using 1:2:(0.104402008) with boxes title 'template (cubic, random A/B)', \
+     data index 2 using 1:2:(0.104402008) with boxes title 'DiffCSP-style (ours)', \
+     data index 3 using 1:2:(0.104402008) with boxes title 'GenMS compact (ours)'
   unset output
 }

@@ -38,6 +38,9 @@ local function linear(i, o, g, bias)
   return nn.Linear{i, o, bias = bias ~= false, std = 1 / math.sqrt(i), generator = g}
 end
 
+-- A Linear module's map as one fused kernel (bias folded into the product).
+local function lin(m, x) return T.linear(x, m.weight, m.bias) end
+
 local function check_opts(o, valid, who)
   for k in pairs(o) do
     if not valid[k] then error(who .. ": unknown option '" .. tostring(k) .. "'", 3) end
@@ -196,25 +199,21 @@ function DiffCSP:forward(t, z, frac, L)
   local B, N, F = frac:size(1), frac:size(2), self.dim
   local temb = D.time_features(t, self.time_dim)
   local h = self.embed(z)
-  h = self.inp(T.cat({h, temb:view(B, 1, -1):expand(B, N, self.time_dim)}, 3))
-  -- pair features (no gradient needed: inputs only)
+  h = lin(self.inp, T.cat({h, temb:view(B, 1, -1):expand(B, N, self.time_dim)}, 3))
+  -- pair features: sin/cos of 2 pi k (f_j - f_i) (inputs only, no gradient)
   local ip = L:matmul(L:transpose(2, 3)):view(B, 9) * (1 / 16)
-  local fd = T.no_grad(function()
-    local d = D.frac(frac:view(B, 1, N, 3) - frac:view(B, N, 1, 3))       -- [b, i, j] = f_j - f_i
-    local k = T.arange(0, self.freqs):to("f32") * (2 * math.pi)
-    local e = d:view(B, N, N, 3, 1) * k:view(1, 1, 1, 1, self.freqs)
-    return T.cat({e:sin(), e:cos()}, 5):view(B, N, N, 6 * self.freqs)
-  end)
+  local fd = T.frac_fourier(frac:detach(), self.freqs)
   for _, Ly in ipairs(self.layers) do
     local hn = D.layer_norm(h)
-    local pre = Ly.ei(hn):view(B, N, 1, F) + Ly.ej(hn):view(B, 1, N, F) + Ly.el(ip):view(B, 1, 1, F) + Ly.ef(fd)
-    local e = Ly.e2(pre:silu()):silu()
-    local agg = e:mean(3)
-    h = h + Ly.n2(Ly.n1(T.cat({hn, agg}, 3)):silu()):silu()
+    -- silu(ei(h_i) + ej(h_j) + el(L L^T) + ef(fd_ij)), then e2, silu and
+    -- the mean over j, in two fused kernels around e2's product
+    local pre = T.pair_silu(lin(Ly.ei, hn), lin(Ly.ej, hn), lin(Ly.el, ip), lin(Ly.ef, fd))
+    local agg = T.silu_mean(T.linear(pre, Ly.e2.weight), Ly.e2.bias)
+    h = h + lin(Ly.n2, lin(Ly.n1, T.cat({hn, agg}, 3)):silu()):silu()
   end
   h = D.layer_norm(h)
-  local sx = self.coord_out(h)
-  local el = self.lattice_out(h:mean(2)):view(B, 3, 3):matmul(L)
+  local sx = lin(self.coord_out, h)
+  local el = lin(self.lattice_out, h:mean(2)):view(B, 3, 3):matmul(L)
   return el, sx
 end
 DiffCSP.__call = DiffCSP.forward
@@ -366,22 +365,22 @@ function Compact:forward(atoms, lat, time, z)
   local B, N, F, H = atoms:size(1), atoms:size(2), self.dim, self.heads
   local dh = F // H
   local temb = D.time_features(time, self.time_dim)
-  local cond = self.t2(self.t1(temb):silu()) + self.comp(z):mean(2)          -- (B, F)
-  local x = T.cat({self.lat_in(lat):view(B, 1, F), self.atom_in(atoms)}, 2)  -- (B, S, F)
+  local cond = lin(self.t2, lin(self.t1, temb):silu()) + self.comp(z):mean(2)    -- (B, F)
+  local x = T.cat({lin(self.lat_in, lat):view(B, 1, F), lin(self.atom_in, atoms)}, 2)  -- (B, S, F)
   local S = N + 1
   cond = cond:view(B, 1, F)
   for _, Bk in ipairs(self.blocks) do
-    x = x + Bk.m2(Bk.m1(D.layer_norm(x) + cond):silu())
-    local qkv = Bk.qkv(D.layer_norm(x) + cond):view(B, S, 3, H, dh)
+    x = x + lin(Bk.m2, lin(Bk.m1, D.layer_norm(x) + cond):silu())
+    local qkv = lin(Bk.qkv, D.layer_norm(x) + cond):view(B, S, 3, H, dh)
     local q = qkv:select(3, 1):transpose(2, 3)                               -- (B, H, S, dh)
     local k = qkv:select(3, 2):transpose(2, 3)
     local v = qkv:select(3, 3):transpose(2, 3)
     local att = (q:matmul(k:transpose(3, 4)) * (1 / math.sqrt(dh))):softmax(4)
     local y = att:matmul(v):transpose(2, 3):reshape(B, S, F)
-    x = x + Bk.o(y)
+    x = x + lin(Bk.o, y)
   end
   x = D.layer_norm(x)
-  return self.atom_out(x:narrow(2, 2, N)), self.lat_out(x:select(2, 1))
+  return lin(self.atom_out, x:narrow(2, 2, N)), lin(self.lat_out, x:select(2, 1))
 end
 Compact.__call = Compact.forward
 

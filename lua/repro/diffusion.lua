@@ -119,8 +119,7 @@ end
 
 -- Layer norm over the last dim without affine parameters.
 function D.layer_norm(x)
-  local c = x - x:mean(-1, true)
-  return c * ((c * c):mean(-1, true) + 1e-5):rsqrt()
+  return T.layer_norm(x, 1e-5)   -- one fused kernel (core/ops_pair.c)
 end
 
 -- Sinusoidal features of a (B) tensor of times: (B, dim).

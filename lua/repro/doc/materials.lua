@@ -40,10 +40,24 @@ Mean and spread of the log lattice lengths, to standardise nn.CompactDiffusion's
 Trains a crystal model through repro.train (AdamW, warm-up then cosine decay, gradient clipping 1) with an EMA of the weights that is checkpointed and resumed with the model and optimizer, bit for bit.]],
   ["materials_train.Sampler"] = [[require("repro.materials_train").Sampler{items =, bucket = fn(item) -> key, seed =} -> sampler
 Batches drawn from one bucket at a time (e.g. by number of atoms), bucket chosen by size, items uniformly, from a generator seeded by (seed, step): its state is a step counter, so a resumed run draws the same batches.]],
-  ["gnn.softplus"] = [[gnn.softplus(x) -> tensor
-log(1 + e^x) computed as relu(x) + log(1 + e^-|x|), stable for any x; differentiable (composed of tensor ops).]],
+  ["gnn.softplus"] = [[gnn.softplus(x) -> tensor  (also T.softplus(x), x:softplus())
+log(1 + e^x) computed as max(x, 0) + log1p(e^-|x|), stable for any x (softplus(-inf) = 0, NaN stays NaN); one fused kernel, differentiable (gradient sigmoid(x)).]],
+  ["tensor.gaussian_expand"] = [[T.gaussian_expand(dist, K, cutoff) -> tensor (E, K)
+Gaussian expansion of edge lengths dist (E): exp(-(d - mu_k)^2 / step^2) with K >= 2 centres mu_k = k * step evenly spaced on [0, cutoff]. One kernel; differentiable in dist. nn.CGCNN's edge features.]],
+  ["tensor.gated_conv"] = [[T.gated_conv(h, e, w, b, src, dst) -> tensor (N, F)
+CGCNN's gated convolution summed into the centres: for every edge j, m = [h[dst_j], h[src_j], e_j] w^T + b, message sigmoid(m[1..F]) * softplus(m[F+1..2F]), added into row dst_j in edge order. h (N, F) node features, e (E, K) edge features, w (2F, 2F + K) and b (2F) as a Linear's, src and dst 1-based i32 tensors or tables of length E. The concatenation is never built (h's two projections are computed once per node and gathered). Differentiable in h, e, w and b; same bits at any thread count; an index outside 1..N is an error naming it.]],
+  ["tensor.linear"] = [[T.linear(x, w [, b]) -> tensor (..., O)
+x (..., I) w^T + b for w (O, I) and b (O) (a Linear's parameters) in one product that accumulates onto the bias rows. Differentiable in x, w and b.]],
+  ["Tensor:layer_norm"] = [[x:layer_norm([eps = 1e-5]) -> tensor  (also T.layer_norm(x, eps))
+Normalise over the last dimension, (x - mean) / sqrt(var + eps) with the biased variance, no affine parameters; one kernel, differentiable.]],
+  ["tensor.pair_silu"] = [[T.pair_silu(a, c, d, p) -> tensor (B, N, N, F)
+silu(a[b,i] + c[b,j] + d[b] + p[b,i,j]) for a, c (B, N, F), d (B, F), p (B, N, N, F): the input of nn.DiffCSP's edge MLP in one pass. Differentiable in all four.]],
+  ["tensor.silu_mean"] = [[T.silu_mean(y, bias) -> tensor (..., F)
+Mean over the second-to-last dimension of silu(y + bias) for y (..., M, F) and bias (F): nn.DiffCSP's edge activation and aggregation over all pairs in one pass. Differentiable in y and bias.]],
+  ["tensor.frac_fourier"] = [[T.frac_fourier(frac, K) -> tensor (B, N, N, 6K)
+Periodic features of fractional differences d = frac[b,j] - frac[b,i] (frac (B, N, 3)): for each axis c, sin(2 pi k d_c) for k = 0..K-1 then cos(2 pi k d_c), computed in double. Not differentiable: an error when frac needs a gradient (use :detach() or T.no_grad).]],
   ["nn.CGCNN:forward"] = [[model:forward(batch) -> tensor (ngraphs)  (also model(batch))
-One prediction per crystal of a gnn.batch: embeddings, gated convolutions over the edges (index_select of the two ends, scatter_sum into the centres), mean pooling per crystal (scatter_mean), the head.]],
+One prediction per crystal of a gnn.batch: embeddings, gated convolutions over the edges (T.gated_conv: both ends' projections gathered, messages summed into the centres), mean pooling per crystal (scatter_mean), the head.]],
   ["nn.CGCNN:expand"] = [[model:expand(dist) -> tensor (E, gaussians)
 Gaussian expansion of edge lengths: exp(-(d - mu_k)^2 / step^2) with centres mu_k evenly spaced on [0, cutoff].]],
   ["nn.CGCNN:describe"] = [[model:describe() -> string
@@ -75,7 +89,7 @@ Lengths and angles (degrees) of a 3x3 Lua table of lattice rows.]],
   ["crystal_diffusion.plain"] = [[crystal_diffusion.plain(s) -> {lattice =, frac =, numbers =}
 Plain Lua tables of a Structure (a plain table is returned as is).]],
   ["diffusion.layer_norm"] = [[diffusion.layer_norm(x) -> tensor
-Normalise over the last dimension (mean 0, variance 1, eps 1e-5), without affine parameters.]],
+Normalise over the last dimension (mean 0, variance 1, eps 1e-5), without affine parameters: x:layer_norm(1e-5).]],
   ["diffusion.time_features"] = [[diffusion.time_features(t, dim) -> tensor (B, dim)
 Sinusoidal features of a (B) tensor of times: sin and cos of t * 10000^(-k / (dim/2 - 1)).]],
   ["diffusion.wrapped_score1"] = [[diffusion.wrapped_score1(d, sigma, images) -> number
