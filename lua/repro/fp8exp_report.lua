@@ -27,6 +27,20 @@ function R.report(exp, cfg, o)
   local RUNS, COLORS, arm_names, lrs = o.RUNS, o.COLORS, o.arm_names, o.lrs
   local figdir = X.figdir(exp, cfg)
   local logs, res, probes = {}, {}, {}
+  -- the runs that finished (a run cut short by the time budget has no
+  -- result.txt): the table says how many seeds each arm has, and the
+  -- summary lists the missing runs
+  local done, missing = {}, {}
+  for _, pt in ipairs(o.points) do
+    if U.exists(exp:path(pt.id, "result.txt")) then done[#done + 1] = pt else missing[#missing + 1] = pt.id end
+  end
+  o.points = done
+  local present = {}
+  for _, pt in ipairs(done) do present[pt.arm] = true end
+  local arms_left = {}
+  for _, a in ipairs(o.arm_names) do if present[a] then arms_left[#arms_left + 1] = a end end
+  arm_names = arms_left
+  if #arm_names == 0 then error("fp8_instability: no finished run in " .. exp:path(), 0) end
   for _, pt in ipairs(o.points) do
     logs[pt.id] = X.read_columns(exp:path(pt.id, "log.tsv"))
     res[pt.id] = U.read_config(exp:path(pt.id, "result.txt"))
@@ -117,10 +131,11 @@ function R.report(exp, cfg, o)
       if #x == 0 then x, y = { 0 }, { 0 / 0 } end
       local vd = "ok"
       for _, v in ipairs(verdicts) do if v.arm == arm and v.lr == lr1 then vd = v.verdict end end
-      series[#series + 1] = { name = RUNS[arm].label .. " - " .. vd, x = x, y = y, color = COLORS[arm] }
+      series[#series + 1] = { name = string.format("%s (%d seed%s) - %s", RUNS[arm].label, #list, #list == 1 and "" or "s", vd),
+        x = x, y = y, color = COLORS[arm] }
     end
     figs[#figs + 1] = plot.lines{ file = U.join(figdir, "loss.png"), width = 1100, height = 600,
-      title = string.format("Training loss, mean of %d seeds (running mean of 25 steps), lr %g %s%s", cfg.seeds, lr1, tag,
+      title = string.format("Training loss, mean over seeds (running mean of 25 steps), lr %g %s%s", lr1, tag,
         any_bad and "" or " - NO ARM DIVERGED OR DEGRADED"),
       xlabel = "tokens", ylabel = "training loss", series = series, key = "top right" }
   end
@@ -275,6 +290,9 @@ function R.report(exp, cfg, o)
     "flush_h_frac: mean fraction of nonzero h values whose E4M3 code is zero; kurt_max_end and |cos|_outlier_end:",
     "the fp32 probe at the last step (largest channel kurtosis of h; |cos(w1_i, w2_i)| of the channel with the largest max|h_i|).",
   }, "\n")
+  if #missing > 0 then
+    notes = notes .. "\nNot run (time budget): " .. table.concat(missing, ", ")
+  end
   local verdict_line
   if any_bad then
     local parts = {}
