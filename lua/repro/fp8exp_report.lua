@@ -89,6 +89,13 @@ function R.report(exp, cfg, o)
           end
         end
       end
+      -- paired by seed (same initialisation and batches as bf16's run of that seed)
+      local diffs = {}
+      for _, id in ipairs(ids(arm, lr)) do
+        local rid = id:gsub("^[^@.]+", "bf16")
+        if res[rid] and arm ~= "bf16" then diffs[#diffs + 1] = res[id].final_train_loss - res[rid].final_train_loss end
+      end
+      local pm, ps = X.mean_sd(diffs)
       local mt, st = X.mean_sd(tr)
       local mv, sv = X.mean_sd(va)
       local v, gap, thr = "reference", 0 / 0, 0 / 0
@@ -98,10 +105,12 @@ function R.report(exp, cfg, o)
       verdicts[#verdicts + 1] = { arm = arm, lr = lr, verdict = v }
       rows[#rows + 1] = { arm, string.format("%g", lr), #tr, string.format("%.4f ± %.4f", mt, st),
         string.format("%.4f ± %.4f", mv, sv), finite(gap) and string.format("%+.4f / %.4f", gap, thr) or "-", v,
+        #diffs > 0 and finite(pm) and string.format("%+.4f ± %.4f", pm, ps) or "-",
         hmax, jmax, c_h, c_w3, c_in, c_w, c_g, c_b, fln > 0 and fl / fln or 0, kend, cend, math.floor(secs + 0.5) }
     end
   end
-  local header = { "arm", "lr", "seeds", "final_train(50)", "final_val", "gap_vs_bf16 / 3sd", "verdict", "max|h|",
+  local header = { "arm", "lr", "seeds", "final_train(50)", "final_val", "gap_vs_bf16 / 3sd", "verdict",
+    "paired_gap", "max|h|",
     "max_jump", "clamp_h", "clamp_W3w", "clamp_in", "clamp_w", "clamp_grad", "clamp_bwdop", "flush_h_frac",
     "kurt_max_end", "|cos|_outlier_end", "seconds" }
   local text = X.format_table(header, rows)
@@ -283,7 +292,8 @@ function R.report(exp, cfg, o)
       or string.format("%.0f s", U.now() - o.t_all))
   local notes = table.concat({
     "final_train(50): mean of the last 50 training losses, mean ± sd over seeds; gap_vs_bf16: arm mean - bf16 mean,",
-    "against 3 bf16 seed sd (verdict 'degraded' above it, 'diverged' if any loss is not finite).",
+    "against 3 bf16 seed sd (verdict 'degraded' above it, 'diverged' if any loss is not finite); paired_gap: the",
+    "arm's final loss minus bf16's of the same seed (same initialisation and batches), mean ± sd over seeds (not the verdict).",
     "max_jump: largest max|h| / max over the arm's amax window after the warm-up; clamp_*: values clamped to the format's",
     "max (saturating casts) or overflowed (non-saturating), summed over steps and seeds: h = W3's input, W3w = W3's weight,",
     "in/w/grad = every linear's input/weight/output gradient, bwdop = the E5M2 backward copies of x and W;",
