@@ -19,6 +19,6 @@ do for [fmt in "png svg"] {
      data index 4 using 1:2 with lines lw 2 lc rgb '#abd9e9' title 'fp8, Smooth-SwiGLU (channel, max|h|) (3 seeds) - ok', \
      data index 5 using 1:2 with lines lw 2 lc rgb '#7b3294' title 'fp8, SwiGLU, h (W3 input) in bf16 (3 seeds) - ok', \
      data index 6 using 1:2 with lines lw 2 lc rgb '#fdae61' title 'fp8 TE delayed (1024, margin 0), SwiGLU (3 seeds) - ok', \
-     data index 7 using 1:2 with lines lw 2 lc rgb '#a6611a' title 'fp8, SwiGLU, Adam m E4M3 / v E5M2 (2 seeds) - ok'
+     data index 7 using 1:2 with lines lw 2 lc rgb '#a6611a' title 'fp8, SwiGLU, Adam m E4M3 / v E5M2 (3 seeds) - ok'
   unset output
 }
