@@ -231,10 +231,24 @@ static float cast16_sr(float x, int fmt, bool sat, uint32_t w)
 void rp_fp8_encode_sr_f32(uint8_t *out, const float *in, int64_t n, int fmt, float scale,
                           bool saturate, uint64_t seed, uint64_t base)
 {
-    if (!rp_fp8_is_8bit(fmt)) return;
+    if (!rp_fp8_is_8bit(fmt) || n <= 0) return;
+    /* Word i is word (base + i) & 3 of the Philox block (base + i) >> 2
+     * (rp_rng_word): one Philox call per block of four words instead of one
+     * per element, the same words. */
+    uint64_t b0 = base >> 2, b1 = (base + (uint64_t)n - 1) >> 2;
+    int64_t nblocks = (int64_t)(b1 - b0 + 1);
     #pragma omp parallel for schedule(static) if (n > PAR_MIN / 8)
-    for (int64_t i = 0; i < n; i++)
-        out[i] = enc_sr(in[i] * scale, fmt, saturate, rp_rng_word(seed, base, (uint64_t)i));
+    for (int64_t k = 0; k < nblocks; k++) {
+        uint32_t w[4];
+        uint64_t blk = b0 + (uint64_t)k;
+        rp_philox(seed, blk, w);
+        for (int j = 0; j < 4; j++) {
+            uint64_t c = blk * 4 + (uint64_t)j;
+            if (c < base || c >= base + (uint64_t)n) continue;
+            int64_t i = (int64_t)(c - base);
+            out[i] = enc_sr(in[i] * scale, fmt, saturate, w[j]);
+        }
+    }
 }
 
 void rp_fp8_cast_sr_f32(float *out, const float *in, int64_t n, int fmt, bool saturate,

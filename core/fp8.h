@@ -168,7 +168,9 @@ void rp_fp8_quantize_f32(uint8_t *codes, rp_fp8_qstats *st, const float *in, int
  * NULL, and the statistics of rp_fp8_quantize_f32, in one pass over memory
  * (no codes buffer). With current, scale = rp_fp8_current_scale(amax(in),
  * fmt, margin, pow2) is computed first (one more read) and written back. fmt must be 8-bit; out, codes (n) are
- * the caller's; in, out must not overlap. Same bits as quantize + decode. */
+ * the caller's; in, out must not overlap. Same bits as quantize + decode.
+ * A job with sr rounds stochastically (rp_fp8_quantize_f32 with sr, then
+ * decode): same bits at any thread count, outside the shared region. */
 typedef struct {
     float *out;
     uint8_t *codes;          /* or NULL */
@@ -180,6 +182,8 @@ typedef struct {
     bool pow2;               /* current only */
     float margin;            /* current only */
     float scale;             /* in (given) or out (current) */
+    bool sr;                 /* stochastic rounding (seed, base as rp_fp8_encode_sr_f32) */
+    uint64_t seed, base;
     rp_fp8_qstats st;        /* out */
 } rp_fp8_qdq_job;
 #define RP_FP8_QDQ_MAXJOBS 8 /* per region; more jobs take several (same results) */

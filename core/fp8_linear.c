@@ -32,6 +32,7 @@ rp_linear_recipe *rp_linear_recipe_new(int numerics, bool delayed, int history, 
     r->fmt[RP_ROLE_INPUT] = RP_FMT_E4M3FN;
     r->fmt[RP_ROLE_WEIGHT] = RP_FMT_E4M3FN;
     r->fmt[RP_ROLE_GRAD] = RP_FMT_E5M2;
+    r->bwd_fmt = -1;
     r->refcount = 1;
     if (delayed)
         for (int k = 0; k < RP_NROLES; k++) {
@@ -125,7 +126,7 @@ static int lowp_many(lowp_req *req, int n)
         if (is_fp8(r))
             for (; k < i; k++)
                 if (job_of[k] >= 0 && same_q(&req[k], q)) break;
-        if (is_fp8(r) && k < i) {
+        if (is_fp8(r) && k < i && !(r->sr_grad && q->role == RP_ROLE_GRAD)) {
             rp_tensor_retain(req[k].q);
             q->q = req[k].q;
             job_of[i] = job_of[k];
@@ -134,25 +135,34 @@ static int lowp_many(lowp_req *req, int n)
         /* fully written below */
         q->q = rp_empty_uninit(RP_F32, q->src->ndim, q->src->shape);
         if (!q->q) goto fail;
-        if (r->numerics == RP_NUMERICS_BF16) {
+        if (r->numerics == RP_NUMERICS_BF16 || (r->input_bf16 && q->role == RP_ROLE_INPUT)) {
             rp_fp8_cast_f32(RP_F32P(q->q), RP_F32P(q->src), rp_numel(q->src), RP_FMT_BF16, false);
             continue;
         }
         int fmt = r->fmt[q->role];
+        bool sr = r->sr_grad && q->role == RP_ROLE_GRAD;
         jobs[nj] = (rp_fp8_qdq_job){.out = RP_F32P(q->q), .codes = NULL, .in = RP_F32P(q->src),
                                     .n = rp_numel(q->src), .fmt = fmt, .saturate = r->saturate,
                                     .current = !r->delayed, .pow2 = r->pow2, .margin = r->margin,
-                                    .scale = r->delayed ? r->ds[q->role]->scale : 1.0f};
+                                    .scale = r->delayed ? r->ds[q->role]->scale : 1.0f,
+                                    .sr = sr, .seed = r->seed, .base = r->sr_used};
+        if (sr) r->sr_used += (uint64_t)rp_numel(q->src);
         job_of[i] = nj++;
     }
     rp_fp8_qdq_f32(jobs, nj);
     for (int i = 0; i < n; i++) {
         if (job_of[i] < 0) continue;
         rp_linear_recipe *r = req[i].r;
+        if (r->frozen) continue; /* an evaluation forward: no statistics, no update */
         const rp_fp8_qstats *st = &jobs[job_of[i]].st;
         r->last[req[i].role] = *st;
         r->calls[req[i].role]++;
-        if (r->delayed) rp_delayed_scaling_update(r->ds[req[i].role], st->amax);
+        if (r->delayed) {
+            rp_delayed_scaling *d = r->ds[req[i].role];
+            rp_delayed_scaling_update(d, st->amax);
+            /* the reference code's power-of-two scale, 2^floor(log2(max/amax)) */
+            if (r->pow2 && isfinite(d->scale) && d->scale > 0.0f) d->scale = exp2f(floorf(log2f(d->scale)));
+        }
     }
     return 0;
 fail:
@@ -161,6 +171,26 @@ fail:
         req[i].q = NULL;
     }
     return -1;
+}
+
+/* The operand of a backward product for role (input or weight): the forward
+ * copy fwd_q itself, or (bwd_fmt >= 0) a copy of the f32 operand src in
+ * bwd_fmt with the scale the forward used. Returns a new reference. */
+static rp_tensor *bwd_copy(rp_linear_recipe *r, int role, rp_tensor *src, rp_tensor *fwd_q)
+{
+    if (!is_fp8(r) || r->bwd_fmt < 0 || (role == RP_ROLE_INPUT && r->input_bf16)) {
+        rp_tensor_retain(fwd_q);
+        return fwd_q;
+    }
+    rp_tensor *q = rp_empty_uninit(RP_F32, src->ndim, src->shape);
+    if (!q) return NULL;
+    rp_fp8_qdq_job jb = {.out = RP_F32P(q), .codes = NULL, .in = RP_F32P(src), .n = rp_numel(src),
+                         .fmt = r->bwd_fmt, .saturate = r->saturate, .current = false,
+                         .scale = r->last[role].scale > 0.0f ? r->last[role].scale : 1.0f};
+    if (r->frozen) jb.scale = r->delayed ? r->ds[role]->scale : jb.scale;
+    rp_fp8_qdq_f32(&jb, 1);
+    if (!r->frozen) r->last_bwd[role == RP_ROLE_INPUT ? 0 : 1] = jb.st;
+    return q;
 }
 
 /* op(A) (M,K) · op(B) (K,N) as a new tensor of the given shape (M·N
@@ -231,7 +261,8 @@ static int linear_check(const rp_tensor *x, const rp_tensor *w, int64_t *M, int6
 /* y = xq·wqᵀ for the checked x, w (sizes M, N, K), with the node that saves
  * xq and wq for backward. Borrows xq and wq. */
 static rp_tensor *linear_gemm(const rp_tensor *x, const rp_tensor *w, rp_tensor *xq, rp_tensor *wq,
-                              rp_linear_recipe *r, int64_t M, int64_t N, int64_t K)
+                              rp_linear_recipe *r, int64_t M, int64_t N, int64_t K,
+                              rp_tensor *xc, rp_tensor *wc)
 {
     int64_t shape[RP_MAXDIM];
     memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
@@ -241,8 +272,12 @@ static rp_tensor *linear_gemm(const rp_tensor *x, const rp_tensor *w, rp_tensor 
     const rp_tensor *ins[2] = {x, w};
     if (y && rp_needs_grad(2, ins)) {
         rp_tensor *in2[2] = {(rp_tensor *)x, (rp_tensor *)w};
-        rp_node *nd = rp_node_attach(y, "fp8.linear", linear_backward, 2, in2);
-        if (!nd || rp_node_save(nd, xq) || rp_node_save(nd, wq)) {
+        rp_tensor *xb = bwd_copy(r, RP_ROLE_INPUT, xc, xq), *wb = xb ? bwd_copy(r, RP_ROLE_WEIGHT, wc, wq) : NULL;
+        rp_node *nd = wb ? rp_node_attach(y, "fp8.linear", linear_backward, 2, in2) : NULL;
+        int bad = !nd || rp_node_save(nd, xb) || rp_node_save(nd, wb);
+        rp_tensor_release(xb);
+        rp_tensor_release(wb);
+        if (bad) {
             rp_tensor_release(y);
             y = NULL;
         } else {
@@ -267,7 +302,7 @@ rp_tensor *rp_fp8_linear(const rp_tensor *x, const rp_tensor *w, rp_linear_recip
     lowp_req rq[2] = {{r, RP_ROLE_INPUT, xc, NULL}, {r, RP_ROLE_WEIGHT, wc, NULL}};
     rp_tensor *y = NULL;
     if (wc && lowp_many(rq, 2) == 0) {
-        y = linear_gemm(x, w, rq[0].q, rq[1].q, r, M, N, K);
+        y = linear_gemm(x, w, rq[0].q, rq[1].q, r, M, N, K, xc, wc);
         rp_tensor_release(rq[0].q);
         rp_tensor_release(rq[1].q);
     }
@@ -276,106 +311,9 @@ rp_tensor *rp_fp8_linear(const rp_tensor *x, const rp_tensor *w, rp_linear_recip
     return y;
 }
 
-/* ---- SwiGLU gate: h = silu(a) ⊙ b ---- */
-
-/* sigmoid with the kit's vectorised exp (rp_exp_f32, <= 2 ulp); the gate
- * loops run in parallel chunks of a fixed size, each element's arithmetic
- * independent of the split, so any thread count gives the same bits; the
- * chunk loops are RP_VECTOR_CLONES. */
-#define GATE_CHUNK 4096
+/* Elementwise loops of the smoothing op run in parallel over rows; each
+ * element's arithmetic is independent of the split. */
 #define GATE_PAR_MIN (1 << 15)
-
-/* s = sigmoid(a) = 1 / (1 + e^-a) */
-static inline void sigmoid_chunk(float *s, const float *a, int64_t n)
-{
-    #pragma omp simd
-    for (int64_t i = 0; i < n; i++) s[i] = -a[i];
-    rp_exp_f32(s, s, n);
-    #pragma omp simd
-    for (int64_t i = 0; i < n; i++) s[i] = 1.0f / (1.0f + s[i]);
-}
-
-/* h = a · sigmoid(a) · b; h doubles as the sigmoid's scratch */
-RP_VECTOR_CLONES static void gate_fwd_chunk(float *h, const float *a, const float *b, int64_t n)
-{
-    sigmoid_chunk(h, a, n);
-    #pragma omp simd
-    for (int64_t i = 0; i < n; i++) h[i] = a[i] * h[i] * b[i];
-}
-
-/* da = g·b·s·(1 + a(1 - s)), db = g·a·s with s = sigmoid(a); either may be NULL */
-RP_VECTOR_CLONES static void gate_bwd_chunk(float *da, float *db, float *s, const float *g, const float *a,
-                                      const float *b, int64_t n)
-{
-    sigmoid_chunk(s, a, n);
-    if (da) {
-        #pragma omp simd
-        for (int64_t i = 0; i < n; i++) da[i] = g[i] * b[i] * s[i] * (1.0f + a[i] * (1.0f - s[i]));
-    }
-    if (db) {
-        #pragma omp simd
-        for (int64_t i = 0; i < n; i++) db[i] = g[i] * a[i] * s[i];
-    }
-}
-
-static int gate_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
-{
-    const rp_tensor *a = nd->saved[0], *b = nd->saved[1];
-    rp_tensor *gc = contig_ref(g);
-    if (!gc) return -1;
-    int64_t n = rp_numel(a);
-    gin[0] = nd->needs_grad[0] ? rp_empty_uninit(RP_F32, a->ndim, a->shape) : NULL;
-    gin[1] = nd->needs_grad[1] ? rp_empty_uninit(RP_F32, b->ndim, b->shape) : NULL;
-    if ((nd->needs_grad[0] && !gin[0]) || (nd->needs_grad[1] && !gin[1])) {
-        rp_tensor_release(gc);
-        return -1;
-    }
-    const float *ap = RP_F32P(a), *bp = RP_F32P(b), *gp = RP_F32P(gc);
-    float *da = gin[0] ? RP_F32P(gin[0]) : NULL, *db = gin[1] ? RP_F32P(gin[1]) : NULL;
-    int64_t nchunks = (n + GATE_CHUNK - 1) / GATE_CHUNK;
-    #pragma omp parallel for schedule(static) if (n > GATE_PAR_MIN)
-    for (int64_t c = 0; c < nchunks; c++) {
-        float s[GATE_CHUNK];
-        int64_t o = c * GATE_CHUNK, m = n - o < GATE_CHUNK ? n - o : GATE_CHUNK;
-        gate_bwd_chunk(da ? da + o : NULL, db ? db + o : NULL, s, gp + o, ap + o, bp + o, m);
-    }
-    rp_tensor_release(gc);
-    return 0;
-}
-
-rp_tensor *rp_swiglu_gate(const rp_tensor *a, const rp_tensor *b)
-{
-    if (a->dtype != RP_F32 || b->dtype != RP_F32 || !rp_same_shape(a, b)) {
-        char s1[RP_SHAPE_STRLEN], s2[RP_SHAPE_STRLEN];
-        rp_seterr("swiglu: gate shapes %s and %s differ (or not f32)", rp_shape_str(a, s1, sizeof s1),
-                  rp_shape_str(b, s2, sizeof s2));
-        return NULL;
-    }
-    rp_tensor *ac = contig_ref(a), *bc = ac ? contig_ref(b) : NULL;
-    rp_tensor *h = bc ? rp_empty_uninit(RP_F32, a->ndim, a->shape) : NULL;
-    if (h) {
-        const float *ap = RP_F32P(ac), *bp = RP_F32P(bc);
-        float *hp = RP_F32P(h);
-        int64_t n = rp_numel(h), nchunks = (n + GATE_CHUNK - 1) / GATE_CHUNK;
-        #pragma omp parallel for schedule(static) if (n > GATE_PAR_MIN)
-        for (int64_t c = 0; c < nchunks; c++) {
-            int64_t o = c * GATE_CHUNK, m = n - o < GATE_CHUNK ? n - o : GATE_CHUNK;
-            gate_fwd_chunk(hp + o, ap + o, bp + o, m);
-        }
-        const rp_tensor *ins[2] = {a, b};
-        if (rp_needs_grad(2, ins)) {
-            rp_tensor *in2[2] = {(rp_tensor *)a, (rp_tensor *)b};
-            rp_node *nd = rp_node_attach(h, "swiglu.gate", gate_backward, 2, in2);
-            if (!nd || rp_node_save(nd, ac) || rp_node_save(nd, bc)) {
-                rp_tensor_release(h);
-                h = NULL;
-            }
-        }
-    }
-    rp_tensor_release(ac);
-    rp_tensor_release(bc);
-    return h;
-}
 
 /* ---- y = x ⊙ v (constant v along columns or rows) ---- */
 
@@ -443,7 +381,7 @@ rp_tensor *rp_scale_by_vector(const rp_tensor *x, const rp_tensor *v, bool per_r
 
 rp_tensor *rp_fp8_swiglu(const rp_tensor *x, const rp_tensor *w1, const rp_tensor *w2,
                          const rp_tensor *w3, rp_linear_recipe *const recipes[3], int smooth,
-                         rp_swiglu_stats *st)
+                         int stat, rp_swiglu_stats *st)
 {
     char s1[RP_SHAPE_STRLEN], s2[RP_SHAPE_STRLEN];
     if (w1->ndim != 2 || w2->ndim != 2 || w3->ndim != 2 || !rp_same_shape(w1, w2) ||
@@ -466,22 +404,27 @@ rp_tensor *rp_fp8_swiglu(const rp_tensor *x, const rp_tensor *w1, const rp_tenso
         lowp_req rq[4] = {{r1, RP_ROLE_INPUT, xc, NULL}, {r1, RP_ROLE_WEIGHT, w1c, NULL},
                           {r2, RP_ROLE_INPUT, xc, NULL}, {r2, RP_ROLE_WEIGHT, w2c, NULL}};
         if (w2c && lowp_many(rq, 4) == 0) {
-            a = linear_gemm(x, w1, rq[0].q, rq[1].q, r1, M, N, K);
-            b = a ? linear_gemm(x, w2, rq[2].q, rq[3].q, r2, M, N, K) : NULL;
+            a = linear_gemm(x, w1, rq[0].q, rq[1].q, r1, M, N, K, xc, w1c);
+            b = a ? linear_gemm(x, w2, rq[2].q, rq[3].q, r2, M, N, K, xc, w2c) : NULL;
             for (int i = 0; i < 4; i++) rp_tensor_release(rq[i].q);
         }
         rp_tensor_release(xc);
         rp_tensor_release(w1c);
         rp_tensor_release(w2c);
     }
-    rp_tensor *h = b ? rp_swiglu_gate(a, b) : NULL;
+    rp_tensor *h = b ? rp_silu_mul(a, b) : NULL;
     rp_tensor_release(a);
-    rp_tensor_release(b);
-    if (!h) return NULL;
+    if (!h) {
+        rp_tensor_release(b);
+        return NULL;
+    }
     int64_t F = w1->shape[0], M = F ? rp_numel(h) / F : 0;
+    /* the statistic of the smoothing: h, or the linear branch b */
+    const rp_tensor *sv = smooth != RP_SMOOTH_NONE && stat == RP_SMOOTH_STAT_LINEAR ? b : h;
     if (smooth == RP_SMOOTH_NONE) {
         /* fp8 W3: its input quantization measures max |h| anyway (same bits) */
-        bool from_q = is_fp8(r3);
+        rp_tensor_release(b);
+        bool from_q = is_fp8(r3) && !r3->input_bf16 && !r3->frozen;
         if (st && !from_q) st->h_amax = rp_amax_f32(RP_F32P(h), rp_numel(h));
         rp_tensor *y = rp_fp8_linear(h, w3, r3);
         if (st && from_q) st->h_amax = r3->last[RP_ROLE_INPUT].amax;
@@ -494,10 +437,11 @@ rp_tensor *rp_fp8_swiglu(const rp_tensor *x, const rp_tensor *w1, const rp_tenso
     rp_tensor *y = NULL;
     if (s && inv) {
         float *sp = RP_F32P(s), *ip = RP_F32P(inv);
-        if (tok) rp_amax_rows_f32(ip, RP_F32P(h), M, F);
-        else rp_amax_cols_f32(ip, RP_F32P(h), M, F);
+        /* b is a fresh contiguous GEMM output, h a fresh contiguous gate output */
+        if (tok) rp_amax_rows_f32(ip, RP_F32P(sv), M, F);
+        else rp_amax_cols_f32(ip, RP_F32P(sv), M, F);
         /* max |h| is the max over the per-token / per-channel maxima (same bits) */
-        if (st) st->h_amax = rp_amax_f32(ip, ns);
+        if (st) st->h_amax = sv == h ? rp_amax_f32(ip, ns) : rp_amax_f32(RP_F32P(h), rp_numel(h));
         /* an all-zero (or non-finite) channel/token is left unscaled */
         for (int64_t i = 0; i < ns; i++) {
             if (!(ip[i] > 0.0f) || !isfinite(ip[i]) || !isfinite(1.0f / ip[i])) ip[i] = 1.0f;
@@ -518,5 +462,6 @@ rp_tensor *rp_fp8_swiglu(const rp_tensor *x, const rp_tensor *w1, const rp_tenso
     rp_tensor_release(s);
     rp_tensor_release(inv);
     rp_tensor_release(h);
+    rp_tensor_release(b);
     return y;
 }

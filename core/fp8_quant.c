@@ -193,9 +193,42 @@ HOT_CLONES static uint32_t amax_bits(const float *in, int64_t n)
     return m;
 }
 
+/* One stochastically rounded job, in chunks through a stack buffer of codes
+ * (word i of the stream (seed, base) is word 0 of (seed, base + i), so the
+ * chunks give the bits of one call); current scaling takes the amax first. */
+#define SR_CHUNK 4096
+static void qdq_sr(rp_fp8_qdq_job *jb)
+{
+    float amax = rp_amax_f32(jb->in, jb->n);
+    if (jb->current) jb->scale = rp_fp8_current_scale(amax, jb->fmt, jb->margin, jb->pow2);
+    int64_t nsat = 0, nfl = 0;
+    for (int64_t o = 0; o < jb->n; o += SR_CHUNK) {
+        int64_t m = jb->n - o < SR_CHUNK ? jb->n - o : SR_CHUNK;
+        uint8_t buf[SR_CHUNK];
+        uint8_t *c = jb->codes ? jb->codes + o : buf;
+        rp_fp8_qstats st;
+        rp_fp8_quantize_f32(c, &st, jb->in + o, m, jb->fmt, jb->scale, jb->saturate, true, jb->seed,
+                            jb->base + (uint64_t)o);
+        rp_fp8_decode_f32(jb->out + o, c, m, jb->fmt, 1.0f / jb->scale);
+        nsat += st.saturated;
+        nfl += st.flushed;
+    }
+    jb->st = (rp_fp8_qstats){.amax = amax, .scale = jb->scale, .saturated = nsat, .flushed = nfl,
+                             .numel = jb->n};
+}
+
 void rp_fp8_qdq_f32(rp_fp8_qdq_job *jobs, int njobs)
 {
     if (njobs < 1) return;
+    bool any_sr = false;
+    for (int j = 0; j < njobs; j++) any_sr |= jobs[j].sr;
+    if (any_sr) { /* one job at a time then (the results do not depend on grouping) */
+        for (int j = 0; j < njobs; j++) {
+            if (jobs[j].sr) qdq_sr(&jobs[j]);
+            else rp_fp8_qdq_f32(&jobs[j], 1);
+        }
+        return;
+    }
     if (njobs > RP_FP8_QDQ_MAXJOBS) { /* not one region then, but the same results */
         rp_fp8_qdq_f32(jobs, RP_FP8_QDQ_MAXJOBS);
         rp_fp8_qdq_f32(jobs + RP_FP8_QDQ_MAXJOBS, njobs - RP_FP8_QDQ_MAXJOBS);

@@ -592,7 +592,9 @@ static int lr_gc(lua_State *L)
 }
 
 static const char *const lr_opts[] = {"numerics", "scaling", "history", "margin", "algo",
-                                      "saturate", "pow2", "forward_format", "backward_format", NULL};
+                                      "saturate", "pow2", "forward_format", "backward_format",
+                                      "grad_rounding", "seed", "backward_operand_format",
+                                      "input_bf16", NULL};
 static const char *const numerics_names[] = {[RP_NUMERICS_FP32] = "fp32", [RP_NUMERICS_BF16] = "bf16",
                                               [RP_NUMERICS_FP8] = "fp8", NULL};
 static const char *const scaling_names[] = {"delayed", "current", NULL};
@@ -611,10 +613,49 @@ static int f_linear_recipe(lua_State *L)
     l_lr *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->r = NULL;
     luaL_setmetatable(L, L_LR_MT);
+    bool sr = opt_choice(L, 1, fn, "grad_rounding", "nearest", rounding_names) == 1;
+    double seed = opt_num(L, 1, fn, "seed", 0);
+    if (!(seed >= 0) || seed > 9007199254740992.0 || seed != floor(seed))
+        return luaL_error(L, "%s: seed must be an integer >= 0 (got %f)", fn, seed);
+    int bop = -1;
+    if (!lua_isnoneornil(L, 1)) {
+        lua_getfield(L, 1, "backward_operand_format");
+        bool given = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (given) bop = opt_format(L, 1, fn, "backward_operand_format", "e5m2");
+    }
+    bool in_bf16 = opt_bool(L, 1, "input_bf16", false);
     u->r = rp_linear_recipe_new(numerics, delayed, hist, (float)margin, algo,
                                 opt_bool(L, 1, "saturate", true), opt_bool(L, 1, "pow2", false));
     if (!u->r || rp_linear_recipe_set_formats(u->r, fwd, bwd)) return l_corerror(L);
+    u->r->sr_grad = sr;
+    u->r->seed = (uint64_t)seed;
+    u->r->bwd_fmt = bop;
+    u->r->input_bf16 = in_bf16;
     return 1;
+}
+
+/* recipe:freeze(true): later uses record no statistics and leave the amax
+ * histories alone (evaluation forwards); freeze(false) undoes it. Returns
+ * the previous setting. */
+static int lr_freeze(lua_State *L)
+{
+    rp_linear_recipe *r = check_lr(L, 1);
+    bool was = r->frozen;
+    r->frozen = lua_toboolean(L, 2);
+    lua_pushboolean(L, was);
+    return 1;
+}
+
+/* recipe:reseed(n): the stream of the stochastic gradient rounding, from its start. */
+static int lr_reseed(lua_State *L)
+{
+    rp_linear_recipe *r = check_lr(L, 1);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    if (n < 0) return luaL_error(L, "linear_recipe:reseed: seed must be >= 0, got %d", (int)n);
+    r->seed = (uint64_t)n;
+    r->sr_used = 0;
+    return 0;
 }
 
 static const char *const role_names[RP_NROLES] = {"input", "weight", "grad_output"};
@@ -634,17 +675,34 @@ static int lr_stats(lua_State *L)
         lua_pushinteger(L, r->calls[k]); lua_setfield(L, -2, "calls");
         lua_setfield(L, -2, role_names[k]);
     }
+    if (r->bwd_fmt >= 0) { /* the backward copies of x and W */
+        static const char *const bn[2] = {"input_bwd", "weight_bwd"};
+        for (int k = 0; k < 2; k++) {
+            const rp_fp8_qstats *s = &r->last_bwd[k];
+            lua_createtable(L, 0, 5);
+            lua_pushnumber(L, s->amax); lua_setfield(L, -2, "amax");
+            lua_pushnumber(L, s->scale); lua_setfield(L, -2, "scale");
+            lua_pushinteger(L, s->saturated); lua_setfield(L, -2, "saturated");
+            lua_pushinteger(L, s->flushed); lua_setfield(L, -2, "flushed");
+            lua_pushinteger(L, s->numel); lua_setfield(L, -2, "numel");
+            lua_setfield(L, -2, bn[k]);
+        }
+    }
     return 1;
 }
 
 static int lr_state(lua_State *L)
 {
     rp_linear_recipe *r = check_lr(L, 1);
-    lua_createtable(L, 0, RP_NROLES);
+    lua_createtable(L, 0, RP_NROLES + 1);
     for (int k = 0; k < RP_NROLES; k++) {
         if (!r->ds[k]) continue;
         push_ds_state(L, r->ds[k]);
         lua_setfield(L, -2, role_names[k]);
+    }
+    if (r->sr_grad) { /* where the stochastic rounding's stream stands (resume) */
+        lua_pushinteger(L, (lua_Integer)r->sr_used);
+        lua_setfield(L, -2, "sr_used");
     }
     return 1;
 }
@@ -661,6 +719,9 @@ static int lr_load_state(lua_State *L)
         load_ds_state(L, lua_gettop(L), r->ds[k], "linear_recipe:load_state");
         lua_pop(L, 1);
     }
+    lua_getfield(L, 2, "sr_used");
+    if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0) r->sr_used = (uint64_t)lua_tointeger(L, -1);
+    lua_pop(L, 1);
     return 0;
 }
 
@@ -674,7 +735,8 @@ static int lr_tostring(lua_State *L)
 }
 
 static const luaL_Reg lr_methods[] = {
-    {"stats", lr_stats}, {"state", lr_state}, {"load_state", lr_load_state}, {NULL, NULL},
+    {"stats", lr_stats}, {"state", lr_state}, {"load_state", lr_load_state},
+    {"freeze", lr_freeze}, {"reseed", lr_reseed}, {NULL, NULL},
 };
 
 static rp_linear_recipe *opt_lr(lua_State *L, int idx)
@@ -690,7 +752,7 @@ static int f_linear(lua_State *L)
     return 1;
 }
 
-static const char *const sw_opts[] = {"recipes", "smooth", NULL};
+static const char *const sw_opts[] = {"recipes", "smooth", "statistic", NULL};
 
 static int f_swiglu(lua_State *L)
 {
@@ -713,8 +775,11 @@ static int f_swiglu(lua_State *L)
     static const char *const smooth_names[] = {[RP_SMOOTH_NONE] = "none", [RP_SMOOTH_CHANNEL] = "channel",
                                                [RP_SMOOTH_TOKEN] = "token", NULL};
     int smooth = opt_choice(L, 5, "fp8.swiglu", "smooth", "none", smooth_names);
+    static const char *const stat_names[] = {[RP_SMOOTH_STAT_OUTPUT] = "output",
+                                             [RP_SMOOTH_STAT_LINEAR] = "linear", NULL};
+    int stat = opt_choice(L, 5, "fp8.swiglu", "statistic", "output", stat_names);
     rp_swiglu_stats st;
-    rp_tensor *y = rp_fp8_swiglu(x, w1, w2, w3, rs, smooth, &st);
+    rp_tensor *y = rp_fp8_swiglu(x, w1, w2, w3, rs, smooth, stat, &st);
     l_pushtensor(L, y);
     lua_createtable(L, 0, 1);
     lua_pushnumber(L, st.h_amax);

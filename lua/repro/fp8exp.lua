@@ -107,6 +107,48 @@ function X.surprise(history, amax, len)
   return amax / m
 end
 
+-- Per-channel kurtosis E[(h - mean)^4] / E[(h - mean)^2]^2 over the rows of
+-- a (tokens, channels) tensor (3 for a Gaussian; He et al. 2024, arXiv
+-- 2405.19279, track it as the signature of outlier features). A constant
+-- channel gives 0.
+function X.channel_kurtosis(h)
+  local d = h - h:mean(1, true)
+  local d2 = d * d
+  local m2, m4 = d2:mean(1):totable(), (d2 * d2):mean(1):totable()
+  local out = {}
+  for i = 1, #m2 do out[i] = m2[i] > 0 and m4[i] / (m2[i] * m2[i]) or 0.0 end
+  return out
+end
+
+-- mean and sample standard deviation of a list (sd 0 for one value; NaN for none);
+-- non-finite values make both NaN.
+function X.mean_sd(v)
+  local n, s = #v, 0.0
+  if n == 0 then return 0 / 0, 0 / 0 end
+  for _, x in ipairs(v) do s = s + x end
+  local m = s / n
+  if m ~= m or m == math.huge or m == -math.huge then return 0 / 0, 0 / 0 end
+  if n == 1 then return m, 0.0 end
+  local q = 0.0
+  for _, x in ipairs(v) do q = q + (x - m) * (x - m) end
+  return m, math.sqrt(q / (n - 1))
+end
+
+-- The pre-registered verdict on an arm (docs/fp8.md): "diverged" when any
+-- seed's final loss is not finite, "degraded" when the arm's mean final loss
+-- exceeds the reference's by more than 3 reference seed standard deviations,
+-- else "ok". Returns verdict, gap, threshold.
+function X.verdict(arm_losses, ref_losses)
+  for _, x in ipairs(arm_losses) do
+    if x ~= x or x == math.huge or x == -math.huge then return "diverged", 0 / 0, 0 / 0 end
+  end
+  local ma = X.mean_sd(arm_losses)
+  local mr, sr = X.mean_sd(ref_losses)
+  local gap, thr = ma - mr, 3 * sr
+  if gap ~= gap then return "diverged", gap, thr end
+  return gap > thr and "degraded" or "ok", gap, thr
+end
+
 -- ---- the fp32 probe --------------------------------------------------------------
 -- A fp32 copy of a Llama whose SwiGLU layers record h = silu(x W1ᵀ) ⊙ (x W2ᵀ)
 -- per channel. Probing the training model itself would advance its FP8
@@ -123,8 +165,9 @@ local function hook_swiglu(mlp, rec, layer)
   sub.__call = function(self, x)
     local h = self.w1(x):silu() * self.w2(x)
     local F = self.ffn_dim
-    local ch = h:view(-1, F):abs():amax(1):totable()
-    rec[layer] = { channel_amax = ch, amax = X.list_amax(ch) }
+    local hv = h:view(-1, F)
+    local ch = hv:abs():amax(1):totable()
+    rec[layer] = { channel_amax = ch, amax = X.list_amax(ch), kurtosis = X.channel_kurtosis(hv) }
     return self.w3(h)
   end
   setmetatable(mlp, sub)
@@ -157,6 +200,35 @@ function Probe:run(model, ids)
     out[l].cos = X.cosines(b.mlp.w1.weight, b.mlp.w2.weight)
   end
   return out
+end
+
+-- Per-layer digest of a probe: the largest and mean channel kurtosis of h,
+-- the W1/W2 cosine of the channel with the largest max_t |h_ti| (the outlier
+-- channel) and the mean |cos| of the 5 largest.
+function X.probe_digest(p)
+  local kmax, ksum = 0.0, 0.0
+  for _, k in ipairs(p.kurtosis) do if k > kmax then kmax = k end; ksum = ksum + k end
+  local top = X.top_channels(p.channel_amax, 5)
+  local c5 = 0.0
+  for _, i in ipairs(top) do c5 = c5 + math.abs(p.cos[i]) end
+  return { kurt_max = kmax, kurt_mean = ksum / math.max(1, #p.kurtosis), cos_top1 = p.cos[top[1]] or 0 / 0,
+           abscos_top5 = c5 / math.max(1, #top) }
+end
+
+-- A loader that puts a BOS token (id vocab + 1) at the start of every
+-- sequence: x = BOS, t_1 .. t_{T-1} and y = t_1 .. t_T (the next token of each
+-- position), with the wrapped loader's windows; vocab_size grows by one.
+function X.with_bos(data)
+  local w = setmetatable({ vocab_size = data.vocab_size + 1, tokenizer = data.tokenizer }, { __index = data })
+  local bos = data.vocab_size + 1
+  function w:batch(split, B, T_)
+    local x = data:batch(split, B, T_)
+    local b, t = x:shape()[1], x:shape()[2]
+    local col = T.full({ b, 1 }, bos):int()
+    local xs = T.cat({ col, x:narrow(2, 1, t - 1) }, 2):contiguous()
+    return xs, x:contiguous()
+  end
+  return w   -- get_state / set_state reach the wrapped loader's samplers through __index
 end
 
 -- The FP8 statistics of the last step, summed the way the figures use them:

@@ -234,7 +234,8 @@ local function recipe_for(numerics, f)
   f = f or {}
   return fp8.linear_recipe{ numerics = numerics, scaling = f.scaling, history = f.history, margin = f.margin,
                             algo = f.algo, saturate = f.saturate, forward_format = f.forward_format,
-                            backward_format = f.backward_format }
+                            backward_format = f.backward_format, pow2 = f.pow2, grad_rounding = f.grad_rounding,
+                            backward_operand_format = f.backward_operand_format, input_bf16 = f.input_bf16 }
 end
 
 -- ---- constructor arguments ----------------------------------------------------
@@ -384,7 +385,13 @@ nn.SwiGLU = function(o)
   local function lin(i, out) lo[1], lo[2] = i, out return nn.Linear(lo) end
   self:child("w1", lin(self.dim, self.ffn_dim))
   self:child("w2", lin(self.dim, self.ffn_dim))
+  -- fp8.h_bf16: W3's input (h) in bf16, the rest of the FFN in fp8 (a control)
+  if o.fp8 and o.fp8.h_bf16 then
+    lo.fp8 = setmetatable({ input_bf16 = true }, { __index = o.fp8 })
+  end
   self:child("w3", lin(self.ffn_dim, self.dim))
+  self.statistic = (o.fp8 and o.fp8.smooth_statistic) or "output"
+  self.statistic = self.smooth and self.statistic or nil
   if self.smooth then self.classname = "SmoothSwiGLU" end
   return self
 end
@@ -397,7 +404,8 @@ function SwiGLU:forward(x)
   if self.numerics ~= "fp32" then
     if on then self.w1.amax_in = amax(x); self.w2.amax_in = self.w1.amax_in end
     local y, info = fp8.swiglu(x, self.w1.weight, self.w2.weight, self.w3.weight,
-      { recipes = { self.w1.recipe, self.w2.recipe, self.w3.recipe }, smooth = self.smooth })
+      { recipes = { self.w1.recipe, self.w2.recipe, self.w3.recipe }, smooth = self.smooth,
+        statistic = self.statistic })
     if on then self.h_amax = info.h_amax; self.w3.amax_in = info.h_amax end
     return y
   end
@@ -590,7 +598,20 @@ nn.Llama = function(o)
   end
   self:child("norm", nn.RMSNorm{ c.dim })
   if not c.tie_embeddings then self:child("lm_head", nn.Linear{ c.dim, c.vocab, generator = g }) end
+  -- each recipe its own stream for stochastic gradient rounding, from the model's seed
+  local k = 0
+  for _, nl in ipairs(self:linears()) do
+    if nl[2].recipe and nl[2].recipe.reseed then k = k + 1; nl[2].recipe:reseed(((o.seed or 0) % 2147483648) * 4096 + k) end
+  end
   return self
+end
+
+-- Recipes frozen (true) or not: frozen recipes record no statistics and
+-- leave their amax histories alone (repro.train freezes them to evaluate).
+function Llama:freeze_recipes(on)
+  for _, nl in ipairs(self:linears()) do
+    if nl[2].recipe and nl[2].recipe.freeze then nl[2].recipe:freeze(on and true or false) end
+  end
 end
 
 function Llama:describe()

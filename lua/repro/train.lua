@@ -133,6 +133,8 @@ end
 
 local function evaluate(o, n)
   o.model:eval()
+  -- evaluation forwards never touch the FP8 amax histories (nor their statistics)
+  if o.model.freeze_recipes then o.model:freeze_recipes(true) end
   local total = 0.0
   T.no_grad(function()
     for _ = 1, n do
@@ -140,6 +142,7 @@ local function evaluate(o, n)
       total = total + o.model:loss(x, y):item()
     end
   end)
+  if o.model.freeze_recipes then o.model:freeze_recipes(false) end
   o.model:train()
   return total / n
 end

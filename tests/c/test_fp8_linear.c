@@ -8,6 +8,7 @@
 #include "autograd.h"
 #include "check.h"
 #include "fp8_linear.h"
+#include "ops_nn.h"
 
 static uint32_t lcg = 12345;
 static float frand(void)
@@ -148,10 +149,10 @@ static void test_bf16(void)
 typedef rp_tensor *(*fn4)(rp_tensor **in, int smooth);
 
 static rp_tensor *f_linear(rp_tensor **in, int smooth) { (void)smooth; return rp_fp8_linear(in[0], in[1], NULL); }
-static rp_tensor *f_gate(rp_tensor **in, int smooth) { (void)smooth; return rp_swiglu_gate(in[0], in[1]); }
+static rp_tensor *f_gate(rp_tensor **in, int smooth) { (void)smooth; return rp_silu_mul(in[0], in[1]); }
 static rp_tensor *f_swiglu(rp_tensor **in, int smooth)
 {
-    return rp_fp8_swiglu(in[0], in[1], in[2], in[3], NULL, smooth, NULL);
+    return rp_fp8_swiglu(in[0], in[1], in[2], in[3], NULL, smooth % 4, smooth / 4, NULL);
 }
 
 /* L = sum(f(in) ⊙ R); compare analytic gradients with central differences */
@@ -201,7 +202,8 @@ static void test_gradchecks(void)
     enum { D = 4, F = 6 };
     rp_tensor *sw[4] = {rnd(3, (int64_t[]){2, 3, D}, 1, true), rnd(2, (int64_t[]){F, D}, 1, true),
                         rnd(2, (int64_t[]){F, D}, 1, true), rnd(2, (int64_t[]){D, F}, 1, true)};
-    for (int sm = 0; sm < 3; sm++) gradcheck("swiglu", f_swiglu, sw, 4, sm);
+    for (int sm = 0; sm < 7; sm++) /* none, channel, token; then the linear-branch statistic */
+        if (sm != 3 && sm != 4) gradcheck("swiglu", f_swiglu, sw, 4, sm);
     /* smoothing leaves the fp32 function unchanged (up to rounding) */
     rp_tensor *y0 = f_swiglu(sw, RP_SMOOTH_NONE), *y1 = f_swiglu(sw, RP_SMOOTH_CHANNEL),
               *y2 = f_swiglu(sw, RP_SMOOTH_TOKEN);
@@ -211,9 +213,9 @@ static void test_gradchecks(void)
     }
     /* h_amax is reported */
     rp_swiglu_stats st;
-    rp_tensor *y3 = rp_fp8_swiglu(sw[0], sw[1], sw[2], sw[3], NULL, RP_SMOOTH_NONE, &st);
+    rp_tensor *y3 = rp_fp8_swiglu(sw[0], sw[1], sw[2], sw[3], NULL, RP_SMOOTH_NONE, 0, &st);
     CHECK(st.h_amax > 0 && isfinite(st.h_amax));
-    rp_tensor *bad = rp_fp8_swiglu(sw[0], sw[1], sw[2], sw[1], NULL, 0, NULL);
+    rp_tensor *bad = rp_fp8_swiglu(sw[0], sw[1], sw[2], sw[1], NULL, 0, 0, NULL);
     CHECK(bad == NULL);
     CHECK(strstr(rp_errmsg(), "W3") != NULL);
     rp_tensor *bad2 = rp_fp8_linear(sw[0], sw[3], NULL);
@@ -233,12 +235,12 @@ static void test_smooth_fp8(void)
     /* align w1 and w2 on channel 0 and blow it up (the paper's outlier mechanism) */
     for (int k = 0; k < D; k++) RP_F32P(w1)[k] = RP_F32P(w2)[k] = 40.0f * RP_F32P(w1)[k];
     double err[3];
-    rp_tensor *yref = rp_fp8_swiglu(x, w1, w2, w3, NULL, RP_SMOOTH_NONE, NULL);
+    rp_tensor *yref = rp_fp8_swiglu(x, w1, w2, w3, NULL, RP_SMOOTH_NONE, 0, NULL);
     for (int sm = 0; sm < 3; sm++) {
         rp_linear_recipe *r[3];
         for (int i = 0; i < 3; i++)
             r[i] = rp_linear_recipe_new(RP_NUMERICS_FP8, false, 1, 0, RP_AMAX_MAX, true, false);
-        rp_tensor *y = rp_fp8_swiglu(x, w1, w2, w3, r, sm, NULL);
+        rp_tensor *y = rp_fp8_swiglu(x, w1, w2, w3, r, sm, 0, NULL);
         double e = 0, n = 0;
         for (int64_t i = 0; i < rp_numel(y); i++) {
             e += pow(RP_F32P(y)[i] - RP_F32P(yref)[i], 2);
@@ -288,11 +290,11 @@ static void test_swiglu_batched(void)
                 rp_tensor *y;
                 if (side == 0) {
                     rp_swiglu_stats st;
-                    y = rp_fp8_swiglu(x, w1, w2, w3, r, RP_SMOOTH_NONE, &st);
+                    y = rp_fp8_swiglu(x, w1, w2, w3, r, RP_SMOOTH_NONE, 0, &st);
                     h_amax[0] = st.h_amax;
                 } else {
                     rp_tensor *a = rp_fp8_linear(x, w1, r[0]), *b = rp_fp8_linear(x, w2, r[1]);
-                    rp_tensor *h = rp_swiglu_gate(a, b);
+                    rp_tensor *h = rp_silu_mul(a, b);
                     h_amax[1] = rp_amax_f32(RP_F32P(h), rp_numel(h));
                     y = rp_fp8_linear(h, w3, r[2]);
                     rp_tensor *tmp[] = {a, b, h};

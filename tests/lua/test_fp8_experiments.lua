@@ -117,25 +117,53 @@ local SMOKE = "--preset smoke"
 
 A.test("smoke: fp8_instability, every configuration, a few steps", function()
   local out = run_script("experiments/fp8_instability.lua", SMOKE .. " --out " .. tmp .. "/inst")
-  for _, run in ipairs { "bf16", "fp8_delayed", "fp8_delayed_smooth_channel", "fp8_delayed_smooth_token", "fp8_current" } do
-    A.truthy(out:find(run, 1, true), "summary names " .. run)
-    A.truthy(U.exists(tmp .. "/inst/" .. run .. "/log.tsv"), run .. " log")
-    local L = X.read_columns(tmp .. "/inst/" .. run .. "/log.tsv")
-    A.truthy(L["h_amax.1"] and L["sat_h.1"] and L.sat_fwd and L.sat_bwd, run .. " statistics columns")
+  for _, run in ipairs { "bf16", "fp8_swiglu", "fp8_smooth_token", "fp8_smooth_channel", "fp8_smooth_output",
+                         "fp8_h_bf16", "fp8_te", "fp8_moments", "fp8_current", "fp8_nonsat_switch" } do
+    A.truthy(out:find("\n" .. run .. " ", 1, true), "summary names " .. run)
+    local dir = tmp .. "/inst/" .. run .. ".s1/"
+    A.truthy(U.exists(dir .. "log.tsv") and U.exists(dir .. "probe.tsv"), run .. " log and probe")
+    local L = X.read_columns(dir .. "log.tsv")
+    for _, c in ipairs { "h_amax.1", "jump_h.1", "clamp_h.1", "flush_h.1", "clamp_w3w.1", "clamp_in", "clamp_w",
+                         "clamp_g", "clamp_bwd", "flush_in" } do
+      A.truthy(L[c], run .. " column " .. c)
+    end
+    local fp8run = run ~= "bf16"
+    local any = 0
+    for i = 1, L._n do any = any + L.clamp_in[i] + L.clamp_w[i] + L.clamp_g[i] + L.flush_in[i] end
+    if not fp8run then A.eq(0, any, "bf16 has no FP8 casts to count") end
+    local P = X.read_columns(dir .. "probe.tsv")
+    A.truthy(P._n >= 2 and P.kurt_max[1] >= 1, run .. " probe: channel kurtosis of h (>= 1 always)")
   end
-  A.truthy(out:find("non-saturating", 1, true), "summary states the cast mode")
+  -- h in bf16: the W3 input is never an FP8 cast
+  local H = X.read_columns(tmp .. "/inst/fp8_h_bf16.s1/log.tsv")
+  for i = 1, H._n do A.eq(0, H["clamp_h.1"][i] + H["flush_h.1"][i], "h_bf16: no FP8 cast of h") end
   A.truthy(out:find("fp8_instability [smoke]", 1, true), "summary names the preset")
-  for _, f in ipairs { "loss", "outliers", "alignment" } do
+  A.truthy(out:find("revision: ", 1, true), "summary names the git revision")
+  A.truthy(out:find("No arm diverged or degraded.", 1, true) or out:find("Arms that diverged or degraded:", 1, true),
+    "summary states the verdict")
+  for _, f in ipairs { "loss", "diagnostics", "alignment" } do
     A.truthy(U.exists(tmp .. "/inst/figures/" .. f .. ".tsv") and U.exists(tmp .. "/inst/figures/" .. f .. ".gp"), f .. " figure data")
   end
   A.truthy(not U.exists(U.join(U.source_dir(), "figures/fp8_instability/smoke")), "the smoke preset never publishes")
   -- figures redraw from the saved TSVs alone
   out = run_script("experiments/fp8_instability.lua", SMOKE .. " --figures_only true --out " .. tmp .. "/inst")
-  A.truthy(out:find("fp8_delayed", 1, true), "redraw prints the summary")
-  -- a setting that differs from the preset is named in the titles
-  run_script("experiments/fp8_instability.lua", SMOKE .. " --steps 3 --runs bf16 --out " .. tmp .. "/inst3")
+  A.truthy(out:find("fp8_smooth_token", 1, true), "redraw prints the summary")
+  -- a setting that differs from the preset is named in the titles; a sweep draws lr_sweep
+  run_script("experiments/fp8_instability.lua", SMOKE .. " --steps 3 --runs bf16 --lr_factors 1,2 --out " .. tmp .. "/inst3")
   local gp = U.read_file(tmp .. "/inst3/figures/loss.gp")
-  A.truthy(gp:find("preset smoke, changed: runs=bf16, steps=3", 1, true), "title names the changed settings")
+  A.truthy(gp:find("preset smoke, changed: lr_factors=1,2, runs=bf16, steps=3", 1, true), "title names the changed settings")
+  A.truthy(U.exists(tmp .. "/inst3/figures/lr_sweep.gp") and U.exists(tmp .. "/inst3/bf16@lr0.02.s1/log.tsv"), "lr sweep")
+end)
+
+A.test("fp8exp: seed statistics and the pre-registered verdict", function()
+  local m, sd = X.mean_sd { 1, 2, 3 }
+  A.near(2, m, 1e-12); A.near(1, sd, 1e-12)
+  A.eq("ok", (X.verdict({ 2.02 }, { 1.99, 2.0, 2.01 })), "within 3 sd")
+  A.eq("degraded", (X.verdict({ 2.04 }, { 1.99, 2.0, 2.01 })), "above 3 sd")
+  A.eq("diverged", (X.verdict({ 2.0, 0 / 0 }, { 2.0 })), "a NaN")
+  local k = X.channel_kurtosis(repro.tensor.tensor{ { 1, 5 }, { -1, 5 }, { 1, 5 }, { -1, 5 } })
+  A.near(1, k[1], 1e-6, "a symmetric two-point channel has kurtosis 1")
+  A.eq(0, k[2], "a constant channel")
 end)
 
 A.test("smoke: fp8_adam_moments and fp8_mechanism", function()

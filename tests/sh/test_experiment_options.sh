@@ -28,7 +28,7 @@ for s in fp8_instability fp8_mechanism fp8_adam_moments; do
   bad $s "$s: invalid --lr '-1e-3': expected a number > 0" --lr -1e-3
   bad $s "$s: invalid --lr 'fast': expected a number > 0" --lr fast
 done
-bad fp8_instability "invalid --runs 'bf16,nope' (element 2 'nope'): expected a comma list of bf16, fp8_delayed," --runs bf16,nope
+bad fp8_instability "invalid --runs 'bf16,nope' (element 2 'nope'): expected a comma list of bf16, fp8_swiglu," --runs bf16,nope
 bad fp8_instability "invalid --align_run 'x': expected one of bf16," --align_run x
 bad fp8_instability "invalid --saturate 'maybe': expected true or false" --saturate maybe
 bad fp8_instability "invalid --margin '-1': expected an integer >= 0 and <= 30" --margin -1

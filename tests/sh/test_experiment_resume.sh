@@ -68,7 +68,7 @@ check() {
 }
 
 check fp8_adam_moments experiments/fp8_adam_moments.lua 2:3 m_fp32_v_e4m3fn
-check fp8_instability experiments/fp8_instability.lua 2:5 fp8_delayed
+check fp8_instability experiments/fp8_instability.lua 2:5 fp8_swiglu.s1
 check fp8_mechanism experiments/fp8_mechanism.lua 2:7 wd
 check soap_lm experiments/soap_lm.lua 3:3 soap_lr0.003_f10
 echo "test_experiment_resume: ok"

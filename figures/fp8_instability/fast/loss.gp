@@ -3,19 +3,22 @@
 if (strlen(ARG0) > 7 && ARG0[strlen(ARG0)-7:] eq '/loss.gp') { cd ARG0[1:strlen(ARG0)-7] }
 data = 'loss.tsv'
 do for [fmt in "png svg"] {
-  if (fmt eq 'png') { set terminal pngcairo noenhanced size 1000,550 font 'sans,10'; set output 'loss.png' }
-  if (fmt eq 'svg') { set terminal svg noenhanced size 1000,550 font 'sans,10' background '#ffffff'; set output 'loss.svg' }
+  if (fmt eq 'png') { set terminal pngcairo noenhanced size 1100,600 font 'sans,10'; set output 'loss.png' }
+  if (fmt eq 'svg') { set terminal svg noenhanced size 1100,600 font 'sans,10' background '#ffffff'; set output 'loss.svg' }
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
-  set title 'Training loss (running mean of 25 steps) [preset fast; non-saturating casts (overflow gives NaN/inf)] - NO RUN DIVERGED'
+  set title 'Training loss, mean over seeds (running mean of 25 steps), lr 0.01 [preset fast; paper recipe: delayed, margin 0, window 1 step, pow2 scales, saturating casts, stochastic E5M2 grads, bwd operands e5m2] - NO ARM DIVERGED OR DEGRADED'
   set xlabel 'tokens'
   set ylabel 'training loss'
   set key top right
-  plot data index 0 using 1:2 with lines lw 2 lc rgb '#7b3294' title 'bf16, SwiGLU - no divergence', \
-     data index 1 using 1:2 with lines lw 2 lc rgb '#d7191c' title 'fp8 delayed, SwiGLU - no divergence', \
-     data index 2 using 1:2 with lines lw 2 lc rgb '#2b83ba' title 'fp8 delayed, Smooth-SwiGLU (channel) - no divergence', \
-     data index 3 using 1:2 with lines lw 2 lc rgb '#1a9641' title 'fp8 delayed, Smooth-SwiGLU (token) - no divergence', \
-     data index 4 using 1:2 with lines lw 2 lc rgb '#fdae61' title 'fp8 current, SwiGLU - no divergence'
+  plot data index 0 using 1:2 with lines lw 2 lc rgb '#000000' title 'bf16, SwiGLU (3 seeds) - reference', \
+     data index 1 using 1:2 with lines lw 2 lc rgb '#d7191c' title 'fp8 paper recipe, SwiGLU (3 seeds) - ok', \
+     data index 2 using 1:2 with lines lw 2 lc rgb '#1a9641' title 'fp8, Smooth-SwiGLU (token, max|xW2|) (3 seeds) - ok', \
+     data index 3 using 1:2 with lines lw 2 lc rgb '#2b83ba' title 'fp8, Smooth-SwiGLU (channel, max|xW2|) (3 seeds) - ok', \
+     data index 4 using 1:2 with lines lw 2 lc rgb '#abd9e9' title 'fp8, Smooth-SwiGLU (channel, max|h|) (3 seeds) - ok', \
+     data index 5 using 1:2 with lines lw 2 lc rgb '#7b3294' title 'fp8, SwiGLU, h (W3 input) in bf16 (3 seeds) - ok', \
+     data index 6 using 1:2 with lines lw 2 lc rgb '#fdae61' title 'fp8 TE delayed (1024, margin 0), SwiGLU (3 seeds) - ok', \
+     data index 7 using 1:2 with lines lw 2 lc rgb '#a6611a' title 'fp8, SwiGLU, Adam m E4M3 / v E5M2 (3 seeds) - ok'
   unset output
 }

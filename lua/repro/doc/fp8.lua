@@ -21,12 +21,12 @@ Quantize with one current scale per column (the last dimension); q:scale() is an
 fmt's max / amax / 2^margin (pow2 rounds down to a power of two); 1 when amax is 0 or not finite.]=],
   ["fp8.delayed_scaling"] = [=[fp8.delayed_scaling{history = 16, margin = 0, algo = "max" | "most_recent", fmt = "e4m3fn"} -> fp8.DelayedScaling
 TransformerEngine's DelayedScaling recipe: cast with d:scale(), then d:update(amax); the scale follows the amax history.]=],
-  ["fp8.linear_recipe"] = [=[fp8.linear_recipe{numerics = "fp8" | "bf16" | "fp32", scaling = "delayed" | "current", history = 16, margin = 0, algo = "max", saturate = true, pow2 = false, forward_format = "e4m3fn", backward_format = "e5m2"} -> fp8.LinearRecipe
-The numerics of one linear layer: in fp8, forward_format (default E4M3) for the input and weight and backward_format (default E5M2) for the output gradient, one scale per role (any format with codes, e.g. "e3m2fn" or "e2m1fn"); in bf16, operands rounded to bf16. Accumulation is always fp32.]=],
+  ["fp8.linear_recipe"] = [=[fp8.linear_recipe{numerics = "fp8" | "bf16" | "fp32", scaling = "delayed" | "current", history = 16, margin = 0, algo = "max", saturate = true, pow2 = false, forward_format = "e4m3fn", backward_format = "e5m2", grad_rounding = "nearest" | "stochastic", seed = 0, backward_operand_format = nil, input_bf16 = false} -> fp8.LinearRecipe
+The numerics of one linear layer: in fp8, forward_format (default E4M3) for the input and weight and backward_format (default E5M2) for the output gradient, one scale per role (any format with codes, e.g. "e3m2fn" or "e2m1fn"); in bf16, operands rounded to bf16. Accumulation is always fp32. pow2 rounds current and delayed scales down to a power of two; grad_rounding = "stochastic" rounds the output gradient stochastically (Philox stream seed, deterministic at any thread count); backward_operand_format (e.g. "e5m2") gives dgrad and wgrad copies of x and W in that format at the forward's scales (stats() then has input_bwd, weight_bwd); input_bf16 keeps the input in bf16 (the weight stays fp8).]=],
   ["fp8.linear"] = [=[fp8.linear(x, w [, recipe]) -> Tensor
 y (..., out) = x (..., in) · w (out, in)ᵀ with the operands quantized as recipe says (nil: plain fp32); differentiable, delayed scales update after use.]=],
-  ["fp8.swiglu"] = [=[fp8.swiglu(x, w1, w2, w3 [, {recipes = {r1, r2, r3}, smooth = nil | "channel" | "token"}]) -> y, {h_amax =}
-The SwiGLU MLP with each product through its recipe; smooth = "channel" is Smooth-SwiGLU (h scaled per channel before W3's quantization, undone in W3). Returns the output and the max |h|.]=],
+  ["fp8.swiglu"] = [=[fp8.swiglu(x, w1, w2, w3 [, {recipes = {r1, r2, r3}, smooth = nil | "channel" | "token", statistic = "output" | "linear"}]) -> y, {h_amax =}
+The SwiGLU MLP with each product through its recipe; smooth = "channel" is Smooth-SwiGLU (h scaled per channel before W3's quantization, undone in W3), "token" one scale per token undone on the output row. statistic: the maxima are taken over h itself ("output") or over the linear branch x·w2ᵀ ("linear", as the paper's reference code). Returns the output and the max |h|.]=],
 
   ["fp8.Quantized:dequantize"] = [=[q:dequantize() -> Tensor
 The f32 values the codes stand for, divided by the scale.]=],
@@ -52,6 +52,10 @@ Restore a state returned by d:state().]=],
 Per role, the statistics of its latest use: amax, scale, saturated, flushed, numel, calls.]=],
   ["fp8.LinearRecipe:state"] = [=[r:state() -> table
 The delayed-scaling state of every role, for checkpoints.]=],
+  ["fp8.LinearRecipe:freeze"] = [=[r:freeze(on) -> boolean
+While frozen, uses of the recipe record no statistics and leave the delayed-scaling histories alone (evaluation forwards); returns the previous setting.]=],
+  ["fp8.LinearRecipe:reseed"] = [=[r:reseed(seed)
+Restart the stream of the stochastic gradient rounding with an integer seed >= 0 (nn.Llama gives each linear its own).]=],
   ["fp8.LinearRecipe:load_state"] = [=[r:load_state(state)
 Restore a state returned by r:state().]=],
 }

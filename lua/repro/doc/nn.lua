@@ -100,6 +100,8 @@ Every linear layer with its dotted name, in registration order.]=],
 The FP8/bf16 recipes of the block linears by name (empty in fp32), for their statistics and checkpoint states.]=],
   ["nn.Llama:stats"] = [=[model:stats() -> {name = number}
 A flat table of statistics of the last forward with collect_stats on: NAME.amax_in, NAME.fp8.*, layers.L.mlp.h_amax and the W1/W2 alignment mean and max per layer.]=],
+  ["nn.Llama:freeze_recipes"] = [=[model:freeze_recipes(on)
+Freeze (true) or release the FP8 recipes of the block linears: frozen recipes record no statistics and leave their amax histories alone; repro.train freezes them while it evaluates.]=],
   ["nn.Llama:swiglu_alignment"] = [=[model:swiglu_alignment(layer) -> {number, ...}
 The per-channel W1/W2 cosines of the SwiGLU of layer (1-based).]=],
 }

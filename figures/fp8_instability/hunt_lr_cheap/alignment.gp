@@ -5,7 +5,7 @@ data = 'alignment.tsv'
 do for [fmt in "png svg"] {
   if (fmt eq 'png') { set terminal pngcairo noenhanced size 1650,450 font 'sans,10'; set output 'alignment.png' }
   if (fmt eq 'svg') { set terminal svg noenhanced size 1650,450 font 'sans,10' background '#ffffff'; set output 'alignment.svg' }
-  set multiplot layout 1,3 title 'W1/W2 alignment in run bf16 (fp32 probe of its weights on a fixed batch) [preset fast_saturating; saturating casts (overflow clamps to max)]'
+  set multiplot layout 1,3 title 'W1/W2 alignment in bf16.s1 (fp32 probe of its weights on a fixed batch) [preset hunt_lr_cheap; paper recipe: delayed, margin 0, window 1 step, pow2 scales, saturating casts, stochastic E5M2 grads, bwd operands e5m2]'
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
@@ -16,7 +16,7 @@ do for [fmt in "png svg"] {
   set ylabel 'count'
   plot data index 0 using 1:2:(0.05) with boxes title 'step 0', \
      data index 1 using 1:2:(0.05) with boxes title 'step 50', \
-     data index 2 using 1:2:(0.05) with boxes title 'step 1200'
+     data index 2 using 1:2:(0.05) with boxes title 'step 800'
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
@@ -25,15 +25,15 @@ do for [fmt in "png svg"] {
   set ylabel 'cos(w1_i, w2_i)'
   set yrange [-1:1]
   set key top right
-  plot data index 3 using 1:2 with lines lw 2 title 'layer 1 channel 51', \
-     data index 4 using 1:2 with lines lw 2 title 'layer 1 channel 64', \
-     data index 5 using 1:2 with lines lw 2 title 'layer 1 channel 37', \
-     data index 6 using 1:2 with lines lw 2 title 'layer 1 channel 138', \
-     data index 7 using 1:2 with lines lw 2 title 'layer 1 channel 164'
+  plot data index 3 using 1:2 with lines lw 2 title 'layer 1 channel 37', \
+     data index 4 using 1:2 with lines lw 2 title 'layer 1 channel 62', \
+     data index 5 using 1:2 with lines lw 2 title 'layer 1 channel 95', \
+     data index 6 using 1:2 with lines lw 2 title 'layer 1 channel 53', \
+     data index 7 using 1:2 with lines lw 2 title 'layer 1 channel 32'
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
-  set title 'step 1200: outlier magnitude against alignment'
+  set title 'step 800: outlier magnitude against alignment'
   set xlabel 'cos(w1_i, w2_i)'
   set ylabel 'max_t |h_ti| (channel amax)'
   set logscale y
