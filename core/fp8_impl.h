@@ -156,8 +156,6 @@ ALWAYS_INLINE float dec(int fmt, uint32_t c)
 }
 #undef DEC_CASE_
 
-#define PAR_MIN 65536
-
 /* OpenMP outlines a parallel loop body into a function that reads fmt and
  * sat from memory, which defeats constant folding and vectorization. So a
  * parallel region only splits [0, n) into one contiguous range per thread,

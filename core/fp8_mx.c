@@ -103,7 +103,7 @@ void rp_mx_quantize_f32(uint8_t *codes, uint8_t *scales, float *amax, const floa
         if (amax) *amax = 0.0f;
         return;
     }
-    #pragma omp parallel if (R * K > PAR_MIN)
+    #pragma omp parallel if (R * K > RP_PAR_MIN)
     {
         PAR_RANGE(R, lo, hi);
         mx_range(codes, scales, in, lo, hi, K, mx);
@@ -149,7 +149,7 @@ void rp_mx_dequantize_f32(float *out, const uint8_t *codes, const uint8_t *scale
                           int64_t K, int mx)
 {
     if (mx < 0 || mx >= RP_NMX || R <= 0 || K <= 0) return;
-    #pragma omp parallel if (R * K > PAR_MIN)
+    #pragma omp parallel if (R * K > RP_PAR_MIN)
     {
         PAR_RANGE(R, lo, hi);
         mx_unrange(out, codes, scales, lo, hi, K, mx);

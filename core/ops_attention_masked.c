@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MATT_PAR_MIN (1 << 15)
 
 /* (B, H, T, D) as sgemm operands: unit stride in D, row stride ld >= D; other
  * layouts are copied. A cache narrowed along T keeps its layout. */
@@ -186,7 +185,7 @@ static int matt_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_
     rp_blas_one_thread();
     int oom = 0;
     const size_t tt = (size_t)Tq * (size_t)Tk;
-    #pragma omp parallel if (B * H > 1 && B * H * tt * D > MATT_PAR_MIN)
+    #pragma omp parallel if (B * H > 1 && B * H * tt * D > RP_PAR_MIN)
     {
         float *P = malloc(sizeof(float) * 2 * tt);
         if (!P) {
@@ -240,7 +239,7 @@ rp_tensor *rp_attention_masked(const rp_tensor *q, const rp_tensor *k, const rp_
     const size_t tt = (size_t)Tq * (size_t)Tk;
     if (Tq > 0 && Tk > 0) {
         rp_blas_one_thread();
-        #pragma omp parallel if (B * H > 1 && B * H * tt * D > MATT_PAR_MIN)
+        #pragma omp parallel if (B * H > 1 && B * H * tt * D > RP_PAR_MIN)
         {
             float *S = malloc(sizeof(float) * tt);
             if (!S) {
