@@ -75,7 +75,7 @@ local COLOR = { adamw = "#1f77b4", shampoo = "#2ca02c", soap = "#d62728" }
 
 local COMMON = {
   betas = { 0.95, 0.95 }, weight_decay = 0.0, eps = 1e-8, grad_clip = 1.0, min_lr_frac = 0.1,
-  precondition_frequency = 10, freqs = { 1, 10, 32, 100 }, seed = 1, micro_batches = 0,
+  precondition_frequency = 10, freqs = { 1, 10, 32, 100 }, seed = 1, micro_batches = 0, shampoo_variant = "paper",
 }
 
 local function preset(t)
@@ -132,6 +132,8 @@ M.OPTIONS = {
   ["lrs.shampoo"] = { help = "Shampoo learning-rate grid", gt = 0 },
   ["lrs.soap"] = { help = "SOAP learning-rate grid", gt = 0 },
   precondition_frequency = { help = "steps between eigendecompositions (the sweep's)", min = 1 },
+  shampoo_variant = { help = "Shampoo as the paper ran it (DistributedShampoo settings) or the kit's variant",
+                      choices = { "paper", "kit" } },
   freqs = { help = "precondition frequencies of the ablation", min = 1 },
   efficiency = { help = "how steps to AdamW's loss are found: interp (curve crossing) or fit (extra runs, power law)",
                  choices = { "interp", "fit" } },
@@ -185,10 +187,25 @@ local function make_model(corpus, cfg)
                    seq_len = m.seq_len, seed = cfg.seed }
 end
 
+-- Shampoo variants (--shampoo_variant). "paper": the SOAP paper's baseline,
+-- DistributedShampoo (facebookresearch/optimizers) with layer-wise Adam
+-- grafting, exponent -1/2.5 per side, grafted AdamW alone until the first
+-- preconditioning at step f (start_preconditioning_step -1), and
+-- DistributedShampoo's default epsilon 1e-12 on the bias-corrected factors.
+-- "kit": the kit's own variant (exponent -1/4, epsilon 1e-6 relative to the
+-- largest eigenvalue, roots from step 1). Sources: lua/repro/optim.lua's header.
+M.SHAMPOO_VARIANTS = {
+  paper = { exponent = -1 / 2.5, start_preconditioning_step = -1, matrix_eps = 1e-12, matrix_eps_relative = false },
+  kit = { exponent = -0.25, start_preconditioning_step = 1, matrix_eps = 1e-6, matrix_eps_relative = true },
+}
+
 local function make_optimizer(kind, params, lr, freq, cfg)
   local o = { lr = lr, betas = { cfg.betas[1], cfg.betas[2] }, eps = cfg.eps, weight_decay = cfg.weight_decay }
   if kind ~= "adamw" then o.precondition_frequency = freq end
-  if kind == "shampoo" then o.graft = true end
+  if kind == "shampoo" then
+    o.graft = true
+    for k, v in pairs(M.SHAMPOO_VARIANTS[cfg.shampoo_variant]) do o[k] = v end
+  end
   return optim[kind](params, o)
 end
 
