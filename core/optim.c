@@ -40,6 +40,7 @@ void rp_optim_defaults(rp_optim_config *c, rp_optim_kind kind)
     case RP_OPT_SHAMPOO:
         c->lr = 3e-3; c->beta1 = 0.95; c->beta2 = 0.95; c->eps = 1e-8; c->weight_decay = 0.01;
         c->precondition_frequency = 10; c->exponent = -0.25; c->matrix_eps = 1e-6; c->graft = true;
+        c->matrix_eps_relative = true; c->start_preconditioning_step = 1;
         break;
     case RP_OPT_SOAP: /* nikhilvyas/SOAP soap.py defaults */
         c->lr = 3e-3; c->beta1 = 0.95; c->beta2 = 0.95; c->eps = 1e-8; c->weight_decay = 0.01;
@@ -81,7 +82,11 @@ int rp_optim_check_config(const rp_optim_config *c)
     }
     if (c->kind == RP_OPT_SHAMPOO) {
         if (!(c->exponent < 0 && c->exponent >= -1)) return rp_seterr("shampoo: exponent must be in [-1, 0), got %g", c->exponent);
-        if (!(c->matrix_eps >= 0)) return rp_seterr("shampoo: matrix_eps must be >= 0, got %g", c->matrix_eps);
+        if (!(c->matrix_eps >= 0) || !isfinite(c->matrix_eps))
+            return rp_seterr("shampoo: matrix_eps must be a finite number >= 0, got %g", c->matrix_eps);
+        if (c->start_preconditioning_step < 1 && c->start_preconditioning_step != -1)
+            return rp_seterr("shampoo: start_preconditioning_step must be >= 1 or -1 (= precondition_frequency), got %d",
+                             c->start_preconditioning_step);
     }
     if (!rp_moment_format_valid(c->m_format) || !rp_moment_format_valid(c->v_format))
         return rp_seterr("%s: bad moment format", k);

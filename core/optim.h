@@ -13,14 +13,20 @@
  *              optional momentum beta1 (0 = none), explicit lr (no relative step,
  *              no parameter scaling), decoupled weight decay p -= lr*wd*p.
  *  - shampoo:  L,R EMAs of G Gᵀ, Gᵀ G (beta = shampoo_beta, or beta2 if < 0);
- *              every precondition_frequency steps (and at step 1) the roots
- *              (L + e I)^exponent, (R + e I)^exponent by eigh, e = matrix_eps * λmax;
+ *              at step s = start_preconditioning_step (-1: s = precondition_frequency)
+ *              and every precondition_frequency steps after, the roots
+ *              (L + e I)^exponent, (R + e I)^exponent by eigh; e = matrix_eps * λmax
+ *              (matrix_eps_relative) or, as DistributedShampoo, the factor divided
+ *              by 1 - beta^t, eigenvalues shifted to >= 0, e = matrix_eps;
  *              direction Lr · m̂ · Rr with m̂ the bias-corrected momentum, grafted
- *              per layer to the norm of AdamW's update m̂/(sqrt(v̂)+eps);
+ *              per layer to the norm of AdamW's update m̂/(sqrt(v̂)+eps); steps
+ *              before s take AdamW's update itself (the grafting method);
  *              decoupled weight decay p -= lr*wd*p first. Dims > max_precond_dim
  *              and 1-d parameters use the identity on that side.
- *  - soap:     nikhilvyas/SOAP soap.py at commit f42d296c (2024-12-02, the
- *              "momentum change"; tests/fixtures/soap holds its trajectories),
+ *  - soap:     nikhilvyas/SOAP soap.py at commit f42d296c, which is the
+ *              December 2024 change (2024-12-02: the first moment kept in the
+ *              eigenbasis; tests/fixtures/soap holds its trajectories); with Q
+ *              orthogonal it equals the paper's Algorithm 3,
  *              step for step: exp_avg is kept in the
  *              rotated (eigen) basis and carried to the new basis when Q changes.
  *              Step 1 only accumulates GG and sets Q = eigh (descending);
@@ -82,7 +88,9 @@ typedef struct {
     int precondition_frequency;
     int64_t max_precond_dim;
     double exponent;              /* shampoo: -0.25 per side, -0.5 variant */
-    double matrix_eps;            /* shampoo: relative eigenvalue floor */
+    double matrix_eps;            /* shampoo: eigenvalue floor (relative or absolute) */
+    bool matrix_eps_relative;     /* shampoo: e = matrix_eps*λmax (true) or DistributedShampoo's rule */
+    int start_preconditioning_step; /* shampoo: first preconditioned step; -1: precondition_frequency */
     bool graft;                   /* shampoo: graft to AdamW's update norm */
     bool merge_dims, precondition_1d, normalize_grads, correct_bias; /* soap */
     /* low-precision moments (adamw, soap) */

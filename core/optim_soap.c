@@ -255,11 +255,17 @@ done:
     return rc;
 }
 
-/* root_d = (GG_d + e I)^exponent, e = matrix_eps * max(λmax, 0) (a floor
- * relative to the factor's scale, so f32 noise in tiny eigenvalues is not
- * amplified). A zero factor gets the identity. */
+/* root_d = (GG_d + e I)^exponent by eigh. Two rules for e:
+ *  - relative (matrix_eps_relative, the kit's variant): e = matrix_eps *
+ *    max(λmax, 0), a floor relative to the factor's scale so f32 noise in tiny
+ *    eigenvalues is not amplified; a zero factor gets the identity.
+ *  - absolute (DistributedShampoo, facebookresearch/optimizers
+ *    matrix_functions._matrix_root_eigen with use_bias_correction): the factor
+ *    is divided by 1 - β^t (t: factor updates so far), its eigenvalues are
+ *    shifted up by -min(λmin, 0) so they are >= 0, then e = matrix_eps. */
 static int shampoo_roots(rp_optim_state *st, const rp_optim_config *c)
 {
+    double bc = 1.0 - pow(shampoo_beta(c), (double)st->step);
     for (int d = 0; d < st->ndim; d++) {
         if (!st->precond[d]) continue;
         int n = (int)st->shape[d];
@@ -269,14 +275,20 @@ static int shampoo_roots(rp_optim_state *st, const rp_optim_config *c)
         int rc = (!w || !V || !VS) ? rp_seterr("shampoo: out of memory (root %d)", n) : 0;
         if (!rc) rc = rp_eigh_f32(w, V, GG, n);
         if (!rc) {
-            double lmax = fmax((double)w[n - 1], 0.0), e = c->matrix_eps * lmax;
-            if (lmax == 0) {
+            double lmax = fmax((double)w[n - 1], 0.0), e = c->matrix_eps * lmax, shift = 0, scale = 1;
+            if (!c->matrix_eps_relative) {
+                scale = bc > 0 ? 1.0 / bc : 1.0;
+                shift = -fmin((double)w[0] * scale, 0.0);
+                e = c->matrix_eps;
+            }
+            if (c->matrix_eps_relative && lmax == 0) {
                 memset(R, 0, sizeof(float) * (size_t)n * n);
                 for (int i = 0; i < n; i++) R[(size_t)i * n + i] = 1.0f;
             } else {
                 if (e == 0) e = 1e-30;
                 for (int j = 0; j < n; j++) {
-                    float f = (float)pow(fmax((double)w[j], 0.0) + e, c->exponent);
+                    double lj = c->matrix_eps_relative ? fmax((double)w[j], 0.0) : (double)w[j] * scale + shift;
+                    float f = (float)pow(lj + e, c->exponent);
                     for (int i = 0; i < n; i++) VS[(size_t)i * n + j] = V[(size_t)i * n + j] * f;
                 }
                 rp_gemm(false, true, n, n, n, 1.0f, VS, n, V, n, 0.0f, R, n);
@@ -286,6 +298,13 @@ static int shampoo_roots(rp_optim_state *st, const rp_optim_config *c)
         if (rc) return rc;
     }
     return 0;
+}
+
+/* First step whose update is preconditioned: start_preconditioning_step, or
+ * precondition_frequency when it is -1 (DistributedShampoo's default). */
+static int64_t shampoo_start(const rp_optim_config *c)
+{
+    return c->start_preconditioning_step < 0 ? c->precondition_frequency : c->start_preconditioning_step;
 }
 
 int rp_optim_shampoo_step(rp_tensor *p, const rp_tensor *gt, rp_optim_state *st, const rp_optim_config *c)
@@ -303,8 +322,13 @@ int rp_optim_shampoo_step(rp_tensor *p, const rp_tensor *gt, rp_optim_state *st,
     if (rc) goto done;
     st->step++;
     update_gg(st, G, (float)shampoo_beta(c));
-    bool pre = any_precond(st);
-    if (pre && (st->step - 1) % c->precondition_frequency == 0) {
+    /* Roots at steps s, s+f, s+2f, ... (s = the start step). Before s the
+     * update is the grafting method's alone (AdamW's direction), as
+     * DistributedShampoo does before start_preconditioning_step; with s = f
+     * its schedule (step % f == 0) is the same. */
+    int64_t start = shampoo_start(c);
+    bool pre = any_precond(st) && st->step >= start;
+    if (pre && (st->step - start) % c->precondition_frequency == 0) {
         rc = shampoo_roots(st, c);
         if (rc) goto done;
         st->started = 1;

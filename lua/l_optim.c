@@ -19,7 +19,8 @@ static const char *const adafactor_opts[] = {"lr", "beta1", "decay_rate", "clip_
                                              "weight_decay", NULL};
 static const char *const shampoo_opts[] = {"lr", "betas", "shampoo_beta", "eps", "weight_decay",
                                            "precondition_frequency", "max_precond_dim", "exponent",
-                                           "matrix_eps", "graft", NULL};
+                                           "matrix_eps", "matrix_eps_relative", "start_preconditioning_step",
+                                           "graft", NULL};
 static const char *const soap_opts[] = {"lr", "betas", "shampoo_beta", "eps", "weight_decay",
                                         "precondition_frequency", "max_precond_dim", "merge_dims",
                                         "precondition_1d", "normalize_grads", "correct_bias",
@@ -86,7 +87,8 @@ static const opt_desc opt_table[] = {
     OPT_(eps, O_NUM), OPT_(weight_decay, O_NUM), OPT_(momentum, O_NUM), OPT_(dampening, O_NUM),
     OPT_(nesterov, O_BOOL), OPT_(decay_rate, O_NUM), OPT_(clip_threshold, O_NUM),
     OPT_(shampoo_beta, O_NUM), OPT_(precondition_frequency, O_INT), OPT_(max_precond_dim, O_I64),
-    OPT_(exponent, O_NUM), OPT_(matrix_eps, O_NUM), OPT_(graft, O_BOOL), OPT_(merge_dims, O_BOOL),
+    OPT_(exponent, O_NUM), OPT_(matrix_eps, O_NUM), OPT_(matrix_eps_relative, O_BOOL),
+    OPT_(start_preconditioning_step, O_INT), OPT_(graft, O_BOOL), OPT_(merge_dims, O_BOOL),
     OPT_(precondition_1d, O_BOOL), OPT_(normalize_grads, O_BOOL), OPT_(correct_bias, O_BOOL),
     OPT_(m_format, O_FMT), OPT_(v_format, O_FMT),
 };
