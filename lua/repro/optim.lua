@@ -55,8 +55,11 @@ local C = core.optim
 
 local optim = {}
 
-local KINDS = {sgd = 1, adamw = 2, adafactor = 3, shampoo = 4, soap = 5}
-local KIND_NAMES = {"sgd", "adamw", "adafactor", "shampoo", "soap"}
+-- The optimizers of core/optim.c's table, in its order (the index is the id a
+-- state_dict stores): a new table entry is a new optim.NAME here.
+local KIND_NAMES = C.kinds()
+local KINDS = {}
+for i, name in ipairs(KIND_NAMES) do KINDS[name] = i end
 
 local Optimizer = {}
 Optimizer.__index = Optimizer
