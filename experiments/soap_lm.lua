@@ -85,7 +85,7 @@ local COLOR = { adamw = "#1f77b4", shampoo = "#2ca02c", soap = "#d62728" }
 local COMMON = {
   betas = { 0.95, 0.95 }, weight_decay = 0.0, eps = 1e-8, grad_clip = 1.0, min_lr_frac = 0.1,
   precondition_frequency = 10, freqs = { 1, 2, 4, 10 }, seed = 1, nseeds = 3, micro_batches = 0,
-  shampoo_variant = "paper", schedule = "cosine", efficiency = "fit",
+  shampoo_variant = "paper", schedule = "cosine", efficiency = "fit", order = "forward",
 }
 
 local function preset(t)
@@ -146,6 +146,8 @@ M.OPTIONS = {
   precondition_frequency = { help = "steps between eigendecompositions (the sweep's)", min = 1 },
   shampoo_variant = { help = "Shampoo as the paper ran it (DistributedShampoo settings) or the kit's variant",
                       choices = { "paper", "kit" } },
+  order = { help = "order of the runs after the sweep (reverse: for a second process on a copy of the logs; changes no result)",
+            choices = { "forward", "reverse" } },
   freqs = { help = "precondition frequencies of the ablation", min = 1 },
   efficiency = { help = "headline measure: fit (the paper's: fraction runs, power law) or interp (curve crossing); both are reported",
                  choices = { "interp", "fit" } },
@@ -377,7 +379,7 @@ local measures, draw_figures, tables, fmt_summary = R.measures, R.draw_figures, 
 function M.main(args, opts)
   opts = opts or {}
   local exp = Experiment.new{ name = "soap_lm", script = "experiments/soap_lm.lua", args = args,
-    exit = opts.exit, default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES,
+    exit = opts.exit, default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES, cosmetic = { "order" },
     about = "Reproduces SOAP vs AdamW vs Shampoo on language modelling (Vyas et al. 2024, arXiv 2409.11321) at\n"
       .. "CPU scale: a small Llama on character-level Tiny Shakespeare; a learning-rate sweep of each optimizer,\n"
       .. "then several seeds at the best rates: the paper's measure (cosine runs on fractions of the steps, a fit\n"
@@ -449,24 +451,25 @@ function M.body(exp, opts)
       if not res.best[k] or r.final < res.best[k].run.final then res.best[k] = { lr = lr, run = r } end
     end
   end
+  -- 2-4 are independent runs once the rates are chosen: listed first, then
+  -- trained in plan order (or in reverse, --order reverse: a second process
+  -- started on a copy of the finished logs works from the other end; the
+  -- union of both folders, run again with --resume, gives the same results).
+  local jobs = {}
+  local function job(sp, put) jobs[#jobs + 1] = { spec = sp, put = put } end
   -- 2. the other seeds at the best rates, full length (the curves)
   for _, k in ipairs(M.OPTIMIZERS) do
     res.full[k] = { res.best[k].run }
-    for si = 2, #seeds do res.full[k][si] = do_run(ctx, spec(k, res.best[k].lr, freq0, N, seeds[si])) end
+    for si = 2, #seeds do job(spec(k, res.best[k].lr, freq0, N, seeds[si]), function(r) res.full[k][si] = r end) end
   end
   -- 3. the paper's measure: runs of fractions of the steps, each its own schedule, final loss only
   for _, k in ipairs(M.OPTIMIZERS) do
     res.frac[k], res.fits[k] = {}, {}
     for si = 1, #seeds do
       res.frac[k][si] = {}
-      local ns_, ls = {}, {}
-      for _, n in ipairs(fr_steps) do
-        local r = do_run(ctx, spec(k, res.best[k].lr, freq0, n, seeds[si], n))
-        res.frac[k][si][#res.frac[k][si] + 1] = r
-        ns_[#ns_ + 1], ls[#ls + 1] = n, r.final
+      for fi, n in ipairs(fr_steps) do
+        job(spec(k, res.best[k].lr, freq0, n, seeds[si], n), function(r) res.frac[k][si][fi] = r end)
       end
-      ns_[#ns_ + 1], ls[#ls + 1] = N, res.full[k][si].final
-      res.fits[k][si] = Eff.fit_power(ns_, ls) or false
     end
   end
   -- 4. precondition-frequency ablation at the best rates, every seed, final loss only
@@ -474,9 +477,23 @@ function M.body(exp, opts)
     for _, f in ipairs(res.freqs) do
       res.ablation[k][f] = {}
       for si = 1, #seeds do
-        res.ablation[k][f][si] = f == freq0 and res.full[k][si] or do_run(ctx, spec(k, res.best[k].lr, f, N, seeds[si], N))
+        if f ~= freq0 then job(spec(k, res.best[k].lr, f, N, seeds[si], N), function(r) res.ablation[k][f][si] = r end) end
       end
     end
+  end
+  local first, last, step = 1, #jobs, 1
+  if cfg.order == "reverse" then first, last, step = #jobs, 1, -1 end
+  for ji = first, last, step do jobs[ji].put(do_run(ctx, jobs[ji].spec)) end
+  for _, k in ipairs(M.OPTIMIZERS) do
+    for si = 1, #seeds do
+      local ns_, ls = {}, {}
+      for fi, n in ipairs(fr_steps) do ns_[fi], ls[fi] = n, res.frac[k][si][fi].final end
+      ns_[#ns_ + 1], ls[#ls + 1] = N, res.full[k][si].final
+      res.fits[k][si] = Eff.fit_power(ns_, ls) or false
+    end
+  end
+  for _, k in ipairs { "soap", "shampoo" } do
+    for si = 1, #seeds do res.ablation[k][freq0][si] = res.full[k][si] end
   end
   -- 5. step cost, then both measures
   local best_lr = {}
