@@ -42,14 +42,13 @@ int64_t rp_mx_row_blocks(int64_t K) { return (K + RP_MX_BLOCK - 1) / RP_MX_BLOCK
 
 /* Scale code of a block whose max |x| has bits a, as the spec says:
  * floor(log2(amax)) - emax, biased by 127 and clamped to e8m0's range; 0 for
- * an all-zero block, 0xFF (NaN) for a block holding inf or NaN. floor(log2)
- * of a subnormal amax comes from converting its bits to float (exact below
- * 2^24): the exponent of a * 2^149 minus 149. */
+ * an all-zero block, 0xFF (NaN) for a block holding inf or NaN. The biased
+ * exponent field is floor(log2) + 127 for a normal amax; a subnormal amax
+ * reads as -127 instead of its floor(log2) (below -127), which changes
+ * nothing: with emax >= 0 both clamp to code 0. */
 ALWAYS_INLINE uint32_t mx_scale_code(uint32_t a, int emax)
 {
-    int en = (int)(a >> 23) - 127;                                /* normal */
-    int es = (int)(f2u((float)(int32_t)a) >> 23) - 127 - 149;     /* subnormal */
-    int e = a < 0x00800000u ? es : en;
+    int e = (int)(a >> 23) - 127;
     int E = e - emax;
     E = E < -127 ? -127 : E > 127 ? 127 : E;
     uint32_t sc = (uint32_t)(E + 127);
