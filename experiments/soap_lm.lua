@@ -85,7 +85,7 @@ local COLOR = { adamw = "#1f77b4", shampoo = "#2ca02c", soap = "#d62728" }
 local COMMON = {
   betas = { 0.95, 0.95 }, weight_decay = 0.0, eps = 1e-8, grad_clip = 1.0, min_lr_frac = 0.1,
   precondition_frequency = 10, freqs = { 1, 2, 4, 10 }, seed = 1, nseeds = 3, micro_batches = 0,
-  shampoo_variant = "paper", schedule = "cosine", efficiency = "fit", order = "forward", start_job = 1,
+  shampoo_variant = "paper", schedule = "cosine", efficiency = "fit", order = "forward", start_job = 1, reuse_only = false,
 }
 
 local function preset(t)
@@ -148,6 +148,7 @@ M.OPTIONS = {
                       choices = { "paper", "kit" } },
   order = { help = "order of the runs after the sweep (reverse: for a second process on a copy of the logs; changes no result)",
             choices = { "forward", "reverse" } },
+  reuse_only = { help = "train nothing: use the finished run logs of --out (with --resume), leave the others out as missing" },
   start_job = { help = "first run after the sweep (1-based, wrapping; for a third process; changes no result)", min = 1 },
   freqs = { help = "precondition frequencies of the ablation", min = 1 },
   efficiency = { help = "headline measure: fit (the paper's: fraction runs, power law) or interp (curve crossing); both are reported",
@@ -295,6 +296,12 @@ local function do_run(ctx, spec)
       old.seed, old.lr, old.freq, old.n = spec.seed, spec.lr, spec.freq, spec.steps
       return old
     end
+  end
+  if cfg.reuse_only then   -- a run that did not finish in time: left out, reported as missing
+    io.stderr:write(string.format("[soap_lm] %s: not run (--reuse_only), left out\n", spec.name))
+    ctx.nmissing = (ctx.nmissing or 0) + 1
+    return { steps = {}, loss = {}, seconds = {}, final = 0 / 0, complete = false, diverged = false, missing = true,
+             sec_per_step = 0 / 0, seed = spec.seed, lr = spec.lr, freq = spec.freq, n = spec.steps }
   end
   ctx.nrun = ctx.nrun + 1
   local pc = exp:begin_run(spec.name, spec.steps)
@@ -586,7 +593,7 @@ function M.body(exp, opts)
   res.figures = draw_figures(ctx, res)
   local md = tables(ctx, res)
   local results = { target_loss = res.eff.target, method = cfg.efficiency, seeds = #seeds,
-    runs = ctx.nrun, runs_reused = ctx.nreused, parameters = nparam }
+    runs = ctx.nrun, runs_reused = ctx.nreused, runs_missing = ctx.nmissing or 0, parameters = nparam }
   local rkeys = { "soap_vs_adamw", "soap_vs_shampoo", "shampoo_vs_adamw" }
   for ci in ipairs(M.COMPARISONS) do
     local m = res.measures[ci]
