@@ -85,7 +85,7 @@ local COLOR = { adamw = "#1f77b4", shampoo = "#2ca02c", soap = "#d62728" }
 local COMMON = {
   betas = { 0.95, 0.95 }, weight_decay = 0.0, eps = 1e-8, grad_clip = 1.0, min_lr_frac = 0.1,
   precondition_frequency = 10, freqs = { 1, 2, 4, 10 }, seed = 1, nseeds = 3, micro_batches = 0,
-  shampoo_variant = "paper", schedule = "cosine", efficiency = "fit", order = "forward",
+  shampoo_variant = "paper", schedule = "cosine", efficiency = "fit", order = "forward", start_job = 1, reuse_only = false,
 }
 
 local function preset(t)
@@ -148,6 +148,8 @@ M.OPTIONS = {
                       choices = { "paper", "kit" } },
   order = { help = "order of the runs after the sweep (reverse: for a second process on a copy of the logs; changes no result)",
             choices = { "forward", "reverse" } },
+  reuse_only = { help = "train nothing: use the finished run logs of --out (with --resume), leave the others out as missing" },
+  start_job = { help = "first run after the sweep (1-based, wrapping; for a third process; changes no result)", min = 1 },
   freqs = { help = "precondition frequencies of the ablation", min = 1 },
   efficiency = { help = "headline measure: fit (the paper's: fraction runs, power law) or interp (curve crossing); both are reported",
                  choices = { "interp", "fit" } },
@@ -295,6 +297,12 @@ local function do_run(ctx, spec)
       return old
     end
   end
+  if cfg.reuse_only then   -- a run that did not finish in time: left out, reported as missing
+    io.stderr:write(string.format("[soap_lm] %s: not run (--reuse_only), left out\n", spec.name))
+    ctx.nmissing = (ctx.nmissing or 0) + 1
+    return { steps = {}, loss = {}, seconds = {}, final = 0 / 0, complete = false, diverged = false, missing = true,
+             sec_per_step = 0 / 0, seed = spec.seed, lr = spec.lr, freq = spec.freq, n = spec.steps }
+  end
   ctx.nrun = ctx.nrun + 1
   local pc = exp:begin_run(spec.name, spec.steps)
   io.stderr:write(string.format("[soap_lm] %s (lr %g%s, %d steps, seed %d)\n", pc.label, spec.lr,
@@ -379,7 +387,7 @@ local measures, draw_figures, tables, fmt_summary = R.measures, R.draw_figures, 
 function M.main(args, opts)
   opts = opts or {}
   local exp = Experiment.new{ name = "soap_lm", script = "experiments/soap_lm.lua", args = args,
-    exit = opts.exit, default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES, cosmetic = { "order" },
+    exit = opts.exit, default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES, cosmetic = { "order", "start_job" },
     about = "Reproduces SOAP vs AdamW vs Shampoo on language modelling (Vyas et al. 2024, arXiv 2409.11321) at\n"
       .. "CPU scale: a small Llama on character-level Tiny Shakespeare; a learning-rate sweep of each optimizer,\n"
       .. "then several seeds at the best rates: the paper's measure (cosine runs on fractions of the steps, a fit\n"
@@ -481,9 +489,13 @@ function M.body(exp, opts)
       end
     end
   end
-  local first, last, step = 1, #jobs, 1
-  if cfg.order == "reverse" then first, last, step = #jobs, 1, -1 end
-  for ji = first, last, step do jobs[ji].put(do_run(ctx, jobs[ji].spec)) end
+  -- --start_job K: begin at job K and wrap around (a third process takes the middle)
+  local nj, k0 = #jobs, math.min(math.max(cfg.start_job, 1), math.max(#jobs, 1))
+  for t = 0, nj - 1 do
+    local ji = cfg.order == "reverse" and (k0 - 1 - t) % nj + 1 or (k0 - 1 + t) % nj + 1
+    if cfg.order == "reverse" and cfg.start_job == 1 then ji = nj - t end
+    jobs[ji].put(do_run(ctx, jobs[ji].spec))
+  end
   for _, k in ipairs(M.OPTIMIZERS) do
     for si = 1, #seeds do
       local ns_, ls = {}, {}
@@ -581,7 +593,7 @@ function M.body(exp, opts)
   res.figures = draw_figures(ctx, res)
   local md = tables(ctx, res)
   local results = { target_loss = res.eff.target, method = cfg.efficiency, seeds = #seeds,
-    runs = ctx.nrun, runs_reused = ctx.nreused, parameters = nparam }
+    runs = ctx.nrun, runs_reused = ctx.nreused, runs_missing = ctx.nmissing or 0, parameters = nparam }
   local rkeys = { "soap_vs_adamw", "soap_vs_shampoo", "shampoo_vs_adamw" }
   for ci in ipairs(M.COMPARISONS) do
     local m = res.measures[ci]

@@ -66,7 +66,7 @@ local function fmt_loss_summary(xs)
   local r = Eff.summary(xs)
   if not finite(r.mean) then return "n/a" end
   local t = finite(r.sd) and string.format("%.4f ± %.4f", r.mean, r.sd) or string.format("%.4f", r.mean)
-  if r.missing > 0 then t = t .. string.format(" (%d diverged)", r.missing) end
+  if r.missing > 0 then t = t .. string.format(" (%d of %d seeds missing: diverged or not run)", r.missing, r.n + r.missing) end
   return t
 end
 
