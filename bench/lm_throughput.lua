@@ -1,20 +1,45 @@
 -- bench/lm_throughput.lua: training tokens/s of repro.nn.Llama (fp32, AdamW)
 -- beside the same model and optimizer in PyTorch (bench/lm_torch.py, same
 -- thread count) when `import torch` works; prints the ratio.
---   build/repro bench/lm_throughput.lua [--steps N] [--only small|large]
+--   build/repro bench/lm_throughput.lua [--steps N] [--only small|large] [--attention blocked|fused]
+-- With --serve (bench/run uses it), one model stays loaded and warm, answers
+-- on stdout: a line "ready params=N flops_per_token=F", then, for every line
+-- "run N" read from stdin, N timed steps as "tokens_per_s=X". bench/run runs
+-- it and lm_torch.py --serve side by side and alternates their runs.
+--   build/repro bench/lm_throughput.lua --serve --only small|large [--attention blocked|fused]
 local repro = require "repro"
 local U = require "repro.util"
 local B = dofile(arg[0]:match("(.*/)") .. "lm_common.lua")
 local configs, VOCAB, WARMUP = B.configs, B.VOCAB, B.WARMUP
-local steps, only = B.args(10)
+local steps, only, attention = B.args(10)
 local threads = repro.get_threads and repro.get_threads() or 1
+local serve = false
+for i = 1, #arg do if arg[i] == "--serve" then serve = true end end
 
 local function repro_tokens_per_s(c)
-  local step = B.trainer(c, "fp32")
+  local step = B.trainer(c, "fp32", attention)
   for _ = 1, WARMUP do step() end
   local secs = 0
   for _ = 1, steps do secs = secs + step() end
   return steps * c.batch * c.seq_len / secs
+end
+
+if serve then
+  local c
+  for _, x in ipairs(configs) do if x.name == only then c = x end end
+  if not c then error("lm_throughput --serve: --only small|large is required, got " .. tostring(only)) end
+  local step, model = B.trainer(c, "fp32", attention)
+  for _ = 1, WARMUP do step() end
+  io.stdout:setvbuf("line")
+  print(string.format("ready params=%d flops_per_token=%.0f", model:num_parameters(), B.flops_per_token(c, model)))
+  for line in io.lines() do
+    local n = math.tointeger(tonumber(line:match("^run (%d+)$")))
+    if not n then error("lm_throughput --serve: expected 'run N', got " .. line) end
+    local secs = 0
+    for _ = 1, n do secs = secs + step() end
+    print(string.format("tokens_per_s=%.1f", n * c.batch * c.seq_len / secs))
+  end
+  return
 end
 
 local function find_python()

@@ -8,6 +8,9 @@ multiple of 8), final RMSNorm, untied output head; fp32, AdamW.
 usage: lm_torch.py --dim D --layers L --heads H --seq-len T --batch B --vocab V
                    --steps N --warmup W --threads K
 prints one line: tokens_per_s=<float>
+With --serve 1 (bench/run): warm up, print "ready", then for every line
+"run N" on stdin time N steps and print tokens_per_s=<float> (the model
+stays loaded, so the kit's and PyTorch's runs can alternate).
 Exits with status 3 and a message when torch is not importable."""
 import argparse
 import math
@@ -107,7 +110,7 @@ class Llama(torch.nn.Module):
 def main():
     ap = argparse.ArgumentParser()
     for k, d in [("dim", 128), ("layers", 4), ("heads", 4), ("seq-len", 128), ("batch", 16),
-                 ("vocab", 65), ("steps", 10), ("warmup", 2), ("threads", 1)]:
+                 ("vocab", 65), ("steps", 10), ("warmup", 2), ("threads", 1), ("serve", 0)]:
         ap.add_argument("--" + k, type=int, default=d)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -115,18 +118,32 @@ def main():
     model = Llama(a.vocab, a.dim, a.layers, a.heads, a.seq_len)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
     g = torch.Generator().manual_seed(1)
-    t_start = None
-    for step in range(a.warmup + a.steps):
-        if step == a.warmup:
-            t_start = time.perf_counter()
+
+    def step():
         ids = torch.randint(0, a.vocab, (a.batch, a.seq_len + 1), generator=g)
         x, y = ids[:, :-1], ids[:, 1:]
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x).reshape(-1, a.vocab), y.reshape(-1))
         loss.backward()
         opt.step()
-    elapsed = time.perf_counter() - t_start
-    print("tokens_per_s=%.1f" % (a.steps * a.batch * a.seq_len / elapsed))
+
+    def timed(n):
+        t_start = time.perf_counter()
+        for _ in range(n):
+            step()
+        return n * a.batch * a.seq_len / (time.perf_counter() - t_start)
+
+    for _ in range(a.warmup):
+        step()
+    if not a.serve:
+        print("tokens_per_s=%.1f" % timed(a.steps))
+        return
+    print("ready", flush=True)
+    for line in sys.stdin:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] != "run" or not parts[1].isdigit():
+            sys.exit("lm_torch.py --serve: expected 'run N', got %r" % line)
+        print("tokens_per_s=%.1f" % timed(int(parts[1])), flush=True)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,16 @@ int rp_dist_allreduce_max_int(int *out, int in);
  * process it folds local's k rows. out: P floats; local: k * P floats. 0 or -1. */
 int rp_dist_allgather_fold(float *out, const float *local, int64_t k, int64_t P, int64_t bucket,
                            float divisor);
+/* The same bits as rp_dist_allgather_fold with the traffic of an all-reduce
+ * (a reduce-scatter, then an all-gather): each bucket of P is cut into one
+ * contiguous chunk per rank (sizes differ by at most one); an all-to-all
+ * brings every rank's k rows of chunk s to rank s, which folds the size*k
+ * rows in rank order and divides; an all-gather gives every rank the folded
+ * chunks. One MPI_Alltoallv and one MPI_Allgatherv per bucket (two
+ * MPI_Sendrecv when there are two ranks and k = 1). The summation
+ * is the same element by element, so the bits do not depend on the process
+ * count or the bucket. out: P floats; local: k * P floats. 0 or -1. */
+int rp_dist_reduce_fold(float *out, const float *local, int64_t k, int64_t P, int64_t bucket, float divisor);
 /* buf (n floats) = the sum over ranks, in place, by MPI_Allreduce: MPI picks
  * the order, so the bits may depend on the process count. For benchmarks
  * (the peer of rp_dist_allgather_fold), never for training. 0 or -1. */

@@ -6,51 +6,13 @@
 #include "ops.h"
 #include "ops_nn.h"
 #include "autograd.h"
+#include "attention_heads.h"
 
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* q/k/v as sgemm operands: (B, H, T, D) with unit stride in D and row stride
- * ld in T; anything else is copied to contiguous first. */
-typedef struct {
-    rp_tensor *t; /* owned */
-    int64_t sb, sh;
-    int ld;
-} head_view;
-
-static int head_prep(head_view *hv, const rp_tensor *x)
-{
-    int64_t T = x->shape[2], D = x->shape[3];
-    bool ok = (D <= 1 || x->stride[3] == 1) && (T <= 1 || x->stride[2] >= D) &&
-              x->stride[2] <= INT_MAX;
-    hv->t = ok ? rp_detach(x) : rp_copy_contiguous(x);
-    if (!hv->t) return -1;
-    hv->sb = hv->t->stride[0];
-    hv->sh = hv->t->stride[1];
-    int64_t ld = T <= 1 ? D : hv->t->stride[2];
-    hv->ld = (int)(ld > 0 ? ld : 1);
-    if (hv->ld < D) hv->ld = (int)D;
-    return 0;
-}
-
-static int att_check(const rp_tensor *q, const rp_tensor *k, const rp_tensor *v)
-{
-    char a[RP_SHAPE_STRLEN], b[RP_SHAPE_STRLEN], c[RP_SHAPE_STRLEN];
-    if (q->dtype != RP_F32 || k->dtype != RP_F32 || v->dtype != RP_F32)
-        return rp_seterr("attention: q, k, v must be f32, got %s, %s, %s",
-                         rp_dtype_info[q->dtype].name, rp_dtype_info[k->dtype].name,
-                         rp_dtype_info[v->dtype].name);
-    if (q->ndim != 4 || !rp_same_shape(q, k) || !rp_same_shape(q, v))
-        return rp_seterr("attention: q %s, k %s, v %s must share one (B, H, T, D) shape",
-                         rp_shape_str(q, a, sizeof a), rp_shape_str(k, b, sizeof b),
-                         rp_shape_str(v, c, sizeof c));
-    if (q->shape[3] == 0 || q->shape[2] > INT_MAX || q->shape[3] > INT_MAX)
-        return rp_seterr("attention: unsupported head size in %s", rp_shape_str(q, a, sizeof a));
-    return 0;
-}
 
 /* Both kernels run single-threaded sgemms inside a parallel loop over (B, H),
  * so each (b, h)'s arithmetic is the same whatever the number of OpenMP
@@ -445,102 +407,108 @@ static att_blocks att_plan(int T, int D)
 
 /* ---- the op ---- */
 
+typedef struct {
+    rp_att_head q, k, v, g;
+    float *out, *lse, *dq, *dk, *dv;
+    int T, D;
+    float scale;
+    att_blocks pb;
+} att_ctx;
+
+static void att_fwd_head(void *arg, float *P, int64_t b, int64_t h, int64_t bh)
+{
+    att_ctx *c = arg;
+    const int T = c->T, D = c->D;
+    float *o = c->out + bh * T * D, *lp = c->lse + bh * T;
+    const float *qp = rp_att_head_at(&c->q, b, h), *kp = rp_att_head_at(&c->k, b, h),
+                *vp = rp_att_head_at(&c->v, b, h);
+    if (c->pb.bq)
+        blk_forward(P, o, lp, qp, c->q.ld, kp, c->k.ld, vp, c->v.ld, T, D, c->scale, c->pb);
+    else
+        full_forward(P, o, lp, qp, c->q.ld, kp, c->k.ld, vp, c->v.ld, T, D, c->scale);
+}
+
+static void att_bwd_head(void *arg, float *P, int64_t b, int64_t h, int64_t bh)
+{
+    att_ctx *c = arg;
+    const int T = c->T, D = c->D;
+    float *dq = c->dq + bh * T * D, *dk = c->dk + bh * T * D, *dv = c->dv + bh * T * D;
+    float *lp = c->lse + bh * T;
+    const float *q = rp_att_head_at(&c->q, b, h), *k = rp_att_head_at(&c->k, b, h),
+                *v = rp_att_head_at(&c->v, b, h), *dO = rp_att_head_at(&c->g, b, h);
+    if (c->pb.bq)
+        blk_backward(P, dq, dk, dv, lp, q, c->q.ld, k, c->k.ld, v, c->v.ld, dO, c->g.ld, T, D,
+                     c->scale, c->pb);
+    else
+        full_backward(P, P + (size_t)T * (size_t)T, dq, dk, dv, lp, q, c->q.ld, k, c->k.ld, v,
+                      c->v.ld, dO, c->g.ld, T, D, c->scale);
+}
+
+static bool att_parallel(int64_t BH, int T, int D)
+{
+    return BH > 1 && BH * T * T * D > ATT_PAR_MIN;
+}
+
 static int att_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
 {
-    const rp_tensor *lse = n->saved[3];
-    const att_blocks pb = {(int)n->iargs[0], (int)n->iargs[1]}; /* the forward's kernel */
-    head_view hq = {0}, hk = {0}, hv = {0}, hg = {0};
+    att_ctx c = {0};
+    c.pb = (att_blocks){(int)n->iargs[0], (int)n->iargs[1]}; /* the forward's kernel */
     int rc = -1;
-    if (head_prep(&hq, n->saved[0]) || head_prep(&hk, n->saved[1]) ||
-        head_prep(&hv, n->saved[2]) || head_prep(&hg, g))
+    if (rp_att_head_prep(&c.q, n->saved[0]) || rp_att_head_prep(&c.k, n->saved[1]) ||
+        rp_att_head_prep(&c.v, n->saved[2]) || rp_att_head_prep(&c.g, g))
         goto done;
-    const int64_t B = hq.t->shape[0], H = hq.t->shape[1];
-    const int T = (int)hq.t->shape[2], D = (int)hq.t->shape[3];
-    const float scale = (float)(1.0 / sqrt((double)D));
+    const int64_t B = c.q.t->shape[0], H = c.q.t->shape[1];
+    c.T = (int)c.q.t->shape[2];
+    c.D = (int)c.q.t->shape[3];
+    c.scale = (float)(1.0 / sqrt((double)c.D));
     for (int i = 0; i < 3; i++) { /* both kernels write every row with beta 0 sgemms */
-        gin[i] = rp_empty_uninit(RP_F32, 4, hq.t->shape);
+        gin[i] = rp_empty_uninit(RP_F32, 4, c.q.t->shape);
         if (!gin[i]) goto done;
     }
-    if (T == 0) { rc = 0; goto done; }
-    rp_blas_one_thread();
-    int oom = 0;
-    #pragma omp parallel if (B * H > 1 && B * H * T * T * D > ATT_PAR_MIN)
-    {
-        float *P = malloc(sizeof(float) * att_scratch(T, pb, true));
-        if (!P) {
-            #pragma omp atomic write
-            oom = 1;
-        }
-        #pragma omp for schedule(static)
-        for (int64_t bh = 0; bh < B * H; bh++) {
-            if (!P) continue;
-            int64_t b = bh / H, h = bh % H;
-            float *dq = RP_F32P(gin[0]) + bh * T * D, *dk = RP_F32P(gin[1]) + bh * T * D;
-            float *dv = RP_F32P(gin[2]) + bh * T * D, *lp = RP_F32P(lse) + bh * T;
-            const float *q = RP_F32P(hq.t) + b * hq.sb + h * hq.sh;
-            const float *k = RP_F32P(hk.t) + b * hk.sb + h * hk.sh;
-            const float *v = RP_F32P(hv.t) + b * hv.sb + h * hv.sh;
-            const float *dO = RP_F32P(hg.t) + b * hg.sb + h * hg.sh;
-            if (pb.bq)
-                blk_backward(P, dq, dk, dv, lp, q, hq.ld, k, hk.ld, v, hv.ld, dO, hg.ld, T, D,
-                             scale, pb);
-            else
-                full_backward(P, P + (size_t)T * (size_t)T, dq, dk, dv, lp, q, hq.ld, k, hk.ld,
-                              v, hv.ld, dO, hg.ld, T, D, scale);
-        }
-        free(P);
+    if (c.T == 0) { rc = 0; goto done; }
+    c.dq = RP_F32P(gin[0]);
+    c.dk = RP_F32P(gin[1]);
+    c.dv = RP_F32P(gin[2]);
+    c.lse = RP_F32P(n->saved[3]);
+    if (rp_att_for_heads(B, H, att_scratch(c.T, c.pb, true), att_parallel(B * H, c.T, c.D),
+                         att_bwd_head, &c)) {
+        rp_seterr("attention: out of memory for scratch of T = %d", c.T);
+        goto done;
     }
-    if (oom) { rp_seterr("attention: out of memory for scratch of T = %d", T); goto done; }
     rc = 0;
 done:
-    rp_tensor_release(hq.t);
-    rp_tensor_release(hk.t);
-    rp_tensor_release(hv.t);
-    rp_tensor_release(hg.t);
+    rp_att_head_free(&c.q);
+    rp_att_head_free(&c.k);
+    rp_att_head_free(&c.v);
+    rp_att_head_free(&c.g);
     return rc;
 }
 
 rp_tensor *rp_attention(const rp_tensor *q, const rp_tensor *k, const rp_tensor *v)
 {
-    if (att_check(q, k, v)) return NULL;
-    head_view hq = {0}, hk = {0}, hv = {0};
+    if (rp_att_check(q, k, v)) return NULL;
+    att_ctx c = {0};
     rp_tensor *out = NULL, *lse = NULL;
-    if (head_prep(&hq, q) || head_prep(&hk, k) || head_prep(&hv, v)) goto done;
+    if (rp_att_head_prep(&c.q, q) || rp_att_head_prep(&c.k, k) || rp_att_head_prep(&c.v, v))
+        goto done;
     const int64_t B = q->shape[0], H = q->shape[1];
-    const int T = (int)q->shape[2], D = (int)q->shape[3];
-    const float scale = (float)(1.0 / sqrt((double)D));
+    c.T = (int)q->shape[2];
+    c.D = (int)q->shape[3];
+    c.scale = (float)(1.0 / sqrt((double)c.D));
     out = rp_empty_uninit(RP_F32, 4, q->shape);
     lse = rp_empty_uninit(RP_F32, 3, q->shape);
     if (!out || !lse) goto fail;
-    int oom = 0;
-    att_blocks pb = {0, 0};
-    if (T > 0) {
-        rp_blas_one_thread();
-        pb = att_plan(T, D);
-        #pragma omp parallel if (B * H > 1 && B * H * T * T * D > ATT_PAR_MIN)
-        {
-            float *P = malloc(sizeof(float) * att_scratch(T, pb, false));
-            if (!P) {
-                #pragma omp atomic write
-                oom = 1;
-            }
-            #pragma omp for schedule(static)
-            for (int64_t bh = 0; bh < B * H; bh++) {
-                if (!P) continue;
-                int64_t b = bh / H, h = bh % H;
-                float *o = RP_F32P(out) + bh * T * D, *lp = RP_F32P(lse) + bh * T;
-                const float *qp = RP_F32P(hq.t) + b * hq.sb + h * hq.sh;
-                const float *kp = RP_F32P(hk.t) + b * hk.sb + h * hk.sh;
-                const float *vp = RP_F32P(hv.t) + b * hv.sb + h * hv.sh;
-                if (pb.bq)
-                    blk_forward(P, o, lp, qp, hq.ld, kp, hk.ld, vp, hv.ld, T, D, scale, pb);
-                else
-                    full_forward(P, o, lp, qp, hq.ld, kp, hk.ld, vp, hv.ld, T, D, scale);
-            }
-            free(P);
+    c.out = RP_F32P(out);
+    c.lse = RP_F32P(lse);
+    if (c.T > 0) {
+        rp_blas_one_thread(); /* before att_plan's check, which runs sgemms too */
+        c.pb = att_plan(c.T, c.D);
+        if (rp_att_for_heads(B, H, att_scratch(c.T, c.pb, false), att_parallel(B * H, c.T, c.D),
+                             att_fwd_head, &c)) {
+            rp_seterr("attention: out of memory for scratch of T = %d", c.T);
+            goto fail;
         }
-        }
-    if (oom) { rp_seterr("attention: out of memory for scratch of T = %d", T); goto fail; }
+    }
     const rp_tensor *ins[3] = {q, k, v};
     if (rp_needs_grad(3, ins)) {
         rp_tensor *in3[3] = {(rp_tensor *)q, (rp_tensor *)k, (rp_tensor *)v};
@@ -548,8 +516,8 @@ rp_tensor *rp_attention(const rp_tensor *q, const rp_tensor *k, const rp_tensor 
         if (!node || rp_node_save(node, q) || rp_node_save(node, k) || rp_node_save(node, v) ||
             rp_node_save(node, lse))
             goto fail;
-        node->iargs[0] = pb.b0;
-        node->iargs[1] = pb.bq;
+        node->iargs[0] = c.pb.b0;
+        node->iargs[1] = c.pb.bq;
     }
     goto done;
 fail:
@@ -557,15 +525,15 @@ fail:
     out = NULL;
 done:
     rp_tensor_release(lse);
-    rp_tensor_release(hq.t);
-    rp_tensor_release(hk.t);
-    rp_tensor_release(hv.t);
+    rp_att_head_free(&c.q);
+    rp_att_head_free(&c.k);
+    rp_att_head_free(&c.v);
     return out;
 }
 
 rp_tensor *rp_attention_ref(const rp_tensor *q, const rp_tensor *k, const rp_tensor *v)
 {
-    if (att_check(q, k, v)) return NULL;
+    if (rp_att_check(q, k, v)) return NULL;
     const int64_t B = q->shape[0], H = q->shape[1], T = q->shape[2], D = q->shape[3];
     rp_tensor *out = rp_zeros(RP_F32, 4, q->shape);
     double *p = malloc(sizeof(double) * (size_t)(T ? T : 1));

@@ -8,6 +8,7 @@
 #include "ops.h"
 #include "ops_nn.h"
 #include "autograd.h"
+#include "attention_heads.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -15,28 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-/* (B, H, T, D) as sgemm operands: unit stride in D, row stride ld >= D; other
- * layouts are copied. A cache narrowed along T keeps its layout. */
-typedef struct {
-    rp_tensor *t; /* owned */
-    int64_t sb, sh;
-    int ld;
-} mhead;
-
-static int mhead_prep(mhead *hv, const rp_tensor *x)
-{
-    int64_t T = x->shape[2], D = x->shape[3];
-    bool ok = (D <= 1 || x->stride[3] == 1) && (T <= 1 || x->stride[2] >= D) &&
-              x->stride[2] <= INT_MAX;
-    hv->t = ok ? rp_detach(x) : rp_copy_contiguous(x);
-    if (!hv->t) return -1;
-    hv->sb = hv->t->stride[0];
-    hv->sh = hv->t->stride[1];
-    int64_t ld = T <= 1 ? D : hv->t->stride[2];
-    hv->ld = (int)(ld > D ? ld : D);
-    return 0;
-}
 
 static int matt_check(const rp_tensor *q, const rp_tensor *k, const rp_tensor *v,
                       const rp_tensor *km, bool causal)
@@ -163,56 +142,74 @@ static rp_tensor *mask_u8(const rp_tensor *km)
     return m;
 }
 
+typedef struct {
+    rp_att_head q, k, v, g;
+    float *out, *lse, *dq, *dk, *dv;
+    const uint8_t *km; /* (B, Tk) or NULL */
+    bool causal;
+    int Tq, Tk, D;
+    float scale;
+} matt_ctx;
+
+static void matt_fwd_head(void *arg, float *S, int64_t b, int64_t h, int64_t bh)
+{
+    matt_ctx *c = arg;
+    m_forward(S, c->out + bh * c->Tq * c->D, c->lse + bh * c->Tq, rp_att_head_at(&c->q, b, h),
+              c->q.ld, rp_att_head_at(&c->k, b, h), c->k.ld, rp_att_head_at(&c->v, b, h), c->v.ld,
+              c->km ? c->km + b * c->Tk : NULL, c->causal, c->Tq, c->Tk, c->D, c->scale);
+}
+
+static void matt_bwd_head(void *arg, float *P, int64_t b, int64_t h, int64_t bh)
+{
+    matt_ctx *c = arg;
+    m_backward(P, P + (size_t)c->Tq * (size_t)c->Tk, c->dq + bh * c->Tq * c->D,
+               c->dk + bh * c->Tk * c->D, c->dv + bh * c->Tk * c->D, c->lse + bh * c->Tq,
+               rp_att_head_at(&c->q, b, h), c->q.ld, rp_att_head_at(&c->k, b, h), c->k.ld,
+               rp_att_head_at(&c->v, b, h), c->v.ld, rp_att_head_at(&c->g, b, h), c->g.ld,
+               c->km ? c->km + b * c->Tk : NULL, c->causal, c->Tq, c->Tk, c->D, c->scale);
+}
+
+static void matt_free(matt_ctx *c)
+{
+    rp_att_head_free(&c->q);
+    rp_att_head_free(&c->k);
+    rp_att_head_free(&c->v);
+    rp_att_head_free(&c->g);
+}
+
 /* saved: q, k, v, lse (B, H, Tq), mask u8 (optional); iargs[0] = causal */
 static int matt_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
 {
-    const rp_tensor *lse = n->saved[3];
-    const uint8_t *km = n->nsaved > 4 ? RP_U8P(n->saved[4]) : NULL;
-    const bool causal = n->iargs[0] != 0;
-    mhead hq = {0}, hk = {0}, hv = {0}, hg = {0};
+    matt_ctx c = {0};
+    c.lse = RP_F32P(n->saved[3]);
+    c.km = n->nsaved > 4 ? RP_U8P(n->saved[4]) : NULL;
+    c.causal = n->iargs[0] != 0;
     int rc = -1;
-    if (mhead_prep(&hq, n->saved[0]) || mhead_prep(&hk, n->saved[1]) ||
-        mhead_prep(&hv, n->saved[2]) || mhead_prep(&hg, g))
+    if (rp_att_head_prep(&c.q, n->saved[0]) || rp_att_head_prep(&c.k, n->saved[1]) ||
+        rp_att_head_prep(&c.v, n->saved[2]) || rp_att_head_prep(&c.g, g))
         goto done;
-    const int64_t B = hq.t->shape[0], H = hq.t->shape[1];
-    const int Tq = (int)hq.t->shape[2], Tk = (int)hk.t->shape[2], D = (int)hq.t->shape[3];
-    const float scale = (float)(1.0 / sqrt((double)D));
-    gin[0] = rp_zeros(RP_F32, 4, hq.t->shape);
-    gin[1] = rp_zeros(RP_F32, 4, hk.t->shape);
-    gin[2] = rp_zeros(RP_F32, 4, hk.t->shape);
+    const int64_t B = c.q.t->shape[0], H = c.q.t->shape[1];
+    c.Tq = (int)c.q.t->shape[2];
+    c.Tk = (int)c.k.t->shape[2];
+    c.D = (int)c.q.t->shape[3];
+    c.scale = (float)(1.0 / sqrt((double)c.D));
+    gin[0] = rp_zeros(RP_F32, 4, c.q.t->shape);
+    gin[1] = rp_zeros(RP_F32, 4, c.k.t->shape);
+    gin[2] = rp_zeros(RP_F32, 4, c.k.t->shape);
     if (!gin[0] || !gin[1] || !gin[2]) goto done;
-    if (Tq == 0 || Tk == 0) { rc = 0; goto done; }
-    rp_blas_one_thread();
-    int oom = 0;
-    const size_t tt = (size_t)Tq * (size_t)Tk;
-    #pragma omp parallel if (B * H > 1 && B * H * tt * D > RP_PAR_MIN)
-    {
-        float *P = malloc(sizeof(float) * 2 * tt);
-        if (!P) {
-            #pragma omp atomic write
-            oom = 1;
-        }
-        #pragma omp for schedule(static)
-        for (int64_t bh = 0; bh < B * H; bh++) {
-            if (!P) continue;
-            int64_t b = bh / H, h = bh % H;
-            m_backward(P, P + tt, RP_F32P(gin[0]) + bh * Tq * D, RP_F32P(gin[1]) + bh * Tk * D,
-                       RP_F32P(gin[2]) + bh * Tk * D, RP_F32P(lse) + bh * Tq,
-                       RP_F32P(hq.t) + b * hq.sb + h * hq.sh, hq.ld,
-                       RP_F32P(hk.t) + b * hk.sb + h * hk.sh, hk.ld,
-                       RP_F32P(hv.t) + b * hv.sb + h * hv.sh, hv.ld,
-                       RP_F32P(hg.t) + b * hg.sb + h * hg.sh, hg.ld, km ? km + b * Tk : NULL,
-                       causal, Tq, Tk, D, scale);
-        }
-        free(P);
+    if (c.Tq == 0 || c.Tk == 0) { rc = 0; goto done; }
+    c.dq = RP_F32P(gin[0]);
+    c.dk = RP_F32P(gin[1]);
+    c.dv = RP_F32P(gin[2]);
+    const size_t tt = (size_t)c.Tq * (size_t)c.Tk;
+    if (rp_att_for_heads(B, H, 2 * tt, B * H > 1 && B * H * tt * c.D > RP_PAR_MIN,
+                         matt_bwd_head, &c)) {
+        rp_seterr("attention: out of memory for scratch of %d x %d", c.Tq, c.Tk);
+        goto done;
     }
-    if (oom) { rp_seterr("attention: out of memory for scratch of %d x %d", Tq, Tk); goto done; }
     rc = 0;
 done:
-    rp_tensor_release(hq.t);
-    rp_tensor_release(hk.t);
-    rp_tensor_release(hv.t);
-    rp_tensor_release(hg.t);
+    matt_free(&c);
     return rc;
 }
 
@@ -221,45 +218,32 @@ rp_tensor *rp_attention_masked(const rp_tensor *q, const rp_tensor *k, const rp_
 {
     if (matt_check(q, k, v, key_mask, causal)) return NULL;
     if (!key_mask && causal && q->shape[2] == k->shape[2]) return rp_attention(q, k, v);
-    mhead hq = {0}, hk = {0}, hv = {0};
+    matt_ctx c = {0};
     rp_tensor *out = NULL, *lse = NULL, *km = NULL;
-    if (mhead_prep(&hq, q) || mhead_prep(&hk, k) || mhead_prep(&hv, v)) goto done;
+    if (rp_att_head_prep(&c.q, q) || rp_att_head_prep(&c.k, k) || rp_att_head_prep(&c.v, v))
+        goto done;
     if (key_mask && !(km = mask_u8(key_mask))) goto done;
     const int64_t B = q->shape[0], H = q->shape[1];
-    const int Tq = (int)q->shape[2], Tk = (int)k->shape[2], D = (int)q->shape[3];
-    const float scale = (float)(1.0 / sqrt((double)D));
+    c.Tq = (int)q->shape[2];
+    c.Tk = (int)k->shape[2];
+    c.D = (int)q->shape[3];
+    c.scale = (float)(1.0 / sqrt((double)c.D));
+    c.causal = causal;
     out = rp_zeros(RP_F32, 4, q->shape);
     lse = rp_empty_uninit(RP_F32, 3, q->shape);
     if (!out || !lse) goto fail;
-    const uint8_t *kp = km ? RP_U8P(km) : NULL;
-    float *lp = RP_F32P(lse);
-    if (Tk == 0)
-        for (int64_t i = 0; i < B * H * Tq; i++) lp[i] = -INFINITY;
-    int oom = 0;
-    const size_t tt = (size_t)Tq * (size_t)Tk;
-    if (Tq > 0 && Tk > 0) {
-        rp_blas_one_thread();
-        #pragma omp parallel if (B * H > 1 && B * H * tt * D > RP_PAR_MIN)
-        {
-            float *S = malloc(sizeof(float) * tt);
-            if (!S) {
-                #pragma omp atomic write
-                oom = 1;
-            }
-            #pragma omp for schedule(static)
-            for (int64_t bh = 0; bh < B * H; bh++) {
-                if (!S) continue;
-                int64_t b = bh / H, h = bh % H;
-                m_forward(S, RP_F32P(out) + bh * Tq * D, lp + bh * Tq,
-                          RP_F32P(hq.t) + b * hq.sb + h * hq.sh, hq.ld,
-                          RP_F32P(hk.t) + b * hk.sb + h * hk.sh, hk.ld,
-                          RP_F32P(hv.t) + b * hv.sb + h * hv.sh, hv.ld, kp ? kp + b * Tk : NULL,
-                          causal, Tq, Tk, D, scale);
-            }
-            free(S);
-        }
+    c.km = km ? RP_U8P(km) : NULL;
+    c.out = RP_F32P(out);
+    c.lse = RP_F32P(lse);
+    if (c.Tk == 0)
+        for (int64_t i = 0; i < B * H * c.Tq; i++) c.lse[i] = -INFINITY;
+    const size_t tt = (size_t)c.Tq * (size_t)c.Tk;
+    if (c.Tq > 0 && c.Tk > 0 &&
+        rp_att_for_heads(B, H, tt, B * H > 1 && B * H * tt * c.D > RP_PAR_MIN, matt_fwd_head,
+                         &c)) {
+        rp_seterr("attention: out of memory for scratch of %d x %d", c.Tq, c.Tk);
+        goto fail;
     }
-    if (oom) { rp_seterr("attention: out of memory for scratch of %d x %d", Tq, Tk); goto fail; }
     const rp_tensor *ins[3] = {q, k, v};
     if (rp_needs_grad(3, ins)) {
         rp_tensor *in3[3] = {(rp_tensor *)q, (rp_tensor *)k, (rp_tensor *)v};
@@ -276,9 +260,7 @@ fail:
 done:
     rp_tensor_release(lse);
     rp_tensor_release(km);
-    rp_tensor_release(hq.t);
-    rp_tensor_release(hk.t);
-    rp_tensor_release(hv.t);
+    matt_free(&c);
     return out;
 }
 

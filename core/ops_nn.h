@@ -90,6 +90,11 @@ rp_tensor *rp_attention(const rp_tensor *q, const rp_tensor *k, const rp_tensor 
  * the blocked one always (faster, last bits may differ). Returns the previous
  * choice; a negative argument only reads it. */
 int rp_attention_kernel(int kernel);
+/* The same causal attention by a fused kernel (ops_attention_fused.c):
+ * blocked over queries and keys with an online softmax, forward and
+ * backward, no T x T scratch. Deterministic for any thread count; agrees
+ * with rp_attention to rounding (its sums run in another order). */
+rp_tensor *rp_attention_fused(const rp_tensor *q, const rp_tensor *k, const rp_tensor *v);
 /* Naive double-precision reference of rp_attention (no autograd). */
 rp_tensor *rp_attention_ref(const rp_tensor *q, const rp_tensor *k, const rp_tensor *v);
 

@@ -387,7 +387,7 @@ local measures, draw_figures, tables, fmt_summary = R.measures, R.draw_figures, 
 function M.main(args, opts)
   opts = opts or {}
   local exp = Experiment.new{ name = "soap_lm", script = "experiments/soap_lm.lua", args = args,
-    exit = opts.exit, default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES, cosmetic = { "order", "start_job" },
+    exit = opts.exit, default = "fast", presets = M.PRESETS, options = M.OPTIONS, times = M.TIMES, cosmetic = { "order", "start_job" }, dist = true,
     about = "Reproduces SOAP vs AdamW vs Shampoo on language modelling (Vyas et al. 2024, arXiv 2409.11321) at\n"
       .. "CPU scale: a small Llama on character-level Tiny Shakespeare; a learning-rate sweep of each optimizer,\n"
       .. "then several seeds at the best rates: the paper's measure (cosine runs on fractions of the steps, a fit\n"

@@ -10,6 +10,8 @@
  *   pack(buf, row, grads)             copy the tensors of grads (false: zeros) into row `row` of buf (k, P)
  *   unpack(flat, grads)               copy flat (P) back into the tensors of grads
  *   fold(out, buf, divisor, bucket)   out (P) = fold of every rank's rows of buf (k, P) in rank order / divisor
+ *                                     (all-gather of every row: the reference transport)
+ *   reduce(out, buf, divisor, bucket) the same bits by reduce-scatter + all-gather (the traffic of an all-reduce)
  *   allreduce_sum(t)                  t = sum over ranks by MPI_Allreduce (order MPI's: benchmarks only)
  */
 #include <stdio.h>
@@ -206,22 +208,28 @@ static int d_unpack(lua_State *L)
     return 0;
 }
 
-static int d_fold(lua_State *L)
+/* fold and reduce: the same arguments and result, two transports. */
+static int fold_or_reduce(lua_State *L, int reduce)
 {
-    rp_tensor *out = check_f32_contig(L, 1, "dist.fold", "out");
-    rp_tensor *buf = check_f32_contig(L, 2, "dist.fold", "buf");
+    const char *fn = reduce ? "dist.reduce" : "dist.fold";
+    rp_tensor *out = check_f32_contig(L, 1, fn, "out");
+    rp_tensor *buf = check_f32_contig(L, 2, fn, "buf");
     lua_Number divisor = luaL_checknumber(L, 3);
     lua_Integer bucket = luaL_optinteger(L, 4, 1 << 20);
     if (buf->ndim != 2 || rp_numel(out) != buf->shape[1])
-        return luaL_error(L, "dist.fold: buf must be (k, P) and out hold P numbers");
-    if (!(divisor > 0)) return luaL_error(L, "dist.fold: divisor must be > 0");
-    if (bucket < 1) return luaL_error(L, "dist.fold: bucket must be >= 1, got %d", (int)bucket);
-    if (out->storage == buf->storage) return luaL_error(L, "dist.fold: out and buf must not share storage");
-    if (rp_dist_allgather_fold(RP_F32P(out), RP_F32P(buf), buf->shape[0], buf->shape[1], bucket, (float)divisor) != 0)
-        return l_corerror(L);
+        return luaL_error(L, "%s: buf must be (k, P) and out hold P numbers", fn);
+    if (!(divisor > 0)) return luaL_error(L, "%s: divisor must be > 0", fn);
+    if (bucket < 1) return luaL_error(L, "%s: bucket must be >= 1, got %I", fn, bucket);
+    if (out->storage == buf->storage) return luaL_error(L, "%s: out and buf must not share storage", fn);
+    int rc = (reduce ? rp_dist_reduce_fold : rp_dist_allgather_fold)(RP_F32P(out), RP_F32P(buf), buf->shape[0],
+                                                                      buf->shape[1], bucket, (float)divisor);
+    if (rc != 0) return l_corerror(L);
     rp_bump_version(out);
     return 0;
 }
+
+static int d_fold(lua_State *L) { return fold_or_reduce(L, 0); }
+static int d_reduce(lua_State *L) { return fold_or_reduce(L, 1); }
 
 static int d_allreduce_sum(lua_State *L)
 {
@@ -238,7 +246,7 @@ int l_open_dist(lua_State *L)
         {"rank", d_rank}, {"size", d_size}, {"barrier", d_barrier}, {"abort", d_abort},
         {"bcast_tensor", d_bcast_tensor}, {"bcast_string", d_bcast_string},
         {"allgather_numbers", d_allgather_numbers}, {"max_int", d_max_int},
-        {"pack", d_pack}, {"unpack", d_unpack}, {"fold", d_fold},
+        {"pack", d_pack}, {"unpack", d_unpack}, {"fold", d_fold}, {"reduce", d_reduce},
         {"allreduce_sum", d_allreduce_sum},
         {NULL, NULL},
     };

@@ -145,14 +145,35 @@ static int l_embedding(lua_State *L)
     return push_result(L, r);
 }
 
-/* attention(q, k, v [, {causal = true, key_mask = (B, Tk)}]): without
- * options (or causal with no mask and Tq == Tk) the training kernels. */
+/* attention(q, k, v [, {causal = true, key_mask = (B, Tk), impl = "blocked"}]):
+ * without options (or causal with no mask and Tq == Tk) the training
+ * kernels; impl "fused" (causal, no mask only) the fused kernel. */
 static int l_attention(lua_State *L)
 {
-    static const char *const opts[] = {"causal", "key_mask", NULL};
+    static const char *const opts[] = {"causal", "key_mask", "impl", NULL};
     rp_tensor *q = l_checktensor(L, 1), *k = l_checktensor(L, 2), *v = l_checktensor(L, 3);
     if (lua_isnoneornil(L, 4)) return push_result(L, rp_attention(q, k, v));
     l_checkoptions(L, 4, "attention", opts);
+    lua_getfield(L, 4, "impl");
+    if (!lua_isnil(L, -1)) {
+        static const char *const impls[] = {"blocked", "fused", NULL};
+        const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        int which = -1;
+        for (int i = 0; s && impls[i]; i++)
+            if (strcmp(s, impls[i]) == 0) which = i;
+        if (which < 0)
+            luaL_error(L, "attention: impl must be 'blocked' or 'fused', got %s",
+                       s ? s : luaL_typename(L, -1));
+        if (which == 1) {
+            lua_getfield(L, 4, "causal");
+            lua_getfield(L, 4, "key_mask");
+            if (lua_toboolean(L, -1) || (!lua_isnil(L, -2) && !(lua_isboolean(L, -2) && lua_toboolean(L, -2))))
+                luaL_error(L, "attention: impl 'fused' is causal attention without key_mask");
+            lua_pop(L, 3);
+            return push_result(L, rp_attention_fused(q, k, v));
+        }
+    }
+    lua_pop(L, 1);
     bool causal = true;
     rp_tensor *km = NULL;
     lua_getfield(L, 4, "causal");

@@ -10,11 +10,15 @@
 --   local acc = dist.accumulator(params, k)  -- k micro-batch gradients per rank
 --   acc:add(j); acc:reduce(M)         -- p.grad = (fold of all M rows in rank order) / M
 --
--- The gradient reduction is an all-gather of every micro-batch gradient,
--- bucket by bucket (one MPI call per bucket), folded left to right in global
--- micro-batch order on every rank: ((g1 + g2) + g3) + ... then / M. One
--- process with micro_batches = M folds the same rows in the same order, so
--- N processes and one process give the same bits.
+-- The gradient reduction folds every micro-batch gradient left to right in
+-- global micro-batch order: ((g1 + g2) + g3) + ... then / M. Bucket by bucket
+-- of the flattened gradients, each rank folds its own contiguous chunk of
+-- the bucket from every rank's rows (a reduce-scatter by MPI_Alltoallv), then
+-- an MPI_Allgatherv gives every rank the whole bucket: the traffic of an
+-- all-reduce, the order of one process. One process with micro_batches = M
+-- folds the same rows in the same order, so N processes and one process give
+-- the same bits. transport = "gather" (every row to every rank, each rank
+-- folds all of it) is the plain reference the tests hold it to.
 local C = require("repro.core").dist
 local T = require "repro.tensor"
 local U = require "repro.util"
@@ -171,10 +175,19 @@ function D.accumulator(params, k, opts)
     if not T.is_tensor(p) then error("dist.accumulator: entry " .. i .. " is not a tensor", 2) end
     P = P + p:numel()
   end
-  local bucket = opts.bucket or (1 << 20)
+  for key in pairs(opts) do
+    if key ~= "bucket" and key ~= "transport" then
+      error("dist.accumulator: unknown option '" .. tostring(key) .. "' (bucket, transport)", 2)
+    end
+  end
+  local bucket = opts.bucket or (1 << 22)
   if math.type(bucket) ~= "integer" or bucket < 1 then error("dist.accumulator: bucket must be an integer >= 1", 2) end
-  return setmetatable({ params = params, k = k, P = P, bucket = bucket, buf = T.zeros(k, P), out = T.zeros(P),
-                        zeros = {} }, Acc)
+  local transport = opts.transport or "reduce"
+  if transport ~= "reduce" and transport ~= "gather" then
+    error("dist.accumulator: transport must be 'reduce' or 'gather', got '" .. tostring(transport) .. "'", 2)
+  end
+  return setmetatable({ params = params, k = k, P = P, bucket = bucket, transport = transport, buf = T.zeros(k, P),
+                        out = T.zeros(P), zeros = {} }, Acc)
 end
 
 -- Store the current p.grad of every parameter as row j (1..k); a missing grad counts as zeros.
@@ -193,7 +206,7 @@ end
 
 -- p.grad = (fold of the rows of every rank, rank order) / divisor, the same on every rank.
 function Acc:reduce(divisor)
-  C.fold(self.out, self.buf, divisor or 1, self.bucket)
+  C[self.transport == "gather" and "fold" or "reduce"](self.out, self.buf, divisor or 1, self.bucket)
   local grads = {}
   for i, p in ipairs(self.params) do
     local g = T.zeros(p:shape())

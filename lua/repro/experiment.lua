@@ -8,7 +8,9 @@
 --     options = {steps = {help = "training steps per run", min = 1},
 --                lr = {help = "peak learning rate", gt = 0},
 --                runs = {help = "runs to train", list = true, choices = {"a", "b"}}, ...},
---     cosmetic = {"figdir"}}                      -- fields that change no result
+--     cosmetic = {"figdir"},                      -- fields that change no result
+--     dist = true}                                -- runs data-parallel under mpirun (repro.dist);
+--                                                 -- without it, mpirun or --dist is refused
 --   exp:run(function(exp) ... end)               -- the experiment's body
 --
 --   exp.config: the resolved settings (preset + overrides, with seed and steps)
@@ -16,7 +18,7 @@
 --   exp.pristine: the configuration is exactly the preset's, apart from the
 --     cosmetic fields: only such runs replace the figures committed under figures/
 --
--- Flags: --preset NAME, --seed N, --out DIR, --resume, --force, --help, and
+-- Flags: --preset NAME, --seed N, --out DIR, --resume, --force, --dist, --help, and
 -- --KEY VALUE (or --KEY=VALUE) for every preset field (nested fields by dotted
 -- name: --fp8.margin 1). Every field has a declared option: its type comes
 -- from the presets, its range from `options` (min / max inclusive, gt / lt
@@ -48,9 +50,11 @@ local BUILTIN = {
   out = { kind = "string", help = "output folder (default out/NAME/PRESET)", meta = "DIR", nonempty = true },
   resume = { kind = "flag", help = "continue from the checkpoints in --out: finished runs are skipped" },
   force = { kind = "flag", help = "write into a folder that holds another configuration" },
+  dist = { kind = "flag", help = "data-parallel on the processes of mpirun -np N (detected without the flag; with it, "
+    .. "a missing MPI or mpirun is an error; docs/dist.md)" },
   help = { kind = "flag", help = "this text" },
 }
-local BUILTIN_ORDER = { "preset", "seed", "out", "resume", "force", "help" }
+local BUILTIN_ORDER = { "preset", "seed", "out", "resume", "force", "dist", "help" }
 local RESERVED = { experiment = true, preset = true }
 local RANGE_KEYS = { help = true, min = true, max = true, gt = true, lt = true, choices = true, list = true,
                      nonempty = true, meta = true }
@@ -368,6 +372,7 @@ function E.parse(spec, args)
     pristine = #changed == 0, changed = changed,
     out = flags.out or U.join("out", spec.name, preset),
     resume = flags.resume or false, force = flags.force or false, help = flags.help or false,
+    dist = flags.dist or false,
   }
 end
 
@@ -467,6 +472,21 @@ function E.new(spec)
   -- several processes (repro.dist): rank 0 writes the output folder; every
   -- other rank runs the same script in a private copy (removed at its exit)
   local dist = require "repro.dist"
+  if (r.dist or dist.size() > 1) and not spec.dist then
+    usage_error(spec, string.format("%s does not run on several processes (data-parallel experiments: soap_lm; "
+      .. "docs/dist.md); start it without mpirun and --dist", self.name), 2)
+  end
+  if r.dist then
+    -- asked for processes: say what is missing rather than run one process
+    if not dist.available() then
+      usage_error(spec, self.name .. ": --dist: this repro was built without MPI: install the Debian packages "
+        .. "libopenmpi-dev and openmpi-bin (./repro --with-mpi does) and rebuild", 1)
+    end
+    if not dist.launched() then
+      usage_error(spec, string.format("%s: --dist: not started by mpirun; run: mpirun -np N repro %s %s",
+        self.name, self.script, table.concat(args, " ")), 2)
+    end
+  end
   if dist.rank() > 0 then self.out_rank0, self.out = self.out, dist.private_path(self.out) end
   local reason = conflict(self.out, self.name, self.preset, self.config, spec.cosmetic)
   if reason and not self.force then

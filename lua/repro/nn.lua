@@ -476,6 +476,12 @@ nn.CausalSelfAttention = function(o)
   self.head_dim = self.dim // self.heads
   if self.head_dim % 2 ~= 0 then error("nn.CausalSelfAttention: head dim " .. self.head_dim .. " must be even (RoPE)", 2) end
   self.rope_base = o.rope_base or 10000
+  -- attention = "fused": the online-softmax kernel (T.attention's impl); nil
+  -- keeps the default kernel, whose bits the committed results were made with.
+  if o.attention ~= nil and o.attention ~= "blocked" and o.attention ~= "fused" then
+    error("nn.CausalSelfAttention: attention must be 'blocked' or 'fused', got " .. tostring(o.attention), 2)
+  end
+  self.att_opts = o.attention and { impl = o.attention } or nil
   local lo = { numerics = o.numerics, fp8 = o.fp8, generator = o.generator, stats = o.stats }
   for _, n in ipairs { "wq", "wk", "wv", "wo" } do
     lo[1], lo[2] = self.dim, self.dim
@@ -493,7 +499,7 @@ function Attention:forward(x)
   local q = T.rope(heads(self.wq(x)), ropt)
   local k = T.rope(heads(self.wk(x)), ropt)
   local v = heads(self.wv(x))
-  local y = T.attention(q, k, v):transpose(2, 3):contiguous():view(B, Tn, self.dim)
+  local y = T.attention(q, k, v, self.att_opts):transpose(2, 3):contiguous():view(B, Tn, self.dim)
   return self.wo(y)
 end
 Attention.__call = Attention.forward
@@ -526,13 +532,14 @@ Block.__call = Block.forward
 function nn.default_ffn_dim(dim) return 8 * math.ceil(8 * dim / 3 / 8) end
 
 -- nn.Llama{vocab, dim, layers, heads, ffn_dim, seq_len, mlp = "swiglu" | "smooth_swiglu",
---          numerics = "fp32" | "bf16" | "fp8", tie_embeddings = false, fp8 = {...}, seed =, generator =}
+--          numerics = "fp32" | "bf16" | "fp8", tie_embeddings = false, fp8 = {...}, seed =, generator =,
+--          attention = "blocked" | "fused"}
 -- The embedding and the output head stay fp32; numerics applies to the
 -- linears of the blocks (the usual FP8 recipe keeps the first and last layer
 -- in higher precision).
 local Llama = nn.class("Llama")
 local LLAMA_OPTS = { "vocab", "dim", "layers", "heads", "ffn_dim", "seq_len", "mlp", "numerics", "tie_embeddings",
-                     "fp8", "seed", "generator" }
+                     "fp8", "seed", "generator", "attention" }
 nn.Llama = function(o)
   if type(o) ~= "table" then
     error("nn.Llama: expected a table of options, nn.Llama{vocab =, dim =, layers =, heads = [, ...]}, got "
@@ -559,6 +566,7 @@ nn.Llama = function(o)
     vocab = o.vocab, dim = o.dim, layers = o.layers, heads = o.heads,
     ffn_dim = o.ffn_dim or nn.default_ffn_dim(o.dim), seq_len = o.seq_len or 256, mlp = mlp,
     numerics = o.numerics or "fp32", tie_embeddings = o.tie_embeddings or false, fp8 = o.fp8,
+    attention = o.attention,
   }
   local c = self.config
   self.stats_switch = { on = false }
@@ -568,6 +576,7 @@ nn.Llama = function(o)
   for l = 1, c.layers do
     self.blocks[l] = self:child("layers." .. l, nn.TransformerBlock{
       dim = c.dim, heads = c.heads, ffn_dim = c.ffn_dim, numerics = c.numerics, fp8 = c.fp8, generator = g,
+      attention = c.attention,
       smooth = mlp == "smooth_swiglu" and ((o.fp8 and o.fp8.smooth) or "channel") or nil,
       stats = self.stats_switch })
   end

@@ -86,7 +86,7 @@ local function attention(att, x, pos, cache, key_mask)
   if key_mask then
     y = T.attention(q, k, v, { key_mask = key_mask:narrow(2, 1, len) })
   elseif pos == 0 then
-    y = T.attention(q, k, v)                       -- the training kernel
+    y = T.attention(q, k, v, att.att_opts)         -- the training kernel
   else
     y = T.attention(q, k, v, { causal = true })    -- n queries, the last of len keys
   end

@@ -517,10 +517,22 @@ end
 -- right (D⁺), adds them to the data (deduplicated) and fine-tunes a fresh
 -- copy of base on y2 of all kept traces (o.sft: steps, batch, lr, clip).
 -- o.first_traces: traces of base to use in round 1 (shared with Pair-SFT).
+-- o.turns = "both" fine-tunes on y1 and y2 of the kept traces instead of y2
+-- only: the paper's Table 4 ablation "STaR instead of REINFORCE in Stage II",
+-- where both attempts are trained (Stage II's objective covers both turns).
 -- o.on_step(step) (optional): after each SFT step, counted over the rounds.
 -- Returns the model and per-round data sizes.
 function M.star(base, problems, o)
   local L = o.L
+  local turns = o.turns or "y2"
+  if turns ~= "y2" and turns ~= "both" then
+    error(string.format("score.star: turns must be 'y2' or 'both', got %s", tostring(turns)), 2)
+  end
+  local mask = M.mask_turn(L, 2)
+  if turns == "both" then
+    local m1, m2 = M.mask_turn(L, 1), mask
+    mask = function(b, pos) return m1(b, pos) or m2(b, pos) end
+  end
   local model, data, seen, sizes = base, {}, {}, {}
   for it = 1, o.iters do
     local traces = (it == 1 and o.first_traces) or M.sample_traces(model, problems, L, o.per, o.rng)
@@ -534,7 +546,7 @@ function M.star(base, problems, o)
     sizes[it] = #data
     model = M.clone(base)
     M.sft(model, data, { steps = o.sft.steps, batch = o.sft.batch, lr = o.sft.lr, clip = o.sft.clip,
-                         rng = o.rng, mask = M.mask_turn(L, 2),
+                         rng = o.rng, mask = mask,
                          on_step = o.on_step and function(step) o.on_step((it - 1) * o.sft.steps + step) end })
   end
   return model, sizes

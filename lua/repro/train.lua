@@ -7,7 +7,7 @@
 --     checkpoint_every =, checkpoint_keep =, stats_every =, stats = {name = fn(model) -> number},
 --     on_step = fn(step, row), on_resume = fn(start), resume =, quiet =, progress_every =,
 --     progress = context (repro.train.progress; exp:begin_run gives one),
---     micro_batches = M (default 1), bucket = floats per all-gather}
+--     micro_batches = M (default 1), bucket = floats per bucket of the gradient exchange}
 --
 -- Micro-batches and processes (docs/dist.md): with micro_batches = M the
 -- global batch of `batch` rows is cut into M micro-batches of batch / M

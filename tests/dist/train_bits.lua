@@ -10,7 +10,7 @@ repro.manual_seed(3)
 local L = data.shakespeare{ seq_len = 16, batch = 8, seed = 5, max_chars = 20000 }
 local model = nn.Llama{ vocab = L.vocab_size, dim = 16, layers = 1, heads = 2, seq_len = 16, seed = 7 }
 local o = { lr = 3e-3, betas = { 0.95, 0.95 }, weight_decay = 0.01 }
-if kind == "soap" then o.precondition_frequency = 2 end
+if kind ~= "adamw" then o.precondition_frequency = 2 end
 local opt = optim[kind](model:parameters(), o)
 local stop_at = tonumber(os.getenv("TEST_DIST_DIE_AT") or "")
 local ready = os.getenv("TEST_DIST_READY")   -- PREFIX: each rank writes PREFIX.RANK = its pid at step 3

@@ -139,4 +139,33 @@ A.test("dropout with a Generator", function()
   A.raises(function() x:dropout(0.5, {generator = 3}) end, "option 'generator' must be a Generator")
 end)
 
+A.test("attention impl = 'fused': the default kernel's values to rounding, errors, nn option", function()
+  local q, k, v = T.randn(2, 3, 70, 16), T.randn(2, 3, 70, 16), T.randn(2, 3, 70, 16)
+  A.allclose(T.attention(q, k, v, {impl = "fused"}):totable(), T.attention(q, k, v):totable(), 1e-5)
+  A.allclose(T.attention(q, k, v, {impl = "blocked"}):totable(), T.attention(q, k, v):totable(), 0)
+  A.truthy(T.gradcheck(function(a, b, c) return T.attention(a, b, c, {impl = "fused"}) end,
+    {T.randn({1, 2, 5, 4}, {requires_grad = true}), T.randn({1, 2, 5, 4}, {requires_grad = true}),
+     T.randn({1, 2, 5, 4}, {requires_grad = true})}), "fused")
+  A.raises(function() T.attention(q, k, v, {impl = "flash"}) end, "impl must be 'blocked' or 'fused', got flash")
+  A.raises(function() T.attention(q, k, v, {impl = 3}) end, "impl must be 'blocked' or 'fused', got number")
+  A.raises(function() T.attention(q, k, v, {impl = "fused", causal = false}) end, "causal attention without key_mask")
+  A.raises(function() T.attention(q, k, v, {impl = "fused", key_mask = T.ones(2, 70)}) end, "without key_mask")
+  A.raises(function() T.attention(q, k:narrow(3, 1, 9), v:narrow(3, 1, 9), {impl = "fused"}) end,
+    "must share one (B, H, T, D) shape")
+  local nn = repro.nn
+  local function run(impl)
+    local m = nn.Llama{vocab = 11, dim = 16, layers = 1, heads = 2, seq_len = 8, seed = 3, attention = impl}
+    local x = T.randint(1, 12, {2, 8}, {dtype = "i32", generator = T.Generator(5)})
+    local loss = m:loss(x, x)
+    loss:backward()
+    return loss:item(), m.blocks[1].attn.wq.weight.grad:totable()
+  end
+  local l0, g0 = run(nil)
+  local l1, g1 = run("fused")
+  A.near(l1, l0, 1e-5)
+  A.allclose(g1, g0, 1e-5)
+  A.raises(function() nn.Llama{vocab = 11, dim = 16, layers = 1, heads = 2, attention = "flash"} end,
+    "attention must be 'blocked' or 'fused', got flash")
+end)
+
 A.done("test_nnops")

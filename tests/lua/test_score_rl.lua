@@ -144,6 +144,44 @@ A.test("SFT on answers lowers the loss; pretraining and evaluation run", functio
   A.near(0, (a1 - a2):abs():amax():item(), 0, "snapshot restores the parameters")
 end)
 
+A.test("STaR on both turns (Stage II ablation) fits y1 as well as y2; y2-only leaves y1 to the shared weights", function()
+  -- Kept traces (D+, given as round-1 traces) whose first answer is a fixed
+  -- string of zeros: only training on turn 1 can make it likely there.
+  local traces, zeros = {}, {}
+  for i = 1, n + 1 do zeros[i] = 0 end
+  for i = 1, 16 do
+    local p = sp.train[i]
+    traces[i] = { p = p, row = S.transcript(p, { zeros, p.sum }), rec = { r1 = 1, r2 = 1, y1 = zeros, y2 = p.sum } }
+  end
+  local function turn_logprob(m, k)
+    local rows = {}
+    for i, tr in ipairs(traces) do rows[i] = tr.row end
+    local _, t = SC.logprobs(m, rows)
+    local tok = t:totable()
+    local s, c = 0, 0
+    for b = 1, #rows do
+      for pos = L.y[k][1], L.y[k][2] do s = s + tok[b][pos - 1]; c = c + 1 end
+    end
+    return s / c
+  end
+  local base = model(11)
+  local o = { L = L, iters = 1, per = 1, plus = true, first_traces = traces,
+              sft = { steps = 40, batch = 16, lr = 3e-3, clip = 1.0 } }
+  local function run(turns)
+    local oo = {}
+    for k, v in pairs(o) do oo[k] = v end
+    oo.turns, oo.rng = turns, S.rng(5)
+    local m, sizes = SC.star(base, {}, oo)
+    A.eq(16, sizes[1], "every D+ trace kept")
+    return m
+  end
+  local both, y2 = run("both"), run(nil)
+  local b1, y1 = turn_logprob(both, 1), turn_logprob(y2, 1)
+  A.truthy(b1 > y1 + 1.0 and b1 > -1.0, string.format("turn-1 log-prob: both turns %.3f, y2 only %.3f", b1, y1))
+  A.truthy(turn_logprob(both, 2) > turn_logprob(base, 2) + 0.3, "turn 2 is trained too")
+  A.raises(function() SC.star(base, {}, { L = L, iters = 1, turns = "y1" }) end, "turns must be 'y2' or 'both'")
+end)
+
 A.test("same seed, same RL steps at 1 and 2 threads", function()
   local function run(threads)
     repro.set_threads(threads)

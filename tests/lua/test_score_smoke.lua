@@ -1,6 +1,6 @@
 -- tests/lua/test_score_smoke.lua: experiments/score.lua's `smoke` preset runs
 -- every arm for a step or two (pretraining, STaR D/D+, Pair-SFT D/D+, Stage I,
--- standard multi-turn RL, SCoRe, the ablations and the diagnostic) and writes
+-- standard multi-turn RL, SCoRe, the four ablations and the diagnostic) and writes
 -- well-formed tables, TSVs and figure data; the presets are documented.
 local A = dofile(arg[0]:match("(.*/)") .. "assert.lua")
 local repro = require "repro"
@@ -21,6 +21,7 @@ A.test("presets: smoke, fast and paper; the paper's hyper-parameters", function(
   end
   A.eq(38, repro.score_task.layout(M.PRESETS.paper.n).width)
   A.eq(52.6, M.PAPER.rows.base[1]); A.eq(4.4, M.PAPER.rows.score[3]); A.eq(1.4, M.PAPER.rows.score[5])
+  A.eq(56.2, M.PAPER.ablations.star_stage2[1]); A.eq(2.2, M.PAPER.ablations.star_stage2[3])
   A.truthy(M.PAPER.cite:find("2409.12917", 1, true))
 end)
 
@@ -31,7 +32,7 @@ A.test("smoke preset: every arm runs, tables and figure data are well formed", f
   if not ok then error(res, 0) end
   local arms = res.arms
   for _, name in ipairs { "base", "star_d", "star_dplus", "pair_d", "pair_dplus", "stage1", "std", "score",
-                          "wo_shaping", "wo_stage1", "single", "diag" } do
+                          "wo_shaping", "wo_stage1", "single", "diag", "star_stage2" } do
     local a = arms[name]
     A.truthy(a and a.m, "arm " .. name .. " evaluated")
     for _, k in ipairs { "acc1", "acc2", "delta", "i2c", "c2i", "change", "edit", "malformed" } do
@@ -46,7 +47,7 @@ A.test("smoke preset: every arm runs, tables and figure data are well formed", f
   end
   local tab = U.read_tsv(U.join(tmp, "smoke", "results_table.tsv"))
   A.eq(11, #tab.columns, "results_table.tsv columns")
-  A.eq(12, #tab.rows, "results_table.tsv rows (T1 and T4 arms)")
+  A.eq(13, #tab.rows, "results_table.tsv rows (T1 and T4 arms)")
   local md = U.read_file(U.join(tmp, "smoke", "results.md"))
   for _, s in ipairs { "Table 1 analogue", "Table 2 analogue", "Table 4 analogue", "paper Acc@t1", "- C1:", "- C8:", "git " } do
     A.truthy(md:find(s, 1, true), "results.md has " .. s)

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Data parallelism gives the bits of one process: a few steps of a tiny
-# Llama with AdamW and with SOAP on 2 processes equal, loss by loss and weight
+# Llama with AdamW, SOAP and Shampoo on 2 processes equal, loss by loss and weight
 # by weight, one process with the same micro_batches (at 2 threads, so the
 # thread count differs too); and every rank holds the same weights.
 set -euo pipefail
 name=test_dist_bits
 source "$(dirname "$0")/dist_common.sh"
 cd "$tmp"
-for spec in "adamw 4 2" "soap 5 4"; do
+for spec in "adamw 4 2" "soap 5 4" "shampoo 5 4"; do
   set -- $spec
   REPRO_THREADS=2 "$repro" "$src/tests/dist/train_bits.lua" $1 $2 $3 one_$1 2>"$tmp/one.err" || fail "$1: one process failed"
   mpirun2 "$src/tests/dist/train_bits.lua" $1 $2 $3 two_$1 >"$tmp/two.out" 2>"$tmp/two.err" || fail "$1: two processes failed"

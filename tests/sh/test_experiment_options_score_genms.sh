@@ -99,8 +99,8 @@ rc=0
 REPRO_SELF_SIGNAL=8:3 "$repro" "$e" "${a[@]}" --out "$tmp/sres" >/dev/null 2>"$tmp/err" || rc=$?
 [ "$rc" = 130 ] || fail "score SIGINT in run 8: exit status $rc, expected 130"
 "$repro" "$e" "${a[@]}" --out "$tmp/sres" --resume >/dev/null 2>"$tmp/err" || fail "score --resume"
-grep -qF "run 7/12 std: finished earlier, reused" "$tmp/err" || fail "score --resume: std not reused"
-grep -qE "^run 8/12 score +step" "$tmp/err" || fail "score --resume: the stopped arm did not run"
+grep -qF "run 7/13 std: finished earlier, reused" "$tmp/err" || fail "score --resume: std not reused"
+grep -qE "^run 8/13 score +step" "$tmp/err" || fail "score --resume: the stopped arm did not run"
 for f in "$tmp"/sfull/*.tsv "$tmp"/sfull/figures/*.tsv; do
   r=${f/#$tmp\/sfull/$tmp/sres}
   cmp -s "$f" "$r" || fail "score --resume: ${f#$tmp/sfull/} differs from the uninterrupted run"

@@ -58,7 +58,7 @@ if [ "$1" = -S ]; then
 fi
 if [ "$1" = --build ]; then
   if [ -e "$FAKE_STATE/fail_build" ]; then echo "core/a.c:1: error: fake compile error"; exit 2; fi
-  printf '#!/bin/bash\necho "fake repro $*"\n' >"$2/repro"; chmod +x "$2/repro"; exit 0
+  printf '#!/bin/bash\n[ "$1" = -e ] && [ -n "$FAKE_NOMPI" ] && exit 1\necho "fake repro $*"\n' >"$2/repro"; chmod +x "$2/repro"; exit 0
 fi
 exit 1
 SH
@@ -132,6 +132,24 @@ check "test runs ctest with the options" contains "$LOG" "ctest --test-dir $ROOT
 check "test output is ctest's" contains "$TMP/out" "tests passed"
 FAKE_UID=1000 FAKE_CTEST_RC=8 run test; rc=$?
 check "test exits with ctest's status 8, got $rc" [ "$rc" = 8 ]
+
+# --with-mpi: installs Open MPI when missing (root), then runs the rest
+: >"$LOG"; printf 'openmpi-bin\n' >"$TMP/missing"
+FAKE_UID=0 run --with-mpi y.lua; rc=$?
+check "--with-mpi exits 0, got $rc" [ "$rc" = 0 ]
+check "--with-mpi installs openmpi-bin" contains "$LOG" "apt-get install -y openmpi-bin"
+check "--with-mpi passes the rest on" contains "$TMP/out" "fake repro y.lua"
+# a build made without MPI is reconfigured
+: >"$LOG"
+FAKE_UID=1000 FAKE_NOMPI=1 run --with-mpi z.lua
+check "--with-mpi reconfigures a build without MPI" contains "$LOG" "cmake -S"
+check "--with-mpi says so" contains "$TMP/err" "reconfiguring"
+# a user without root: the sudo command for the MPI packages
+printf 'libopenmpi-dev\n' >"$TMP/missing"
+FAKE_UID=1000 run --with-mpi; rc=$?
+check "--with-mpi as a user with MPI missing exits 1, got $rc" [ "$rc" = 1 ]
+check "--with-mpi prints the sudo command" contains "$TMP/err" "sudo apt-get install -y libopenmpi-dev"
+: >"$TMP/missing"
 
 if [ "$fails" -gt 0 ]; then echo "test_launcher_script: $fails of $checks checks failed" >&2; exit 1; fi
 echo "test_launcher_script: $checks checks passed"

@@ -33,12 +33,12 @@ The path this rank writes in place of path: path itself on rank 0, the same path
 Whether this rank writes path: always on rank 0; on the others only inside their scratch folder. repro.train writes its log only where this is true.]=],
   ["dist.share_file"] = [=[dist.share_file(path)
 Make this rank's file at path (its private path) a copy of rank 0's file at its path, or remove it when rank 0 has none: decisions read from files (resume: which runs are finished) are then rank 0's on every rank. Collective.]=],
-  ["dist.accumulator"] = [=[dist.accumulator(params, k [, {bucket = 1048576}]) -> Accumulator
-A buffer of k micro-batch gradients of the parameter list (k rows of all parameters flattened, in list order). acc:add(j) stores the current gradients as row j; acc:reduce(M) folds the rows of every rank in rank order into the parameters' .grad, divided by M. bucket: floats per all-gather (one MPI call per bucket).]=],
+  ["dist.accumulator"] = [=[dist.accumulator(params, k [, {bucket = 4194304, transport = "reduce"}]) -> Accumulator
+A buffer of k micro-batch gradients of the parameter list (k rows of all parameters flattened, in list order). acc:add(j) stores the current gradients as row j; acc:reduce(M) folds the rows of every rank in rank order into the parameters' .grad, divided by M. bucket: floats of the flattened gradients per step of the exchange (one MPI_Alltoallv and one MPI_Allgatherv per bucket). transport: "reduce" (each rank folds its own chunk of every bucket from all ranks' rows, then all-gathers the chunks: the traffic of an all-reduce) or "gather" (every row to every rank: the reference); both give the same bits.]=],
   ["dist.Accumulator:add"] = [=[acc:add(j)
 Copy every parameter's current .grad (zeros where there is none) into row j (1..k) of the accumulator.]=],
   ["dist.Accumulator:reduce"] = [=[acc:reduce([divisor])
-Set every parameter's .grad to (((r1 + r2) + r3) + ...) / divisor, where r1, r2, ... are the rows of rank 0, then rank 1, ... (global micro-batch order), folded element by element in float32: the same bits on every rank, and on one process with the same rows. Bucketed all-gather, then the fold. Collective.]=],
+Set every parameter's .grad to (((r1 + r2) + r3) + ...) / divisor, where r1, r2, ... are the rows of rank 0, then rank 1, ... (global micro-batch order), folded element by element in float32: the same bits on every rank, and on one process with the same rows. Bucketed reduce-scatter (the fold) then all-gather. Collective.]=],
   ["data.Loader:batch_rows"] = [=[loader:batch_rows(split, B, first, count [, seq_len]) -> x, y
 Rows first .. first + count - 1 of the batch loader:batch(split, B) would give: all B windows are drawn, so the sampler advances exactly as there, but only those rows are built. A process's shard of a global batch (repro.train under repro.dist).]=],
 }

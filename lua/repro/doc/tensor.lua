@@ -71,8 +71,8 @@ Compare the gradients autograd gives for fn(inputs...) with central finite diffe
   -- ---- nn ops that are not methods ------------------------------------------------------
   ["tensor.embedding"] = [=[T.embedding(weight, ids) -> Tensor
 Rows of weight (V, C) picked by ids, an i32 tensor of 1-based ids in 1..V; the result has shape (ids..., C). Differentiable in weight.]=],
-  ["tensor.attention"] = [=[T.attention(q, k, v [, {causal = true, key_mask =}]) -> Tensor
-Scaled dot-product attention softmax(q kᵀ / sqrt(D) + mask) v on q (B, H, Tq, D) and k, v (B, H, Tk, D) with Tq <= Tk (the queries are the last Tq positions, as in decoding over a cache); causal = false attends to every key, and key_mask (B, Tk) of any dtype hides the keys where it is 0 (padding). Also T.scaled_dot_product_attention. Differentiable.]=],
+  ["tensor.attention"] = [=[T.attention(q, k, v [, {causal = true, key_mask =, impl = "blocked" | "fused"}]) -> Tensor
+Scaled dot-product attention softmax(q kᵀ / sqrt(D) + mask) v on q (B, H, Tq, D) and k, v (B, H, Tk, D) with Tq <= Tk (the queries are the last Tq positions, as in decoding over a cache); causal = false attends to every key, and key_mask (B, Tk) of any dtype hides the keys where it is 0 (padding). impl = "fused" (causal, no key_mask, Tq = Tk) runs the fused kernel: blocked over queries and keys with an online softmax, forward and backward, no T x T scratch, the same bits at any thread count; it agrees with the default kernel to rounding, not bit for bit. Also T.scaled_dot_product_attention. Differentiable.]=],
 
   -- ---- Generator ------------------------------------------------------------------------
   ["Generator:manual_seed"] = [=[g:manual_seed(seed) -> g
