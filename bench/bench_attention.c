@@ -7,6 +7,7 @@
  * figure is the median over repetitions. Usage:
  *   bench_attention [reps]       the table
  *   bench_attention sgemm [reps] only the sgemm rate (bench/run's MFU) */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under strict C11 (clang) */
 #include "ops_nn.h"
 #include "autograd.h"
 #include "rng.h"

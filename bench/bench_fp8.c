@@ -5,6 +5,7 @@
  * simulated-FP8 operand of a GEMM: quantize + decode (two passes, codes in
  * memory) against the fused rp_fp8_qdq_f32 (one pass, f32 out).
  * Usage: bench_fp8 [n_elements]   (default 64M) */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under strict C11 (clang) */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>

@@ -5,6 +5,7 @@
  * attention forward + backward (against its full T x T kernel) and RoPE at
  * that shape and two smaller ones. Times are the minimum over repetitions
  * (the machine is shared). Usage: bench_matmul [reps]. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under strict C11 (clang) */
 #include "ops_nn.h"
 #include "autograd.h"
 #include "rng.h"

@@ -3,6 +3,7 @@
  * format, interleaved (memcpy, MX) x 7 pairs; prints the median and min-max
  * of the ratio memcpy time / MX time (1.0 = memcpy speed; the issue's
  * target is >= 0.5). Usage: bench_mx [n_elements] [threads]  (default 16M, 1) */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under strict C11 (clang) */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>

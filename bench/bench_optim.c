@@ -2,6 +2,7 @@
  * shampoo against adamw on 512x512 and 1024x256 weights, and one eigh / one
  * QR at 512 and 1024. Prints a table of times and ratios. Threads: REPRO_THREADS
  * (default: all cores). */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under strict C11 (clang) */
 #include "linalg.h"
 #include "optim.h"
 #include "rng.h"

@@ -37,6 +37,7 @@ rp_node *rp_node_attach(rp_tensor *out, const char *name, rp_backward_fn fn,
     }
     rp_node *n = calloc(1, sizeof *n);
     if (!n) { rp_seterr("%s: out of memory for an autograd node", name); return NULL; }
+    n->head.release = rp_node_release;
     n->name = name;
     n->backward = fn;
     n->ninputs = ninputs;

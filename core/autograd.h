@@ -22,6 +22,7 @@ typedef int (*rp_backward_fn)(rp_node *n, const rp_tensor *grad_out,
                               rp_tensor *grad_in[RP_NODE_MAXIN]);
 
 struct rp_node {
+    rp_node_head head;                      /* first: how a tensor drops its node (grad_fields.h) */
     const char *name;                       /* op name for error messages */
     rp_backward_fn backward;
     int ninputs;

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "tensor.h"
+#include "error.h"
 
 #define MAXTOK 64   /* tokens on one line */
 #define MAXTAGS 16  /* tags in one loop */

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "tensor.h"
+#include "error.h"
 
 #define PI 3.14159265358979323846
 /* Fractional coordinates beyond this are refused: they would overflow the

@@ -114,7 +114,7 @@ HOT_CLONES static void encode_range(uint8_t *out, const float *in, int64_t n, in
 
 void rp_fp8_encode_f32(uint8_t *out, const float *in, int64_t n, int fmt, float scale, bool saturate)
 {
-    #pragma omp parallel if (n > PAR_MIN)
+    #pragma omp parallel if (n > RP_PAR_MIN)
     {
         PAR_RANGE(n, lo, hi);
         encode_range(out + lo, in + lo, hi - lo, fmt, scale, saturate);
@@ -125,7 +125,7 @@ void rp_fp8_decode_f32(float *out, const uint8_t *in, int64_t n, int fmt, float 
 {
     const float *tab = rp_fp8_table(fmt);
     if (!tab) return;
-    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > RP_PAR_MIN)
     for (int64_t i = 0; i < n; i++) out[i] = tab[in[i]] * inv_scale;
 }
 
@@ -135,7 +135,7 @@ float rp_amax_f32(const float *in, int64_t n)
      * pattern is above +inf, so NaN propagates; integer max is exact in any
      * order, hence independent of the thread count. */
     uint32_t m = 0;
-    #pragma omp parallel for simd schedule(static) reduction(max : m) if (n > PAR_MIN)
+    #pragma omp parallel for simd schedule(static) reduction(max : m) if (n > RP_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         uint32_t a = f2u(in[i]) & 0x7FFFFFFFu;
         m = a > m ? a : m;
@@ -166,13 +166,13 @@ static float cast16(float x, int fmt, bool sat)
 void rp_fp8_cast_f32(float *out, const float *in, int64_t n, int fmt, bool saturate)
 {
     if (fmt == RP_FMT_BF16 || fmt == RP_FMT_FP16) {
-        #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        #pragma omp parallel for schedule(static) if (n > RP_PAR_MIN)
         for (int64_t i = 0; i < n; i++) out[i] = cast16(in[i], fmt, saturate);
         return;
     }
     const float *tab = rp_fp8_table(fmt);
     if (!tab) return;
-    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > RP_PAR_MIN)
     for (int64_t i = 0; i < n; i++) out[i] = tab[enc(fmt, f2u(in[i]), saturate)];
 }
 
@@ -237,7 +237,7 @@ void rp_fp8_encode_sr_f32(uint8_t *out, const float *in, int64_t n, int fmt, flo
      * per element, the same words. */
     uint64_t b0 = base >> 2, b1 = (base + (uint64_t)n - 1) >> 2;
     int64_t nblocks = (int64_t)(b1 - b0 + 1);
-    #pragma omp parallel for schedule(static) if (n > PAR_MIN / 8)
+    #pragma omp parallel for schedule(static) if (n > RP_PAR_MIN / 8)
     for (int64_t k = 0; k < nblocks; k++) {
         uint32_t w[4];
         uint64_t blk = b0 + (uint64_t)k;
@@ -255,14 +255,14 @@ void rp_fp8_cast_sr_f32(float *out, const float *in, int64_t n, int fmt, bool sa
                         uint64_t seed, uint64_t base)
 {
     if (fmt == RP_FMT_BF16 || fmt == RP_FMT_FP16) {
-        #pragma omp parallel for schedule(static) if (n > PAR_MIN / 8)
+        #pragma omp parallel for schedule(static) if (n > RP_PAR_MIN / 8)
         for (int64_t i = 0; i < n; i++)
             out[i] = cast16_sr(in[i], fmt, saturate, rp_rng_word(seed, base, (uint64_t)i));
         return;
     }
     const float *tab = rp_fp8_table(fmt);
     if (!tab) return;
-    #pragma omp parallel for schedule(static) if (n > PAR_MIN / 8)
+    #pragma omp parallel for schedule(static) if (n > RP_PAR_MIN / 8)
     for (int64_t i = 0; i < n; i++)
         out[i] = tab[enc_sr(in[i], fmt, saturate, rp_rng_word(seed, base, (uint64_t)i))];
 }

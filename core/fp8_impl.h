@@ -53,7 +53,7 @@ ALWAYS_INLINE float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
  * (one IEEE addition, so exactly RNE). Both paths are computed and selected,
  * which lets the loop vectorize. */
 ALWAYS_INLINE uint32_t enc_sm(uint32_t u, int e, int m, int bias, uint32_t maxc, uint32_t ovf,
-                             uint32_t nanc, rp_nan_kind nan, bool sat)
+                             uint32_t nanc, rp_nan_kind nan, bool sat, bool finite)
 {
     const int S = 23 - m;
     const uint32_t minnorm = (uint32_t)(128 - bias) << 23;
@@ -66,8 +66,13 @@ ALWAYS_INLINE uint32_t enc_sm(uint32_t u, int e, int m, int bias, uint32_t maxc,
     int32_t cs = (int32_t)(f2u(u2f(a) + C) - f2u(C));
     int32_t c = (int32_t)a < (int32_t)minnorm ? cs : cn;
     uint32_t mag = c > (int32_t)maxc ? (sat ? maxc : ovf) : (uint32_t)c;
+    uint32_t sb;
+    if (finite) { /* the caller knows u is not NaN: the NaN selects are identities */
+        sb = fnuz ? (mag != 0 ? sign : 0) : sign;
+        return mag | sb;
+    }
     mag = (int32_t)a > 0x7F800000 ? nanc : mag;
-    uint32_t sb = fnuz ? (mag != 0 ? sign : 0) : sign;
+    sb = fnuz ? (mag != 0 ? sign : 0) : sign;
     /* finite-only formats: NaN is ml_dtypes' quiet_NaN() (the -0 code, nanc),
      * negated for -NaN (so the +0 code) */
     if (nan == RP_NAN_NONE) sb = (int32_t)a > 0x7F800000 ? (sign ^ nanc) : sb;
@@ -89,21 +94,21 @@ ALWAYS_INLINE uint32_t enc_e8m0(uint32_t u, bool sat)
 
 /* One format's encoder, from its RP_FORMATS row (constants at every call). */
 ALWAYS_INLINE uint32_t enc_row(int bits, int e, int m, int bias, rp_nan_kind nan, uint32_t u,
-                               bool sat)
+                               bool sat, bool finite)
 {
     if (bits > 8) return 0; /* bf16/fp16: no codes */
     if (nan == RP_NAN_FF) return enc_e8m0(u, sat);
     return enc_sm(u, e, m, bias, (uint32_t)RP_FMT_MAX_CODE(bits, e, m, nan),
                   (uint32_t)RP_FMT_OVF_CODE(bits, e, m, nan),
-                  (uint32_t)RP_FMT_NAN_CODE(bits, e, m, nan), nan, sat);
+                  (uint32_t)RP_FMT_NAN_CODE(bits, e, m, nan), nan, sat, finite);
 }
 
 /* The code in a 32-bit lane (< 256): a loop that decodes it again at once
  * keeps every lane 32 bits wide, which vectorizes. fmt is a constant at
  * every call site that matters, so the switch folds. */
 #define ENC_CASE_(ID, NAME, BITS, E, M, BIAS, NAN, ...)                        \
-    case RP_FMT_##ID: return enc_row(BITS, E, M, BIAS, NAN, u, sat);
-ALWAYS_INLINE uint32_t enc32(int fmt, uint32_t u, bool sat)
+    case RP_FMT_##ID: return enc_row(BITS, E, M, BIAS, NAN, u, sat, finite);
+ALWAYS_INLINE uint32_t enc32_x(int fmt, uint32_t u, bool sat, bool finite)
 {
     switch (fmt) {
     RP_FORMATS(ENC_CASE_)
@@ -111,6 +116,10 @@ ALWAYS_INLINE uint32_t enc32(int fmt, uint32_t u, bool sat)
     }
 }
 #undef ENC_CASE_
+ALWAYS_INLINE uint32_t enc32(int fmt, uint32_t u, bool sat) { return enc32_x(fmt, u, sat, false); }
+/* For inputs known not to be NaN (finite or infinite): the same codes
+ * without the NaN selects. */
+ALWAYS_INLINE uint32_t enc32_nonan(int fmt, uint32_t u, bool sat) { return enc32_x(fmt, u, sat, true); }
 
 ALWAYS_INLINE uint8_t enc(int fmt, uint32_t u, bool sat) { return (uint8_t)enc32(fmt, u, sat); }
 /* value(code) of a sign-magnitude format by arithmetic instead of a table
@@ -155,8 +164,6 @@ ALWAYS_INLINE float dec(int fmt, uint32_t c)
     }
 }
 #undef DEC_CASE_
-
-#define PAR_MIN 65536
 
 /* OpenMP outlines a parallel loop body into a function that reads fmt and
  * sat from memory, which defeats constant folding and vectorization. So a

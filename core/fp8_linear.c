@@ -313,14 +313,13 @@ rp_tensor *rp_fp8_linear(const rp_tensor *x, const rp_tensor *w, rp_linear_recip
 
 /* Elementwise loops of the smoothing op run in parallel over rows; each
  * element's arithmetic is independent of the split. */
-#define GATE_PAR_MIN (1 << 15)
 
 /* ---- y = x ⊙ v (constant v along columns or rows) ---- */
 
 /* One product per element: any split over threads gives the same bits. */
 static void scale_kernel(float *y, const float *x, const float *v, int64_t R, int64_t C, bool per_row)
 {
-    #pragma omp parallel for schedule(static) if (R * C > GATE_PAR_MIN && R > 1)
+    #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN && R > 1)
     for (int64_t r = 0; r < R; r++) {
         const float *xr = x + r * C;
         float *yr = y + r * C;

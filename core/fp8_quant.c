@@ -123,7 +123,7 @@ void rp_fp8_quantize_f32(uint8_t *codes, rp_fp8_qstats *st, const float *in, int
     uint32_t zero_thr = fmt == RP_FMT_E8M0FNU ? 0 : search_bits(fmt, true);
     qacc tot = {0, 0, 0};
     /* max and integer sums are exact in any order: thread-count independent */
-    #pragma omp parallel if (n > PAR_MIN)
+    #pragma omp parallel if (n > RP_PAR_MIN)
     {
         PAR_RANGE(n, lo, hi);
         qacc acc = {0, 0, 0};
@@ -252,7 +252,7 @@ void rp_fp8_qdq_f32(rp_fp8_qdq_job *jobs, int njobs)
      * other threads). Max and integer sums are exact in any order, and each
      * element's value depends on its job's scale alone: the results do not
      * depend on the thread count. */
-    #pragma omp parallel if (total > PAR_MIN)
+    #pragma omp parallel if (total > RP_PAR_MIN)
     {
         if (any_current) { /* current scaling: amax of the whole tensor first */
             for (int j = 0; j < njobs; j++) {
@@ -298,7 +298,7 @@ static void quant_rowcol(uint8_t *codes, rp_fp8_qstats *st, const float *in, int
     uint32_t zero_thr = fmt == RP_FMT_E8M0FNU ? 0 : search_bits(fmt, true);
     uint32_t amax = 0;
     int64_t nsat = 0, nfl = 0;
-    #pragma omp parallel for schedule(static) reduction(max : amax) reduction(+ : nsat, nfl) if (R * C > PAR_MIN)
+    #pragma omp parallel for schedule(static) reduction(max : amax) reduction(+ : nsat, nfl) if (R * C > RP_PAR_MIN)
     for (int64_t r = 0; r < R; r++)
         for (int64_t c = 0; c < C; c++) {
             int64_t i = r * C + c;
@@ -350,7 +350,7 @@ HOT_CLONES static void amax_cols_range(float *out, const float *in, int64_t R, i
 
 void rp_amax_rows_f32(float *out, const float *in, int64_t R, int64_t C)
 {
-    #pragma omp parallel for schedule(static) if (R * C > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN)
     for (int64_t r = 0; r < R; r++) out[r] = rp_amax_f32(in + r * C, C);
 }
 
@@ -358,7 +358,7 @@ void rp_amax_cols_f32(float *out, const float *in, int64_t R, int64_t C)
 {
     /* Each thread takes a range of columns over all rows (contiguous pieces
      * of every row); a max is exact in any order. */
-    #pragma omp parallel if (R * C > PAR_MIN && C > 1)
+    #pragma omp parallel if (R * C > RP_PAR_MIN && C > 1)
     {
         PAR_RANGE(C, lo, hi);
         if (hi > lo) amax_cols_range(out + lo, in + lo, R, C, hi - lo);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
-#include "tensor.h"
+#include "error.h"
 
 /* Larger than any bundled file by far; guards against a decompression bomb. */
 #define MAX_BYTES ((size_t)1 << 31)

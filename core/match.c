@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "symmetry.h"
-#include "tensor.h"
+#include "error.h"
 
 #define PI 3.14159265358979323846
 #define BIG 1e12 /* cost of a forbidden pair in the assignment */

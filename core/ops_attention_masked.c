@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MATT_PAR_MIN (1 << 15)
 
 static int matt_check(const rp_tensor *q, const rp_tensor *k, const rp_tensor *v,
                       const rp_tensor *km, bool causal)
@@ -203,7 +202,7 @@ static int matt_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_
     c.dk = RP_F32P(gin[1]);
     c.dv = RP_F32P(gin[2]);
     const size_t tt = (size_t)c.Tq * (size_t)c.Tk;
-    if (rp_att_for_heads(B, H, 2 * tt, B * H > 1 && B * H * tt * c.D > MATT_PAR_MIN,
+    if (rp_att_for_heads(B, H, 2 * tt, B * H > 1 && B * H * tt * c.D > RP_PAR_MIN,
                          matt_bwd_head, &c)) {
         rp_seterr("attention: out of memory for scratch of %d x %d", c.Tq, c.Tk);
         goto done;
@@ -240,7 +239,7 @@ rp_tensor *rp_attention_masked(const rp_tensor *q, const rp_tensor *k, const rp_
         for (int64_t i = 0; i < B * H * c.Tq; i++) c.lse[i] = -INFINITY;
     const size_t tt = (size_t)c.Tq * (size_t)c.Tk;
     if (c.Tq > 0 && c.Tk > 0 &&
-        rp_att_for_heads(B, H, tt, B * H > 1 && B * H * tt * c.D > MATT_PAR_MIN, matt_fwd_head,
+        rp_att_for_heads(B, H, tt, B * H > 1 && B * H * tt * c.D > RP_PAR_MIN, matt_fwd_head,
                          &c)) {
         rp_seterr("attention: out of memory for scratch of %d x %d", c.Tq, c.Tk);
         goto fail;

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PAR_MIN (1 << 15) /* below this many elements threads cost more than they give */
 
 /* The loops built on fexp (exp, sigmoid, silu and their SwiGLU forms) are
  * compute-bound at SSE2 width, the baseline x86-64 this builds for, so they
@@ -42,7 +41,7 @@ static void apply(rp_tensor *out, const rp_tensor *a, const rp_tensor *b, row_fn
     if (ac && bc) {
         /* contiguous fast path: static chunks of the flat range */
         int64_t chunk = 1 << 14, nchunks = (n + chunk - 1) / chunk;
-        #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        #pragma omp parallel for schedule(static) if (n > RP_PAR_MIN)
         for (int64_t c = 0; c < nchunks; c++) {
             int64_t s = c * chunk, e = s + chunk < n ? s + chunk : n;
             f(o + s, 1, ap + s, 1, bp ? bp + s : NULL, 1, e - s, ctx);
@@ -59,7 +58,7 @@ static void apply(rp_tensor *out, const rp_tensor *a, const rp_tensor *b, row_fn
             bs = it.stride[2][it.ndim - 1];
     /* tasks = (row, piece of row) so a single long row still splits */
     int64_t piece = 1 << 14, per_row = (inner + piece - 1) / piece, ntask = outer * per_row;
-    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > RP_PAR_MIN)
     for (int64_t t = 0; t < ntask; t++) {
         int64_t r = t / per_row, s = (t % per_row) * piece;
         int64_t len = inner - s < piece ? inner - s : piece;
@@ -484,19 +483,11 @@ static inline float unary_d(int op, float x, float y, float p0, float p1)
     }
 }
 
-/* t's own storage when contiguous (the backward loop only reads it), else a
- * contiguous copy; copying x, y and g every time was most of the backward's
- * memory traffic. */
-static rp_tensor *contig_in(const rp_tensor *t)
-{
-    return rp_is_contiguous(t) ? rp_detach(t) : rp_copy_contiguous(t);
-}
-
 static int unary_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
 {
     un_ctx c = {(int)n->iargs[0], (float)n->dargs[0], (float)n->dargs[1]};
-    rp_tensor *x = contig_in(n->saved[0]), *y = contig_in(n->saved[1]);
-    rp_tensor *gc = contig_in(g);
+    rp_tensor *x = rp_contiguous_detached(n->saved[0]), *y = rp_contiguous_detached(n->saved[1]);
+    rp_tensor *gc = rp_contiguous_detached(g);
     rp_tensor *r = x && y && gc ? rp_empty_uninit(RP_F32, x->ndim, x->shape) : NULL;
     if (r) {
         const float *xp = RP_F32P(x), *yp = RP_F32P(y), *gp = RP_F32P(gc);
@@ -505,7 +496,7 @@ static int unary_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE
         /* the common activations get a loop of their own so they vectorise;
          * same per-element arithmetic as unary_d */
         int64_t chunk = 1 << 14, nchunks = (m + chunk - 1) / chunk;
-        #pragma omp parallel for schedule(static) if (m > PAR_MIN)
+        #pragma omp parallel for schedule(static) if (m > RP_PAR_MIN)
         for (int64_t k = 0; k < nchunks; k++) {
             int64_t s = k * chunk, e = s + chunk < m ? s + chunk : m;
             if (c.op == RP_SILU) {
@@ -606,7 +597,7 @@ rp_tensor *rp_where(const rp_tensor *cond, const rp_tensor *a, const rp_tensor *
         int64_t n = rp_numel(out);
         const float *pa = RP_F32P(ca), *pb = RP_F32P(cb), *pc = RP_F32P(cc);
         float *po = RP_F32P(out);
-        #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        #pragma omp parallel for schedule(static) if (n > RP_PAR_MIN)
         for (int64_t i = 0; i < n; i++) po[i] = pc[i] != 0 ? pa[i] : pb[i];
     }
     rp_tensor *tmps[] = {fa, fb, fc, ea, eb, ec, ca, cb, cc};

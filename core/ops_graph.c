@@ -15,7 +15,6 @@
 #include <string.h>
 
 #define CHUNK 4096     /* elements per parallel work item */
-#define PAR_MIN 32768  /* below this many elements one thread is faster */
 #define MAXF 4096      /* gated_conv feature limit: a stack row of 2 MAXF floats per edge */
 
 /* rp_gemm that accepts empty products (C = beta C, or 0 when beta is 0). */
@@ -141,7 +140,7 @@ static int softplus_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP_
     int64_t n = rp_numel(x), nchunks = (n + CHUNK - 1) / CHUNK;
     const float *gp = RP_F32P(gc), *xp = RP_F32P(x);
     float *op = RP_F32P(gx);
-    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > RP_PAR_MIN)
     for (int64_t k = 0; k < nchunks; k++) {
         float t[CHUNK];
         int64_t s = k * CHUNK, len = n - s < CHUNK ? n - s : CHUNK;
@@ -161,7 +160,7 @@ rp_tensor *rp_softplus(const rp_tensor *x)
         int64_t n = rp_numel(x), nchunks = (n + CHUNK - 1) / CHUNK;
         const float *xp = RP_F32P(xc);
         float *op = RP_F32P(out);
-        #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        #pragma omp parallel for schedule(static) if (n > RP_PAR_MIN)
         for (int64_t k = 0; k < nchunks; k++) {
             float t[CHUNK];
             int64_t s = k * CHUNK, len = n - s < CHUNK ? n - s : CHUNK;
@@ -198,7 +197,7 @@ static int gauss_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP_NOD
     const float *gp = RP_F32P(gc), *yp = RP_F32P(y), *dp = RP_F32P(d);
     float *op = RP_F32P(gd);
     float c = (float)(-2.0 / (step * step));
-    #pragma omp parallel for schedule(static) if (E * K > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (E * K > RP_PAR_MIN)
     for (int64_t e = 0; e < E; e++) {
         float acc = 0.0f;
         for (int64_t k = 0; k < K; k++)
@@ -234,7 +233,7 @@ rp_tensor *rp_gaussian_expand(const rp_tensor *dist, int64_t K, double cutoff)
         const float *dp = RP_F32P(dc);
         float *op = RP_F32P(out);
         float c = (float)(-1.0 / (step * step));
-        #pragma omp parallel for schedule(static) if (E * K > PAR_MIN)
+        #pragma omp parallel for schedule(static) if (E * K > RP_PAR_MIN)
         for (int64_t e = 0; e < E; e++) {
             float *row = op + e * K;
             for (int64_t k = 0; k < K; k++) {
@@ -310,7 +309,7 @@ static int gated_conv_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[R
     const float *gp = RP_F32P(gc), *ap = RP_F32P(act), *hp = RP_F32P(h), *ep = RP_F32P(e), *wp = RP_F32P(w);
     float *mp = RP_F32P(gm);
     /* gradient of the pre-activations, edge by edge */
-    #pragma omp parallel for schedule(static) if (E * F > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (E * F > RP_PAR_MIN)
     for (int64_t j = 0; j < E; j++) {
         edge_grad(mp + j * F2, gp + (int64_t)dst[j] * F, ap + j * 3 * F, F);
     }
@@ -405,7 +404,7 @@ rp_tensor *rp_gated_conv(const rp_tensor *h, const rp_tensor *e, const rp_tensor
         gemm(false, true, N, F2, F, 1.0f, hp, F, wp + F, W, 0.0f, pp + F2, 2 * F2);
         for (int64_t j = 0; j < E; j++) memcpy(mp + j * F2, bp, (size_t)F2 * sizeof(float));
         gemm(false, true, E, F2, K, 1.0f, ep, K, wp + F2, W, 1.0f, mp, F2);
-        #pragma omp parallel for schedule(static) if (E * F2 > PAR_MIN)
+        #pragma omp parallel for schedule(static) if (E * F2 > RP_PAR_MIN)
         for (int64_t j = 0; j < E; j++) {
             float t[2 * MAXF];
             float *m = mp + j * F2;

@@ -10,14 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PAR_MIN 32768 /* elements below which threads cost more than they save */
-
-/* t itself (a new header) if contiguous, else a contiguous copy. */
-static rp_tensor *contig(const rp_tensor *t)
-{
-    return rp_is_contiguous(t) ? rp_detach(t) : rp_copy_contiguous(t);
-}
-
 static int need_f32(const char *op, const char *what, const rp_tensor *t)
 {
     if (t->dtype != RP_F32)
@@ -54,7 +46,7 @@ static void split3(const rp_tensor *x, int d, int64_t *O, int64_t *N, int64_t *I
 /* y (O, N, I) = softmax or log_softmax over N of x (O, N, I). */
 static void softmax_fwd(float *y, const float *x, int64_t O, int64_t N, int64_t I, bool is_log)
 {
-    #pragma omp parallel for schedule(static) if (O * N * I > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (O * N * I > RP_PAR_MIN)
     for (int64_t r = 0; r < O * I; r++) {
         int64_t base = (r / I) * N * I + r % I;
         const float *xp = x + base;
@@ -81,7 +73,7 @@ static void softmax_fwd(float *y, const float *x, int64_t O, int64_t N, int64_t 
 static void softmax_bwd(float *gx, const float *g, const float *y, int64_t O, int64_t N,
                         int64_t I, bool is_log)
 {
-    #pragma omp parallel for schedule(static) if (O * N * I > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (O * N * I > RP_PAR_MIN)
     for (int64_t r = 0; r < O * I; r++) {
         int64_t base = (r / I) * N * I + r % I;
         const float *gp = g + base, *yp = y + base;
@@ -99,7 +91,7 @@ static int softmax_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NO
     const rp_tensor *y = n->saved[0];
     int d = (int)n->iargs[0];
     bool is_log = n->iargs[1] != 0;
-    rp_tensor *gc = contig(g);
+    rp_tensor *gc = rp_contiguous_detached(g);
     if (!gc) return -1;
     gin[0] = rp_empty(RP_F32, y->ndim, y->shape);
     if (!gin[0]) { rp_tensor_release(gc); return -1; }
@@ -116,7 +108,7 @@ static rp_tensor *softmax_common(const rp_tensor *x, int dim, bool is_log)
     if (need_f32(op, "input", x)) return NULL;
     int d = norm_dim(op, x, dim);
     if (d < 0) return NULL;
-    rp_tensor *xc = contig(x);
+    rp_tensor *xc = rp_contiguous_detached(x);
     if (!xc) return NULL;
     rp_tensor *y = rp_empty(RP_F32, x->ndim, x->shape);
     if (y) {
@@ -193,7 +185,7 @@ static int ce_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MA
     const float *xp = RP_F32P(x), *lp = RP_F32P(lse);
     const int32_t *tp = RP_I32P(tg);
     float *gp = RP_F32P(gin[0]);
-    #pragma omp parallel for schedule(static) if (R * C > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN)
     for (int64_t r = 0; r < R; r++) {
         float *d = gp + r * C;
         if (tp[r] == ignore) { memset(d, 0, sizeof(float) * (size_t)C); continue; }
@@ -209,13 +201,13 @@ rp_tensor *rp_cross_entropy(const rp_tensor *logits, const rp_tensor *targets,
 {
     if (ce_check(logits, targets, ignore_index)) return NULL;
     int64_t C = logits->shape[logits->ndim - 1], R = rp_numel(targets);
-    rp_tensor *x = contig(logits), *tg = contig(targets);
+    rp_tensor *x = rp_contiguous_detached(logits), *tg = rp_contiguous_detached(targets);
     rp_tensor *lse = rp_empty(RP_F32, 1, &R), *loss = rp_empty(RP_F32, 1, &R), *out = NULL;
     if (!x || !tg || !lse || !loss) goto done;
     const float *xp = RP_F32P(x);
     const int32_t *tp = RP_I32P(tg);
     float *lp = RP_F32P(lse), *lo = RP_F32P(loss);
-    #pragma omp parallel for schedule(static) if (R * C > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN)
     for (int64_t r = 0; r < R; r++) {
         const float *row = xp + r * C;
         float mx = -INFINITY;
@@ -284,7 +276,7 @@ static int rms_check(const rp_tensor *x, const rp_tensor *w)
 static void rms_fwd(float *y, float *rstd, const float *x, const float *w, int64_t R, int64_t C,
                     double eps)
 {
-    #pragma omp parallel for schedule(static) if (R * C > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN)
     for (int64_t r = 0; r < R; r++) {
         const float *xr = x + r * C;
         double ss = 0;
@@ -300,7 +292,7 @@ static int rms_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_M
     const rp_tensor *x = n->saved[0], *rstd = n->saved[1];
     const rp_tensor *w = n->nsaved > 2 ? n->saved[2] : NULL;
     int64_t C = x->shape[x->ndim - 1], R = C ? rp_numel(x) / C : 0;
-    rp_tensor *gc = contig(g), *wc = w ? contig(w) : NULL;
+    rp_tensor *gc = rp_contiguous_detached(g), *wc = w ? rp_contiguous_detached(w) : NULL;
     if (!gc || (w && !wc)) goto fail;
     const float *xp = RP_F32P(x), *gp = RP_F32P(gc), *rp = RP_F32P(rstd);
     const float *wp = wc ? RP_F32P(wc) : NULL;
@@ -308,7 +300,7 @@ static int rms_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_M
         gin[0] = rp_empty(RP_F32, x->ndim, x->shape);
         if (!gin[0]) goto fail;
         float *dx = RP_F32P(gin[0]);
-        #pragma omp parallel for schedule(static) if (R * C > PAR_MIN)
+        #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN)
         for (int64_t r = 0; r < R; r++) {
             const float *xr = xp + r * C, *gr = gp + r * C;
             float rs = rp[r];
@@ -342,7 +334,7 @@ rp_tensor *rp_rms_norm(const rp_tensor *x, const rp_tensor *weight, double eps)
 {
     if (rms_check(x, weight)) return NULL;
     int64_t C = x->shape[x->ndim - 1], R = C ? rp_numel(x) / C : 0;
-    rp_tensor *xc = contig(x), *wc = weight ? contig(weight) : NULL;
+    rp_tensor *xc = rp_contiguous_detached(x), *wc = weight ? rp_contiguous_detached(weight) : NULL;
     rp_tensor *rstd = rp_empty_uninit(RP_F32, 1, &R), *y = rp_empty_uninit(RP_F32, x->ndim, x->shape);
     if (!xc || (weight && !wc) || !rstd || !y) { rp_tensor_release(y); y = NULL; goto done; }
     rms_fwd(RP_F32P(y), RP_F32P(rstd), RP_F32P(xc), wc ? RP_F32P(wc) : NULL, R, C, eps);
@@ -393,7 +385,7 @@ static int embedding_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_
 {
     const rp_tensor *ids = n->saved[0];
     int64_t shape[2] = {n->iargs[0], n->iargs[1]}, C = shape[1], k = rp_numel(ids);
-    rp_tensor *gc = contig(g);
+    rp_tensor *gc = rp_contiguous_detached(g);
     if (!gc) return -1;
     gin[0] = rp_zeros(RP_F32, 2, shape);
     if (!gin[0]) { rp_tensor_release(gc); return -1; }
@@ -422,13 +414,13 @@ rp_tensor *rp_embedding(const rp_tensor *weight, const rp_tensor *ids)
     int64_t shape[RP_MAXDIM];
     memcpy(shape, ids->shape, sizeof(int64_t) * (size_t)ids->ndim);
     shape[ids->ndim] = C;
-    rp_tensor *ic = contig(ids), *y = rp_empty(RP_F32, ids->ndim + 1, shape);
+    rp_tensor *ic = rp_contiguous_detached(ids), *y = rp_empty(RP_F32, ids->ndim + 1, shape);
     if (!ic || !y) { rp_tensor_release(ic); rp_tensor_release(y); return NULL; }
     const float *wp = RP_F32P(weight);
     const int32_t *ip = RP_I32P(ic);
     float *yp = RP_F32P(y);
     int64_t k = rp_numel(ids), s0 = weight->stride[0], s1 = weight->stride[1];
-    #pragma omp parallel for schedule(static) if (k * C > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (k * C > RP_PAR_MIN)
     for (int64_t i = 0; i < k; i++)
         for (int64_t c = 0; c < C; c++) yp[i * C + c] = wp[ip[i] * s0 + c * s1];
     rp_node *node;
@@ -447,7 +439,7 @@ static int dropout_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NO
     uint64_t seed, base;
     memcpy(&seed, &n->iargs[0], sizeof seed);
     memcpy(&base, &n->iargs[1], sizeof base);
-    rp_tensor *gc = contig(g);
+    rp_tensor *gc = rp_contiguous_detached(g);
     if (!gc) return -1;
     gin[0] = rp_empty(RP_F32, g->ndim, g->shape);
     if (!gin[0]) { rp_tensor_release(gc); return -1; }
@@ -455,7 +447,7 @@ static int dropout_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NO
     float scale = (float)(1.0 / (1.0 - p));
     const float *gp = RP_F32P(gc);
     float *d = RP_F32P(gin[0]);
-    #pragma omp parallel for schedule(static) if (k > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (k > RP_PAR_MIN)
     for (int64_t i = 0; i < k; i++)
         d[i] = (double)rp_u01(rp_rng_word(seed, base, (uint64_t)i)) >= p ? gp[i] * scale : 0.0f;
     rp_tensor_release(gc);
@@ -475,12 +467,12 @@ rp_tensor *rp_dropout(const rp_tensor *x, double p, bool training, rp_generator 
     }
     int64_t k = rp_numel(x);
     uint64_t seed = g->seed, base = rp_generator_advance(g, (uint64_t)k);
-    rp_tensor *xc = contig(x), *y = rp_empty(RP_F32, x->ndim, x->shape);
+    rp_tensor *xc = rp_contiguous_detached(x), *y = rp_empty(RP_F32, x->ndim, x->shape);
     if (!xc || !y) { rp_tensor_release(xc); rp_tensor_release(y); return NULL; }
     float scale = p < 1 ? (float)(1.0 / (1.0 - p)) : 0.0f;
     const float *xp = RP_F32P(xc);
     float *yp = RP_F32P(y);
-    #pragma omp parallel for schedule(static) if (k > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (k > RP_PAR_MIN)
     for (int64_t i = 0; i < k; i++)
         yp[i] = (double)rp_u01(rp_rng_word(seed, base, (uint64_t)i)) >= p ? xp[i] * scale : 0.0f;
     rp_tensor_release(xc);
@@ -521,7 +513,7 @@ rp_tensor *rp_one_hot(const rp_tensor *ids, int64_t n)
 static int silu_mul_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MAXIN])
 {
     const rp_tensor *a = n->saved[0], *b = n->saved[1];
-    rp_tensor *gc = contig(g);
+    rp_tensor *gc = rp_contiguous_detached(g);
     if (!gc) return -1;
     if (n->needs_grad[0]) gin[0] = rp_empty_uninit(RP_F32, a->ndim, a->shape);
     if (n->needs_grad[1]) gin[1] = rp_empty_uninit(RP_F32, a->ndim, a->shape);
@@ -532,7 +524,7 @@ static int silu_mul_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_N
     int64_t m = rp_numel(a), nchunks = (m + SILU_CHUNK - 1) / SILU_CHUNK;
     const float *gp = RP_F32P(gc), *ap = RP_F32P(a), *bp = RP_F32P(b);
     float *ga = gin[0] ? RP_F32P(gin[0]) : NULL, *gb = gin[1] ? RP_F32P(gin[1]) : NULL;
-    #pragma omp parallel for schedule(static) if (m > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (m > RP_PAR_MIN)
     for (int64_t k = 0; k < nchunks; k++) {
         int64_t s = k * SILU_CHUNK, len = m - s < SILU_CHUNK ? m - s : SILU_CHUNK;
         rp_silu_mul_backward_f32(ga ? ga + s : NULL, gb ? gb + s : NULL, gp + s, ap + s, bp + s, len);
@@ -550,13 +542,13 @@ rp_tensor *rp_silu_mul(const rp_tensor *a, const rp_tensor *b)
                   rp_shape_str(b, sb, sizeof sb));
         return NULL;
     }
-    rp_tensor *ac = contig(a), *bc = ac ? contig(b) : NULL;
+    rp_tensor *ac = rp_contiguous_detached(a), *bc = ac ? rp_contiguous_detached(b) : NULL;
     rp_tensor *out = bc ? rp_empty_uninit(RP_F32, a->ndim, a->shape) : NULL;
     if (out) {
         int64_t m = rp_numel(out), nchunks = (m + SILU_CHUNK - 1) / SILU_CHUNK;
         const float *ap = RP_F32P(ac), *bp = RP_F32P(bc);
         float *op = RP_F32P(out);
-        #pragma omp parallel for schedule(static) if (m > PAR_MIN)
+        #pragma omp parallel for schedule(static) if (m > RP_PAR_MIN)
         for (int64_t k = 0; k < nchunks; k++) {
             int64_t s = k * SILU_CHUNK, len = m - s < SILU_CHUNK ? m - s : SILU_CHUNK;
             rp_silu_mul_f32(op + s, ap + s, bp + s, len);

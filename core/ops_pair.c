@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PAR_MIN 32768
 #define ROWMAX 8192   /* largest feature row kept on the stack */
 #define TWO_PI 6.283185307179586476925286766559
 
@@ -85,7 +84,7 @@ static int layer_norm_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[R
     if (!gx) { rp_tensor_release(gc); return -1; }
     const float *gp = RP_F32P(gc), *yp = RP_F32P(y), *rp = RP_F32P(rs);
     float *op = RP_F32P(gx);
-    #pragma omp parallel for schedule(static) if (R * C > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN)
     for (int64_t r = 0; r < R; r++) {
         const float *gr = gp + r * C, *yr = yp + r * C;
         double sg = 0, sgy = 0;
@@ -117,7 +116,7 @@ rp_tensor *rp_layer_norm(const rp_tensor *x, double eps)
     if (!rs) { rp_tensor_release(xc); rp_tensor_release(out); return NULL; }
     const float *xp = RP_F32P(xc);
     float *op = RP_F32P(out), *rp = RP_F32P(rs);
-    #pragma omp parallel for schedule(static) if (R * C > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN)
     for (int64_t r = 0; r < R; r++) {
         const float *xr = xp + r * C;
         double s = 0, v = 0;
@@ -152,7 +151,7 @@ static int pair_silu_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP
     }
     const float *gp = RP_F32P(gc), *sp = RP_F32P(s);
     float *op = RP_F32P(gs), *pa = RP_F32P(ga), *pc = RP_F32P(gcc), *pd = RP_F32P(gd);
-    #pragma omp parallel for schedule(static) if (B * N * N * F > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (B * N * N * F > RP_PAR_MIN)
     for (int64_t b = 0; b < B; b++) {
         for (int64_t i = 0; i < N; i++)
             for (int64_t j = 0; j < N; j++) {
@@ -197,7 +196,7 @@ rp_tensor *rp_pair_silu(const rp_tensor *a, const rp_tensor *c, const rp_tensor 
         const float *pa = RP_F32P(ac), *pcc = RP_F32P(cc), *pd = RP_F32P(dc), *pp = RP_F32P(pc);
         float *sp = s ? RP_F32P(s) : NULL, *op = RP_F32P(out);
         int64_t rows = B * N * N;
-        #pragma omp parallel for schedule(static) if (rows * F > PAR_MIN)
+        #pragma omp parallel for schedule(static) if (rows * F > RP_PAR_MIN)
         for (int64_t r = 0; r < rows; r++) {
             int64_t b = r / (N * N), i = (r / N) % N, j = r % N, o = r * F;
             const float *ar = pa + (b * N + i) * F, *cr = pcc + (b * N + j) * F, *dr = pd + b * F;
@@ -228,7 +227,7 @@ static int silu_mean_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP
     const float *gp = RP_F32P(gc), *yp = RP_F32P(y), *bp = RP_F32P(bias);
     float *op = RP_F32P(gy), *pb = RP_F32P(gb);
     float inv = 1.0f / (float)M;
-    #pragma omp parallel for schedule(static) if (R * M * F > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (R * M * F > RP_PAR_MIN)
     for (int64_t r = 0; r < R; r++)
         for (int64_t j = 0; j < M; j++) {
             int64_t o = (r * M + j) * F;
@@ -261,7 +260,7 @@ rp_tensor *rp_silu_mean(const rp_tensor *y, const rp_tensor *bias)
     if (out) {
         const float *yp = RP_F32P(yc), *bp = RP_F32P(bc);
         float *op = RP_F32P(out);
-        #pragma omp parallel for schedule(static) if (R * M * F > PAR_MIN)
+        #pragma omp parallel for schedule(static) if (R * M * F > RP_PAR_MIN)
         for (int64_t r = 0; r < R; r++) {
             float s[ROWMAX], t[ROWMAX];
             float *acc = op + r * F;
@@ -303,7 +302,7 @@ rp_tensor *rp_frac_fourier(const rp_tensor *frac, int64_t K)
         const float *fp = RP_F32P(fc);
         float *op = RP_F32P(out);
         int64_t rows = B * N * N;
-        #pragma omp parallel for schedule(static) if (rows * K > PAR_MIN / 8)
+        #pragma omp parallel for schedule(static) if (rows * K > RP_PAR_MIN / 8)
         for (int64_t r = 0; r < rows; r++) {
             int64_t b = r / (N * N), i = (r / N) % N, j = r % N;
             float *o = op + r * 6 * K;

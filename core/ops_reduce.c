@@ -12,7 +12,6 @@
 #include <string.h>
 
 #define BLOCK 4096
-#define PAR_MIN (1 << 15)
 
 static int check_dim(const char *fn, const rp_tensor *x, int dim)
 {
@@ -93,7 +92,7 @@ rp_tensor *rp_sum_all(const rp_tensor *x)
     double *part = malloc(sizeof(double) * (size_t)(nb ? nb : 1));
     if (!part) { rp_tensor_release(c); rp_seterr("sum: out of memory"); return NULL; }
     const float *p = RP_F32P(c);
-    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > RP_PAR_MIN)
     for (int64_t b = 0; b < nb; b++) {
         int64_t s = b * BLOCK, e = s + BLOCK < n ? s + BLOCK : n;
         double acc = 0;
@@ -119,7 +118,7 @@ rp_tensor *rp_sum_dim(const rp_tensor *x, int dim, bool keepdim)
     const float *p = RP_F32P(c);
     float *o = RP_F32P(out);
     int64_t m = outer * inner;
-    #pragma omp parallel for schedule(static) if (m * D > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (m * D > RP_PAR_MIN)
     for (int64_t k = 0; k < m; k++) {
         int64_t oi = k / inner, ii = k % inner;
         const float *q = p + oi * D * inner + ii;
@@ -181,7 +180,7 @@ static rp_tensor *arg_impl(const char *fn, const rp_tensor *x, int dim, bool kee
         const float *p = RP_F32P(c);
         int32_t *o = RP_I32P(out);
         int64_t m = outer * inner;
-        #pragma omp parallel for schedule(static) if (m * D > PAR_MIN)
+        #pragma omp parallel for schedule(static) if (m * D > RP_PAR_MIN)
         for (int64_t k = 0; k < m; k++) {
             const float *q = p + (k / inner) * D * inner + k % inner;
             int64_t best = 0;
@@ -283,7 +282,7 @@ rp_tensor *rp_norm(const rp_tensor *x, double p, int dim, bool keepdim)
 static void cumsum_kernel(float *out, const float *x, int64_t outer, int64_t D, int64_t inner, bool reverse)
 {
     int64_t m = outer * inner;
-    #pragma omp parallel for schedule(static) if (m * D > PAR_MIN)
+    #pragma omp parallel for schedule(static) if (m * D > RP_PAR_MIN)
     for (int64_t k = 0; k < m; k++) {
         int64_t base = (k / inner) * D * inner + k % inner;
         double acc = 0;

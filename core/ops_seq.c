@@ -12,13 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEQ_PAR_MIN 32768 /* elements below which threads cost more than they save */
-
-static rp_tensor *contig(const rp_tensor *t)
-{
-    return rp_is_contiguous(t) ? rp_detach(t) : rp_copy_contiguous(t);
-}
-
 /* logits must be f32 (..., V) with V >= 1; rows = numel / V. */
 static int logits_check(const char *op, const char *what, const rp_tensor *x)
 {
@@ -151,7 +144,7 @@ rp_tensor *rp_sample(const rp_tensor *logits, double temperature, int64_t top_k,
         return rp_seterr("sample: top_p must be in (0, 1], got %g", top_p), NULL;
     if (!g) return rp_seterr("sample: no generator"), NULL;
     const int64_t V = logits->shape[logits->ndim - 1], R = rp_numel(logits) / V;
-    rp_tensor *x = contig(logits);
+    rp_tensor *x = rp_contiguous_detached(logits);
     if (!x) return NULL;
     const float *xp = RP_F32P(x);
     for (int64_t r = 0; r < R; r++) { /* validate first: no output on bad rows */
@@ -175,7 +168,7 @@ rp_tensor *rp_sample(const rp_tensor *logits, double temperature, int64_t top_k,
     const uint64_t seed = g->seed, base = rp_generator_advance(g, 2 * (uint64_t)R);
     int32_t *op = RP_I32P(out);
     int oom = 0;
-    #pragma omp parallel if (R * V > SEQ_PAR_MIN && R > 1)
+    #pragma omp parallel if (R * V > RP_PAR_MIN && R > 1)
     {
         scored *sc = malloc(sizeof(scored) * (size_t)V);
         if (!sc) {
@@ -221,14 +214,14 @@ static int tlp_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_M
     const rp_tensor *x = n->saved[0], *ids = n->saved[1], *lse = n->saved[2];
     const uint8_t *mk = n->nsaved > 3 ? RP_U8P(n->saved[3]) : NULL;
     const int64_t V = x->shape[x->ndim - 1], R = rp_numel(ids);
-    rp_tensor *gc = contig(g);
+    rp_tensor *gc = rp_contiguous_detached(g);
     if (!gc) return -1;
     gin[0] = rp_empty_uninit(RP_F32, x->ndim, x->shape);
     if (!gin[0]) { rp_tensor_release(gc); return -1; }
     const float *xp = RP_F32P(x), *lp = RP_F32P(lse), *gp = RP_F32P(gc);
     const int32_t *ip = RP_I32P(ids);
     float *d = RP_F32P(gin[0]);
-    #pragma omp parallel for schedule(static) if (R * V > SEQ_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (R * V > RP_PAR_MIN)
     for (int64_t r = 0; r < R; r++) {
         float *dr = d + r * V;
         if (mk && !mk[r]) { memset(dr, 0, sizeof(float) * (size_t)V); continue; }
@@ -252,7 +245,7 @@ rp_tensor *rp_token_logprobs(const rp_tensor *logits, const rp_tensor *ids, cons
         return NULL;
     }
     const int64_t V = logits->shape[logits->ndim - 1], R = rp_numel(ids);
-    rp_tensor *x = contig(logits), *ic = contig(ids), *out = NULL;
+    rp_tensor *x = rp_contiguous_detached(logits), *ic = rp_contiguous_detached(ids), *out = NULL;
     rp_tensor *lse = rp_empty_uninit(RP_F32, 1, &R);
     if (!x || !ic || !lse) goto done;
     out = rp_empty_uninit(RP_F32, ids->ndim, ids->shape);
@@ -261,7 +254,7 @@ rp_tensor *rp_token_logprobs(const rp_tensor *logits, const rp_tensor *ids, cons
     const int32_t *ip = RP_I32P(ic);
     const uint8_t *m = mk ? RP_U8P(mk) : NULL;
     float *lp = RP_F32P(lse), *o = RP_F32P(out);
-    #pragma omp parallel for schedule(static) if (R * V > SEQ_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (R * V > RP_PAR_MIN)
     for (int64_t r = 0; r < R; r++) {
         if (m && !m[r]) { lp[r] = 0; o[r] = 0; continue; }
         lp[r] = row_lse(xp + r * V, V);
@@ -286,7 +279,7 @@ static int kl_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MA
     const float *lp = RP_F32P(n->saved[2]), *lq = RP_F32P(n->saved[3]), *kl = RP_F32P(n->saved[4]);
     const uint8_t *mk = n->nsaved > 5 ? RP_U8P(n->saved[5]) : NULL;
     const int64_t V = x->shape[x->ndim - 1], R = rp_numel(x) / V;
-    rp_tensor *gc = contig(g);
+    rp_tensor *gc = rp_contiguous_detached(g);
     if (!gc) return -1;
     for (int i = 0; i < 2; i++)
         if (n->needs_grad[i] && !(gin[i] = rp_empty_uninit(RP_F32, x->ndim, x->shape))) {
@@ -295,7 +288,7 @@ static int kl_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_MA
         }
     const float *xp = RP_F32P(x), *yp = RP_F32P(y), *gp = RP_F32P(gc);
     float *dp = gin[0] ? RP_F32P(gin[0]) : NULL, *dq = gin[1] ? RP_F32P(gin[1]) : NULL;
-    #pragma omp parallel for schedule(static) if (R * V > SEQ_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (R * V > RP_PAR_MIN)
     for (int64_t r = 0; r < R; r++) {
         const float *xr = xp + r * V, *yr = yp + r * V;
         const bool on = !mk || mk[r];
@@ -325,7 +318,7 @@ rp_tensor *rp_kl_categorical(const rp_tensor *logits_p, const rp_tensor *logits_
     rp_tensor *mk = mask_prep("kl_categorical", logits_p, mask, &err);
     if (err) return NULL;
     const int64_t V = logits_p->shape[logits_p->ndim - 1], R = rp_numel(logits_p) / V;
-    rp_tensor *x = contig(logits_p), *y = contig(logits_q), *out = NULL;
+    rp_tensor *x = rp_contiguous_detached(logits_p), *y = rp_contiguous_detached(logits_q), *out = NULL;
     rp_tensor *lse_p = rp_empty_uninit(RP_F32, 1, &R), *lse_q = rp_empty_uninit(RP_F32, 1, &R);
     rp_tensor *kl = rp_empty_uninit(RP_F32, 1, &R);
     if (!x || !y || !lse_p || !lse_q || !kl) goto done;
@@ -334,7 +327,7 @@ rp_tensor *rp_kl_categorical(const rp_tensor *logits_p, const rp_tensor *logits_
     const float *xp = RP_F32P(x), *yp = RP_F32P(y);
     const uint8_t *m = mk ? RP_U8P(mk) : NULL;
     float *lp = RP_F32P(lse_p), *lq = RP_F32P(lse_q), *k = RP_F32P(kl), *o = RP_F32P(out);
-    #pragma omp parallel for schedule(static) if (R * V > SEQ_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (R * V > RP_PAR_MIN)
     for (int64_t r = 0; r < R; r++) {
         if (m && !m[r]) { lp[r] = lq[r] = k[r] = o[r] = 0; continue; }
         const float *xr = xp + r * V, *yr = yp + r * V;
@@ -372,7 +365,7 @@ static int wce_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_M
     const float *xp = RP_F32P(x), *lp = RP_F32P(lse), *wp = RP_F32P(w);
     const int32_t *tp = RP_I32P(tg);
     float *gp = RP_F32P(gin[0]);
-    #pragma omp parallel for schedule(static) if (R * C > SEQ_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN)
     for (int64_t r = 0; r < R; r++) {
         float *d = gp + r * C;
         if (tp[r] == ignore) { memset(d, 0, sizeof(float) * (size_t)C); continue; }
@@ -409,13 +402,13 @@ rp_tensor *rp_cross_entropy_weighted(const rp_tensor *logits, const rp_tensor *t
             return rp_seterr("cross_entropy: target %lld at position %lld out of range [0, %lld)",
                              (long long)t, (long long)i, (long long)C), NULL;
     }
-    rp_tensor *x = contig(logits), *tg = contig(targets), *w = rp_copy_contiguous(weights);
+    rp_tensor *x = rp_contiguous_detached(logits), *tg = rp_contiguous_detached(targets), *w = rp_copy_contiguous(weights);
     rp_tensor *lse = rp_empty_uninit(RP_F32, 1, &R), *out = NULL;
     if (!x || !tg || !w || !lse) goto done;
     const float *xp = RP_F32P(x), *wp = RP_F32P(w);
     const int32_t *tp = RP_I32P(tg);
     float *lp = RP_F32P(lse);
-    #pragma omp parallel for schedule(static) if (R * C > SEQ_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN)
     for (int64_t r = 0; r < R; r++) lp[r] = tp[r] == ignore_index ? 0 : row_lse(xp + r * C, C);
     double total = 0, wsum = 0;
     for (int64_t r = 0; r < R; r++)

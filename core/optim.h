@@ -13,14 +13,20 @@
  *              optional momentum beta1 (0 = none), explicit lr (no relative step,
  *              no parameter scaling), decoupled weight decay p -= lr*wd*p.
  *  - shampoo:  L,R EMAs of G Gᵀ, Gᵀ G (beta = shampoo_beta, or beta2 if < 0);
- *              every precondition_frequency steps (and at step 1) the roots
- *              (L + e I)^exponent, (R + e I)^exponent by eigh, e = matrix_eps * λmax;
+ *              at step s = start_preconditioning_step (-1: s = precondition_frequency)
+ *              and every precondition_frequency steps after, the roots
+ *              (L + e I)^exponent, (R + e I)^exponent by eigh; e = matrix_eps * λmax
+ *              (matrix_eps_relative) or, as DistributedShampoo, the factor divided
+ *              by 1 - beta^t, eigenvalues shifted to >= 0, e = matrix_eps;
  *              direction Lr · m̂ · Rr with m̂ the bias-corrected momentum, grafted
- *              per layer to the norm of AdamW's update m̂/(sqrt(v̂)+eps);
+ *              per layer to the norm of AdamW's update m̂/(sqrt(v̂)+eps); steps
+ *              before s take AdamW's update itself (the grafting method);
  *              decoupled weight decay p -= lr*wd*p first. Dims > max_precond_dim
  *              and 1-d parameters use the identity on that side.
- *  - soap:     nikhilvyas/SOAP soap.py at commit f42d296c (2024-12-02, the
- *              "momentum change"; tests/fixtures/soap holds its trajectories),
+ *  - soap:     nikhilvyas/SOAP soap.py at commit f42d296c, which is the
+ *              December 2024 change (2024-12-02: the first moment kept in the
+ *              eigenbasis; tests/fixtures/soap holds its trajectories); with Q
+ *              orthogonal it equals the paper's Algorithm 3,
  *              step for step: exp_avg is kept in the
  *              rotated (eigen) basis and carried to the new basis when Q changes.
  *              Step 1 only accumulates GG and sets Q = eigh (descending);
@@ -76,18 +82,64 @@ typedef struct {
     /* adafactor */
     double decay_rate;            /* -0.8 */
     double clip_threshold;        /* 1.0 */
-    double eps2;                  /* not used for scaling (no relative step); kept for docs */
     /* shampoo + soap */
     double shampoo_beta;          /* < 0: use beta2 */
     int precondition_frequency;
     int64_t max_precond_dim;
     double exponent;              /* shampoo: -0.25 per side, -0.5 variant */
-    double matrix_eps;            /* shampoo: relative eigenvalue floor */
+    double matrix_eps;            /* shampoo: eigenvalue floor (relative or absolute) */
+    bool matrix_eps_relative;     /* shampoo: e = matrix_eps*λmax (true) or DistributedShampoo's rule */
+    int start_preconditioning_step; /* shampoo: first preconditioned step; -1: precondition_frequency */
     bool graft;                   /* shampoo: graft to AdamW's update norm */
     bool merge_dims, precondition_1d, normalize_grads, correct_bias; /* soap */
     /* low-precision moments (adamw, soap) */
     rp_moment_format m_format, v_format;
 } rp_optim_config;
+
+/* ---- the optimizer table ----
+ * One entry per optimizer (optim.c's rp_optim_table, each entry defined in
+ * the optimizer's own file optim_NAME.c): its name, its options (field,
+ * type, default, accepted range), the rules across options, the layout of
+ * its per-parameter state, and its step. Defaults, validation, the Lua
+ * binding's option parsing, its error messages and cfg:get all read the
+ * descriptors; adding an optimizer is one file with one entry plus its
+ * line in the table and the enum. */
+typedef enum { RP_OPTV_NUM, RP_OPTV_INT, RP_OPTV_I64, RP_OPTV_BOOL, RP_OPTV_FMT, RP_OPTV_BETAS } rp_optim_opt_type;
+/* Range flags: the bounds lo/hi are inclusive unless marked open; NaN never passes. */
+enum { RP_RANGE_LO_OPEN = 1, RP_RANGE_HI_OPEN = 2, RP_RANGE_FINITE = 4, RP_RANGE_OR_MINUS1 = 8 };
+
+typedef struct {
+    const char *name;          /* Lua option name */
+    rp_optim_opt_type type;
+    size_t off;                /* field of rp_optim_config (betas: beta1; beta2 follows) */
+    double def, def2;          /* default (betas: beta1, beta2; bool: 0/1; format: its index) */
+    double lo, hi;             /* accepted range (numbers, integers, each beta) */
+    unsigned range;            /* RP_RANGE_* */
+    const char *valid;         /* the range in words: "NAME must be <valid>, got X" */
+} rp_optim_opt;
+
+struct rp_optim_state;
+typedef struct {
+    const char *name;
+    const rp_optim_opt *opts;  /* in the order messages list them; ends with name NULL */
+    /* Rules across options (sgd's nesterov), or NULL; -1 with an error. */
+    int (*check)(const rp_optim_config *c);
+    /* The per-parameter state: add its named buffers to st (zeroed). */
+    int (*init)(struct rp_optim_state *st, const rp_optim_config *c, const rp_tensor *p);
+    /* One step on contiguous f32 p, g of one shape, config validated and g finite. */
+    int (*step)(rp_tensor *p, const rp_tensor *g, struct rp_optim_state *st, const rp_optim_config *c);
+} rp_optim_entry;
+
+extern const rp_optim_entry *const rp_optim_table[RP_OPT_NKINDS];
+/* Kind by name; -1 if unknown. */
+int rp_optim_kind_from_name(const char *name);
+/* "sgd, adamw, ..." for error messages (static string). */
+const char *rp_optim_kind_names(void);
+/* The descriptor of option `name` of kind, or NULL. */
+const rp_optim_opt *rp_optim_find_opt(rp_optim_kind kind, const char *name);
+/* Check one option's value in c against its descriptor; -1 with "KIND: NAME
+ * must be VALID, got X". */
+int rp_optim_check_opt(const rp_optim_config *c, const rp_optim_opt *o);
 
 /* Fill cfg with the defaults of `kind` (the official/PyTorch defaults). */
 void rp_optim_defaults(rp_optim_config *cfg, rp_optim_kind kind);
@@ -145,10 +197,19 @@ int rp_moment_store(rp_tensor *buf, rp_tensor *scale, const float *x, rp_moment_
 uint16_t rp_f32_to_bf16_bits(float x);
 float rp_bf16_bits_to_f32(uint16_t b);
 
-/* ---- internals shared by the optimizer files (not for bindings) ---- */
-int rp_optim_soap_step(rp_tensor *p, const rp_tensor *g, rp_optim_state *st, const rp_optim_config *cfg);
-int rp_optim_shampoo_step(rp_tensor *p, const rp_tensor *g, rp_optim_state *st, const rp_optim_config *cfg);
-/* Add a zeroed buffer to st (f32 of the given shape); returns it or NULL. */
+/* ---- internals shared by the optimizer files (optim_state.c; not for bindings) ---- */
+/* Add buffer t to st under name (takes the reference); returns it or NULL. */
 rp_tensor *rp_optim_state_add(rp_optim_state *st, const char *name, rp_tensor *t);
+/* A zeroed f32 vector of n elements. */
+rp_tensor *rp_optim_zeros1(int64_t n);
+/* A moment buffer named name for p in fmt and, for coded formats, its
+ * NAME_scale (1 until the first store). */
+int rp_optim_add_moment(rp_optim_state *st, const char *name, rp_moment_format fmt, const rp_tensor *p);
+/* The NAME_scale buffer of a coded moment, or NULL. */
+rp_tensor *rp_optim_moment_scale(const rp_optim_state *st, const char *name);
+
+/* The entries, one per file optim_NAME.c. */
+extern const rp_optim_entry rp_optim_sgd, rp_optim_adamw, rp_optim_adafactor, rp_optim_shampoo,
+    rp_optim_soap;
 
 #endif

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <spglib.h>
-#include "tensor.h"
+#include "error.h"
 
 /* rows (ours) -> columns (spglib's lattice[i][j] = component i of vector j) */
 static void to_spg(double out[3][3], const double *rows)

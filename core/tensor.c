@@ -1,52 +1,12 @@
-/* tensor.c: storage, views, the error channel, strided copies. */
+/* tensor.c: storage, views, strided copies. */
 #define _POSIX_C_SOURCE 200809L
 #include "tensor.h"
-#include "autograd.h"
 
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <omp.h>
 #include <unistd.h>
-
-/* ---- errors ---- */
-
-static _Thread_local char errbuf[512] = "no error";
-
-int rp_seterr(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, sizeof errbuf, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-const char *rp_errmsg(void) { return errbuf; }
-
-/* ---- dtypes ---- */
-
-const rp_dtype_traits rp_dtype_info[RP_NDTYPES] = {
-    [RP_F32] = {.name = "f32", .size = 4, .safetensors_name = "F32"},
-    [RP_I32] = {.name = "i32", .size = 4, .safetensors_name = "I32"},
-    [RP_U8] = {.name = "u8", .size = 1, .safetensors_name = "U8"},
-};
-_Static_assert(sizeof rp_dtype_info / sizeof rp_dtype_info[0] == RP_NDTYPES,
-               "one traits entry per dtype");
-
-int rp_dtype_from_name(const char *name)
-{
-    static const struct { const char *alias; rp_dtype d; } aliases[] = {
-        {"f32", RP_F32}, {"float32", RP_F32}, {"float", RP_F32},
-        {"i32", RP_I32}, {"int32", RP_I32}, {"int", RP_I32},
-        {"u8", RP_U8},   {"uint8", RP_U8},
-    };
-    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
-        if (strcmp(name, aliases[i].alias) == 0) return (int)aliases[i].d;
-    return -1;
-}
 
 /* ---- storage ---- */
 
@@ -321,7 +281,7 @@ void rp_tensor_release(rp_tensor *t)
 {
     if (!t || --t->refcount > 0) return;
     rp_tensor_release(t->grad);
-    if (t->grad_fn) rp_node_release(t->grad_fn);
+    rp_node_drop(t->grad_fn);
     storage_release(t->storage);
     free(t);
 }
@@ -455,6 +415,12 @@ rp_tensor *rp_copy_contiguous(const rp_tensor *t)
     return c;
 }
 
+rp_tensor *rp_contiguous_detached(const rp_tensor *t)
+{
+    return rp_is_contiguous(t) ? rp_alias(t, t->ndim, t->shape, t->stride, t->offset)
+                               : rp_copy_contiguous(t);
+}
+
 int rp_fill(rp_tensor *t, double v)
 {
     int64_t n = rp_numel(t);
@@ -510,28 +476,3 @@ rp_tensor *rp_expand_view(const rp_tensor *t, int ndim, const int64_t *shape)
     }
     return rp_alias(t, ndim, shape, stride, t->offset);
 }
-
-/* ---- threads ---- */
-
-extern int openblas_get_num_threads(void);
-extern void openblas_set_num_threads(int);
-static int n_threads = 0;
-
-/* n OpenMP threads for the kernels; OpenBLAS always on one. Its threaded
- * sgemm and LAPACK round differently at different thread counts, so the kit
- * splits products over its own threads instead (ops_matmul.c), in pieces
- * that do not depend on n, and every result is the same at any n. */
-void rp_set_threads(int n)
-{
-    if (n < 1) n = 1;
-    n_threads = n;
-    omp_set_num_threads(n);
-    openblas_set_num_threads(1);
-}
-
-void rp_blas_one_thread(void)
-{
-    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-}
-
-int rp_get_threads(void) { return n_threads > 0 ? n_threads : omp_get_max_threads(); }

@@ -1,12 +1,14 @@
-/* tensor.h: refcounted storage + strided views (Torch7 TH style), the error
- * channel of the core, and the autograd fields every tensor carries.
+/* tensor.h: refcounted storage + strided views (Torch7 TH style).
  *
- * Conventions for the whole core:
+ * The other concerns of a tensor live in their own headers, included here so
+ * that "tensor.h" is still all a kernel needs: the error channel (error.h),
+ * the element types (dtype.h), the autograd fields (grad_fields.h), threads
+ * (parallel.h) and the BLAS policy (blas_policy.h).
+ *
+ * Conventions for the whole core (see also error.h):
  *  - Functions that create a tensor return a NEW reference (caller releases it
  *    with rp_tensor_release) or NULL on error, with the reason in rp_errmsg().
- *  - Functions that return int return 0 on success and -1 on error.
  *  - Indices are 0-based here; 1-based conversion happens only in lua/ bindings.
- *  - The core never exits, aborts or longjmps.
  */
 #ifndef RP_TENSOR_H
 #define RP_TENSOR_H
@@ -15,28 +17,13 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#include "error.h"
+#include "dtype.h"
+#include "grad_fields.h"
+#include "parallel.h"
+#include "blas_policy.h"
+
 #define RP_MAXDIM 8
-
-/* ---- errors ---------------------------------------------------------- */
-
-/* Set the thread's error message (printf format); always returns -1. */
-int rp_seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* The last error message of this thread (never NULL). */
-const char *rp_errmsg(void);
-
-/* ---- dtypes: one traits table (ggml style) ---------------------------- */
-
-typedef enum { RP_F32 = 0, RP_I32, RP_U8, RP_NDTYPES } rp_dtype;
-
-typedef struct {
-    const char *name; /* "f32", "i32", "u8" */
-    size_t size;      /* bytes per element */
-    const char *safetensors_name; /* "F32", "I32", "U8" */
-} rp_dtype_traits;
-
-extern const rp_dtype_traits rp_dtype_info[RP_NDTYPES];
-/* dtype by name ("f32"/"float32", "i32"/"int32", "u8"/"uint8"); -1 if unknown. */
-int rp_dtype_from_name(const char *name);
 
 /* ---- storage and views ------------------------------------------------ */
 
@@ -47,8 +34,6 @@ typedef struct rp_storage {
     uint64_t version;           /* bumped by in-place writes; autograd checks saved versions */
 } rp_storage;
 
-struct rp_node; /* autograd.h */
-
 typedef struct rp_tensor {
     rp_storage *storage;
     int64_t offset;             /* in elements */
@@ -57,10 +42,7 @@ typedef struct rp_tensor {
     int64_t stride[RP_MAXDIM];  /* in elements; 0 for broadcast (expand) */
     rp_dtype dtype;
     int refcount;
-    /* autograd */
-    bool requires_grad;         /* leaf that wants .grad, or result of a tracked op */
-    struct rp_tensor *grad;     /* accumulated gradient of a leaf (owned ref) or NULL */
-    struct rp_node *grad_fn;    /* node that produced this tensor (owned ref) or NULL */
+    RP_GRAD_FIELDS
 } rp_tensor;
 
 /* Total bytes held by live storages (for Lua's GC accounting and tests). */
@@ -96,15 +78,6 @@ void *rp_data(const rp_tensor *t);
 #define RP_F32P(t) ((float *)rp_data(t))
 #define RP_I32P(t) ((int32_t *)rp_data(t))
 #define RP_U8P(t) ((uint8_t *)rp_data(t))
-/* Put before a compute-bound kernel loop: GCC also compiles it for AVX2 and
- * AVX-512 and picks one at load time (the default build targets baseline
- * x86-64). Only for loops of IEEE +, -, *, / and integer operations:
- * contraction is off project-wide, so every version gives the same bits. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX512F__)
-#define RP_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define RP_VECTOR_CLONES
-#endif
 /* Compute contiguous strides for shape; returns numel or -1 on overflow. */
 int64_t rp_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
 /* Do two tensors have the same shape? */
@@ -113,10 +86,13 @@ bool rp_same_shape(const rp_tensor *a, const rp_tensor *b);
 char *rp_shape_str(const rp_tensor *t, char *buf, size_t n);
 #define RP_SHAPE_STRLEN 200
 
-/* A contiguous copy (new storage, no autograd); rp_contiguous returns t itself
- * (retained) if already contiguous. Neither records autograd: use the op
- * versions in ops for differentiable ones. */
+/* A contiguous copy (new storage). Records no autograd: use the op versions
+ * in ops for differentiable ones. */
 rp_tensor *rp_copy_contiguous(const rp_tensor *t);
+/* A contiguous tensor with t's values for a kernel to read: t's own storage
+ * under a new header when t is contiguous, else a contiguous copy. Never
+ * records autograd (the header has no grad_fn), unlike ops.h's rp_contiguous. */
+rp_tensor *rp_contiguous_detached(const rp_tensor *t);
 /* Copy src into dst elementwise (shapes equal; dtypes equal; strided). */
 int rp_copy_into(rp_tensor *dst, const rp_tensor *src);
 /* Fill every element of the view with v (converted to the dtype). */
@@ -144,14 +120,5 @@ int rp_broadcast_shape(const char *op, const rp_tensor *a, const rp_tensor *b,
                        int64_t *out_shape);
 /* A view of t expanded to shape (ndim >= t->ndim); stride 0 on broadcast dims. */
 rp_tensor *rp_expand_view(const rp_tensor *t, int ndim, const int64_t *shape);
-
-/* Number of threads of the core kernels (OpenMP). BLAS always runs on one
- * thread; matmul splits products over the kernels' threads (ops_matmul.c). */
-void rp_set_threads(int n);
-/* Put OpenBLAS on one thread if it is not (its default is every core): every
- * BLAS and LAPACK caller runs this first, for programs that never called
- * rp_set_threads. */
-void rp_blas_one_thread(void);
-int rp_get_threads(void);
 
 #endif

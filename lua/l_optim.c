@@ -5,7 +5,6 @@
 #include "optim.h"
 
 #include <math.h>
-#include <stddef.h>
 #include <string.h>
 
 #define CFG_MT "repro.OptimConfig"
@@ -13,28 +12,13 @@
 
 typedef struct { rp_optim_state *st; } l_state;
 
-static const char *const sgd_opts[] = {"lr", "momentum", "dampening", "nesterov", "weight_decay", NULL};
-static const char *const adamw_opts[] = {"lr", "betas", "eps", "weight_decay", "m_format", "v_format", NULL};
-static const char *const adafactor_opts[] = {"lr", "beta1", "decay_rate", "clip_threshold", "eps",
-                                             "weight_decay", NULL};
-static const char *const shampoo_opts[] = {"lr", "betas", "shampoo_beta", "eps", "weight_decay",
-                                           "precondition_frequency", "max_precond_dim", "exponent",
-                                           "matrix_eps", "graft", NULL};
-static const char *const soap_opts[] = {"lr", "betas", "shampoo_beta", "eps", "weight_decay",
-                                        "precondition_frequency", "max_precond_dim", "merge_dims",
-                                        "precondition_1d", "normalize_grads", "correct_bias",
-                                        "m_format", "v_format", NULL};
-static const char *const *const kind_opts[RP_OPT_NKINDS] = {
-    [RP_OPT_SGD] = sgd_opts, [RP_OPT_ADAMW] = adamw_opts, [RP_OPT_ADAFACTOR] = adafactor_opts,
-    [RP_OPT_SHAMPOO] = shampoo_opts, [RP_OPT_SOAP] = soap_opts,
-};
-
 static int kind_from_name(lua_State *L, int idx)
 {
     const char *name = luaL_checkstring(L, idx);
-    for (int k = 0; k < RP_OPT_NKINDS; k++)
-        if (strcmp(name, rp_optim_kind_name((rp_optim_kind)k)) == 0) return k;
-    return luaL_error(L, "optim: unknown optimizer '%s' (valid: sgd, adamw, adafactor, shampoo, soap)", name);
+    int k = rp_optim_kind_from_name(name);
+    if (k < 0)
+        return luaL_error(L, "optim: unknown optimizer '%s' (valid: %s)", name, rp_optim_kind_names());
+    return k;
 }
 
 static bool get_num(lua_State *L, int t, const char *fn, const char *key, double *out)
@@ -75,59 +59,43 @@ static void get_format(lua_State *L, int t, const char *fn, const char *key, rp_
     lua_pop(L, 1);
 }
 
-/* The option descriptors: every option of every kind, its type and its
- * field of rp_optim_config. read_config and cfg:get are driven by them (the
- * per-kind lists above say which options a kind takes, in message order). */
-typedef enum { O_NUM, O_INT, O_I64, O_BOOL, O_FMT, O_BETAS } opt_type;
-typedef struct { const char *name; opt_type type; size_t off; } opt_desc;
-#define OPT_(field, type) {#field, type, offsetof(rp_optim_config, field)}
-static const opt_desc opt_table[] = {
-    OPT_(lr, O_NUM), {"betas", O_BETAS, offsetof(rp_optim_config, beta1)}, OPT_(beta1, O_NUM),
-    OPT_(eps, O_NUM), OPT_(weight_decay, O_NUM), OPT_(momentum, O_NUM), OPT_(dampening, O_NUM),
-    OPT_(nesterov, O_BOOL), OPT_(decay_rate, O_NUM), OPT_(clip_threshold, O_NUM),
-    OPT_(shampoo_beta, O_NUM), OPT_(precondition_frequency, O_INT), OPT_(max_precond_dim, O_I64),
-    OPT_(exponent, O_NUM), OPT_(matrix_eps, O_NUM), OPT_(graft, O_BOOL), OPT_(merge_dims, O_BOOL),
-    OPT_(precondition_1d, O_BOOL), OPT_(normalize_grads, O_BOOL), OPT_(correct_bias, O_BOOL),
-    OPT_(m_format, O_FMT), OPT_(v_format, O_FMT),
-};
-#undef OPT_
+#define FIELD_(c, o, T) (*(T *)(void *)((char *)(c) + (o)->off))
 
-static const opt_desc *find_opt(const char *name)
-{
-    for (size_t i = 0; i < sizeof opt_table / sizeof opt_table[0]; i++)
-        if (strcmp(name, opt_table[i].name) == 0) return &opt_table[i];
-    return NULL;
-}
-
-/* Read cfg table at t into c (defaults already in c). */
+/* Read cfg table at t into c (defaults already in c), driven by the kind's
+ * option descriptors (core/optim.h): the names an unknown key is checked
+ * against and listed in the message, the types, the fields. Ranges are
+ * checked after, by rp_optim_check_config, from the same descriptors. */
 static void read_config(lua_State *L, int t, rp_optim_config *c)
 {
     const char *fn = rp_optim_kind_name(c->kind);
-    l_checkoptions(L, t, fn, kind_opts[c->kind]);
+    const rp_optim_opt *opts = rp_optim_table[c->kind]->opts;
+    const char *valid[40];
+    int nv = 0;
+    for (const rp_optim_opt *o = opts; o->name && nv < 39; o++) valid[nv++] = o->name;
+    valid[nv] = NULL;
+    l_checkoptions(L, t, fn, valid);
     if (lua_isnoneornil(L, t)) return;
     double x;
-    for (const char *const *o = kind_opts[c->kind]; *o; o++) {
-        const opt_desc *d = find_opt(*o);
-        char *f = (char *)c + d->off;
+    for (const rp_optim_opt *d = opts; d->name; d++) {
         switch (d->type) {
-        case O_NUM: get_num(L, t, fn, d->name, (double *)(void *)f); break;
-        case O_BOOL: get_bool(L, t, fn, d->name, (bool *)(void *)f); break;
-        case O_FMT: get_format(L, t, fn, d->name, (rp_moment_format *)(void *)f); break;
-        case O_INT:
+        case RP_OPTV_NUM: get_num(L, t, fn, d->name, &FIELD_(c, d, double)); break;
+        case RP_OPTV_BOOL: get_bool(L, t, fn, d->name, &FIELD_(c, d, bool)); break;
+        case RP_OPTV_FMT: get_format(L, t, fn, d->name, &FIELD_(c, d, rp_moment_format)); break;
+        case RP_OPTV_INT:
             if (get_num(L, t, fn, d->name, &x)) {
                 if (x != (double)(int)x) luaL_error(L, "%s: %s must be an integer, got %g", fn, d->name, x);
-                *(int *)(void *)f = (int)x;
+                FIELD_(c, d, int) = (int)x;
             }
             break;
-        case O_I64:
+        case RP_OPTV_I64:
             if (get_num(L, t, fn, d->name, &x)) {
                 if (!(x >= -1e15 && x <= 1e15) || x != (double)(int64_t)x)
                     luaL_error(L, "%s: %s must be an integer, got %g", fn, d->name, x);
-                *(int64_t *)(void *)f = (int64_t)x;
+                FIELD_(c, d, int64_t) = (int64_t)x;
             }
             break;
-        case O_BETAS:
-            lua_getfield(L, t, "betas");
+        case RP_OPTV_BETAS:
+            lua_getfield(L, t, d->name);
             if (!lua_isnil(L, -1)) {
                 if (!lua_istable(L, -1) || lua_rawlen(L, -1) != 2)
                     luaL_error(L, "%s: betas must be a table of two numbers", fn);
@@ -174,16 +142,14 @@ static int cfg_get(lua_State *L)
 {
     rp_optim_config *c = checkcfg(L, 1);
     lua_newtable(L);
-    for (const char *const *o = kind_opts[c->kind]; *o; o++) {
-        const opt_desc *d = find_opt(*o);
-        const char *f = (const char *)c + d->off;
+    for (const rp_optim_opt *d = rp_optim_table[c->kind]->opts; d->name; d++) {
         switch (d->type) {
-        case O_NUM: lua_pushnumber(L, *(const double *)(const void *)f); break;
-        case O_INT: lua_pushinteger(L, *(const int *)(const void *)f); break;
-        case O_I64: lua_pushinteger(L, *(const int64_t *)(const void *)f); break;
-        case O_BOOL: lua_pushboolean(L, *(const bool *)(const void *)f); break;
-        case O_FMT: lua_pushstring(L, rp_moment_format_name(*(const rp_moment_format *)(const void *)f)); break;
-        case O_BETAS:
+        case RP_OPTV_NUM: lua_pushnumber(L, FIELD_(c, d, double)); break;
+        case RP_OPTV_INT: lua_pushinteger(L, FIELD_(c, d, int)); break;
+        case RP_OPTV_I64: lua_pushinteger(L, FIELD_(c, d, int64_t)); break;
+        case RP_OPTV_BOOL: lua_pushboolean(L, FIELD_(c, d, bool)); break;
+        case RP_OPTV_FMT: lua_pushstring(L, rp_moment_format_name(FIELD_(c, d, rp_moment_format))); break;
+        case RP_OPTV_BETAS:
             lua_createtable(L, 2, 0);
             lua_pushnumber(L, c->beta1); lua_rawseti(L, -2, 1);
             lua_pushnumber(L, c->beta2); lua_rawseti(L, -2, 2);
@@ -330,12 +296,24 @@ static int state_bytes(lua_State *L)
     return 1;
 }
 
+/* kinds() -> {"sgd", "adamw", ...}: the optimizer table's names in order
+ * (the index is the id a state_dict stores). */
+static int l_kinds(lua_State *L)
+{
+    lua_createtable(L, RP_OPT_NKINDS, 0);
+    for (int k = 0; k < RP_OPT_NKINDS; k++) {
+        lua_pushstring(L, rp_optim_kind_name((rp_optim_kind)k));
+        lua_rawseti(L, -2, k + 1);
+    }
+    return 1;
+}
+
 static const luaL_Reg cfg_methods[] = {{"set", cfg_set}, {"get", cfg_get}, {NULL, NULL}};
 static const luaL_Reg state_methods[] = {
     {"buffers", state_buffers}, {"load", state_load}, {"bytes", state_bytes}, {NULL, NULL}};
 static const luaL_Reg fns[] = {
     {"config", l_config}, {"state", l_state_new}, {"step", l_step}, {"zero_grad", l_zero_grad},
-    {"grad_is_finite", l_grad_is_finite}, {NULL, NULL}};
+    {"grad_is_finite", l_grad_is_finite}, {"kinds", l_kinds}, {NULL, NULL}};
 
 int l_open_optim(lua_State *L)
 {

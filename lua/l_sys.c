@@ -1,10 +1,14 @@
 /* l_sys.c: repro.core.sys: thread count, BLAS identity, kit version.
  * init.lua copies these functions into the `repro` table itself. */
+/* clock_gettime and CLOCK_MONOTONIC are POSIX: glibc's time.h declares them
+ * under gcc's default gnu mode, not under the strict C11 of this build with
+ * clang (the fuzz build). */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include "l_common.h"
-#include "repl.h"
+#include "l_sys.h"
 
 /* OpenBLAS's own entry points; declared here so the build does not depend on
  * which cblas.h (netlib or OpenBLAS) the alternatives system points at. */

@@ -15,6 +15,7 @@
 #include <lauxlib.h>
 #include "l_common.h"
 #include "repl.h"
+#include "l_sys.h"
 #include "dist.h"
 
 #define PROGNAME "repro"

@@ -1,4 +1,4 @@
-/* repl.h: what main.c, repl.c and l_sys.c share inside the repro executable. */
+/* repl.h: what main.c and repl.c share inside the repro executable. */
 #ifndef L_REPL_H
 #define L_REPL_H
 
@@ -15,7 +15,5 @@ int l_report(lua_State *L, int status);
 /* Run the interactive loop until end of input: readline with history when
  * stdin is a terminal, plain lines otherwise. */
 void l_repl(lua_State *L);
-/* Write "OpenBLAS <version> <config> (N threads, <threading model>)" into buf. */
-void l_blas_info(char *buf, size_t n);
 
 #endif

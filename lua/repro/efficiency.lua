@@ -136,6 +136,44 @@ function E.savings(n_ref, n)
   return 100 * (1 - n / n_ref)
 end
 
+-- The paper's convention for "A needs X% fewer iterations than B": B's final
+-- loss after its n_ref steps is the target, A's steps to it come from A's fit
+-- (E.invert_power), and X = E.savings(n_ref, steps). Returns X and A's steps
+-- (NaN and nil when A's fit never reaches the target).
+function E.fit_savings(fit, target, n_ref)
+  local n = fit and finite(target) and E.invert_power(fit, target) or nil
+  return E.savings(n_ref, n), n
+end
+
+-- Two-sided 95% Student t quantiles by degrees of freedom (1..30; beyond: 1.96).
+local T975 = { 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+               2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+               2.052, 2.048, 2.045, 2.042 }
+
+-- Mean, sample standard deviation and the 95% confidence interval of the mean
+-- (Student t, n - 1 degrees of freedom) of the finite values in xs. Returns
+-- {n =, mean =, sd =, lo =, hi =, missing =} (missing: non-finite values left
+-- out); with n < 2 the sd and the interval are NaN.
+function E.summary(xs)
+  local v, missing = {}, 0
+  for _, x in ipairs(xs) do
+    if finite(x) then v[#v + 1] = x else missing = missing + 1 end
+  end
+  local n, nan = #v, 0 / 0
+  local r = { n = n, mean = nan, sd = nan, lo = nan, hi = nan, missing = missing }
+  if n == 0 then return r end
+  local s = 0
+  for _, x in ipairs(v) do s = s + x end
+  r.mean = s / n
+  if n < 2 then return r end
+  local ss = 0
+  for _, x in ipairs(v) do ss = ss + (x - r.mean) ^ 2 end
+  r.sd = math.sqrt(ss / (n - 1))
+  local half = (T975[n - 1] or 1.96) * r.sd / math.sqrt(n)
+  r.lo, r.hi = r.mean - half, r.mean + half
+  return r
+end
+
 -- Interpolation method over several curves. curves: {name = {steps = {...},
 -- loss = {...}, seconds = {...}}} (seconds: cumulative training time at those
 -- steps). target: the loss to reach. Returns {name = {steps =, seconds =}}

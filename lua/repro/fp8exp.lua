@@ -14,20 +14,7 @@ local X = {}
 
 -- Per-row cosine of two {F, D} matrices (tensors or nested tables): row i of
 -- w1 against row i of w2. A zero row gives 0.
-function X.cosines(w1, w2)
-  local a = type(w1) == "table" and w1 or w1:totable()
-  local b = type(w2) == "table" and w2 or w2:totable()
-  if #a ~= #b then error(string.format("fp8exp.cosines: %d rows against %d rows", #a, #b), 2) end
-  local out = {}
-  for i = 1, #a do
-    local ai, bi = a[i], b[i]
-    if #ai ~= #bi then error(string.format("fp8exp.cosines: row %d has %d and %d entries", i, #ai, #bi), 2) end
-    local d, na, nb = 0.0, 0.0, 0.0
-    for j = 1, #ai do d = d + ai[j] * bi[j]; na = na + ai[j] * ai[j]; nb = nb + bi[j] * bi[j] end
-    out[i] = (na > 0 and nb > 0) and d / math.sqrt(na * nb) or 0.0
-  end
-  return out
-end
+function X.cosines(w1, w2) return U.row_cosines(w1, w2, "fp8exp.cosines") end
 
 -- Channel indices ordered by |v| descending (ties: lower index first); the first k.
 function X.top_channels(v, k)

@@ -419,15 +419,7 @@ SwiGLU.__call = SwiGLU.forward
 
 -- Per-channel cosine between row i of W1 and row i of W2 (all ffn channels).
 function SwiGLU:alignment()
-  local a, b = self.w1.weight:totable(), self.w2.weight:totable()
-  local out = {}
-  for i = 1, #a do
-    local ai, bi = a[i], b[i]
-    local d, na, nb = 0.0, 0.0, 0.0
-    for j = 1, #ai do d = d + ai[j] * bi[j]; na = na + ai[j] * ai[j]; nb = nb + bi[j] * bi[j] end
-    out[i] = (na > 0 and nb > 0) and d / math.sqrt(na * nb) or 0
-  end
-  return out
+  return U.row_cosines(self.w1.weight, self.w2.weight, "alignment")
 end
 
 -- nn.Sequential(m1, m2, ...) or nn.Sequential{m1, m2, ...}: applies its

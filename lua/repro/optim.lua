@@ -19,14 +19,30 @@
 --   shampoo   lr 3e-3, betas {0.95, 0.95}, shampoo_beta -1 (= betas[2]), eps 1e-8,
 --             weight_decay 0.01, precondition_frequency 10, max_precond_dim 10000,
 --             exponent -0.25 per side (-0.5: the "idealised" variant),
---             matrix_eps 1e-6 (relative to the largest eigenvalue), graft true
---             (per-layer norm of AdamW's update)
+--             matrix_eps 1e-6 with matrix_eps_relative true (e = matrix_eps * λmax),
+--             start_preconditioning_step 1 (roots at steps 1, 1+f, ...), graft true
+--             (per-layer norm of AdamW's update). These are the kit's variant.
+--             The SOAP paper's baseline (arXiv 2409.11321, experimental setup: DistributedShampoo
+--             of facebookresearch/optimizers, Shi et al. 2023, with Adam grafting and
+--             exponent -1/2.5) is, in these options:
+--               exponent = -1/2.5 (the paper's tuned power, per side),
+--               start_preconditioning_step = -1 (= precondition_frequency, the
+--                 DistributedShampoo default: grafted AdamW alone until step f),
+--               matrix_eps = 1e-12, matrix_eps_relative = false (DistributedShampoo's
+--                 default epsilon, added to the bias-corrected factor after its
+--                 eigenvalues are shifted to >= 0), graft = true (AdamGraftingConfig:
+--                 layer-wise norm of Adam's update, same betas and eps).
+--             experiments/soap_lm.lua runs this configuration by default.
 --   soap      lr 3e-3, betas {0.95, 0.95}, shampoo_beta -1, eps 1e-8, weight_decay 0.01,
 --             precondition_frequency 10, max_precond_dim 10000, merge_dims false,
 --             precondition_1d false, normalize_grads false, correct_bias true.
---             Follows nikhilvyas/SOAP soap.py at commit f42d296c, the version from
---             before the December 2024 change: exp_avg lives in the rotated basis.
---             The first step only accumulates statistics (no update).
+--             Follows nikhilvyas/SOAP soap.py at commit f42d296c, which is the
+--             December 2024 change: exp_avg lives in the rotated basis (with Q
+--             orthogonal this equals the paper's Algorithm 3). The first step only
+--             accumulates statistics (no update). Large ("huge") dimensions: the kit
+--             follows soap.py's rule, by dimension: a side longer than max_precond_dim
+--             gets the identity (the paper speaks of vocabulary layers; with the
+--             default 10000 and a small vocabulary every side is preconditioned).
 --   adamw and soap take m_format / v_format: "fp32", "bf16" (2 bytes), "e4m3fn",
 --   "e5m2" (1 byte + a 4-byte per-tensor scale per moment).
 --
@@ -39,8 +55,11 @@ local C = core.optim
 
 local optim = {}
 
-local KINDS = {sgd = 1, adamw = 2, adafactor = 3, shampoo = 4, soap = 5}
-local KIND_NAMES = {"sgd", "adamw", "adafactor", "shampoo", "soap"}
+-- The optimizers of core/optim.c's table, in its order (the index is the id a
+-- state_dict stores): a new table entry is a new optim.NAME here.
+local KIND_NAMES = C.kinds()
+local KINDS = {}
+for i, name in ipairs(KIND_NAMES) do KINDS[name] = i end
 
 local Optimizer = {}
 Optimizer.__index = Optimizer

@@ -188,8 +188,10 @@ local function xy_panel(fig, spec, default_style)
       rows[j] = { x[j], y[j] }
     end
     local idx = add_block(fig, name, { "x", "y" }, rows)
-    parts[#parts + 1] = string.format("data index %d using 1:2 with %s%s title %s", idx,
-      style_clause(s.style, default_style, "series '" .. name .. "'"), color_clause(s.color, name), gq(name))
+    -- nokey: the data block keeps its name, the key gets no entry (repeats of one kind)
+    parts[#parts + 1] = string.format("data index %d using 1:2 with %s%s %s", idx,
+      style_clause(s.style, default_style, "series '" .. name .. "'"), color_clause(s.color, name),
+      s.nokey and "notitle" or ("title " .. gq(name)))
   end
   emit(fig, "plot " .. table.concat(parts, ", \\\n     "))
 end
@@ -340,7 +342,7 @@ end
 
 -- plot.lines{file=, title=, xlabel=, ylabel=, logx=, logy=, xrange=, yrange=,
 --   key = 'top right' | 'top left' | 'bottom right' | 'bottom left' | 'outside',
---   series = {{name=, x=, y=, style=, color=}, ...}, annotations = {{vline=|hline=|x=,y=, text=}}}
+--   series = {{name=, x=, y=, style=, color=, nokey=}, ...}, annotations = {{vline=|hline=|x=,y=, text=}}}
 P.lines = single("lines")
 -- plot.scatter: as lines, points by default.
 P.scatter = single("scatter")

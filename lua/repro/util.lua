@@ -317,6 +317,27 @@ function U.read_exact(path)
 end
 
 -- Deep copy of plain tables.
+-- Per-row cosine of two {F, D} matrices (tensors or nested tables): row i of
+-- a against row i of b; a zero row gives 0. The one cosine of the kit: the
+-- SwiGLU W1/W2 alignment (nn) and the FP8 experiments' statistics (fp8exp)
+-- both call it. Plain Lua in doubles over totable() so tests can check it by
+-- hand. who names the caller in errors.
+function U.row_cosines(a, b, who)
+  who = who or "util.row_cosines"
+  a = type(a) == "table" and a or a:totable()
+  b = type(b) == "table" and b or b:totable()
+  if #a ~= #b then error(string.format("%s: %d rows against %d rows", who, #a, #b), 2) end
+  local out = {}
+  for i = 1, #a do
+    local ai, bi = a[i], b[i]
+    if #ai ~= #bi then error(string.format("%s: row %d has %d and %d entries", who, i, #ai, #bi), 2) end
+    local d, na, nb = 0.0, 0.0, 0.0
+    for j = 1, #ai do d = d + ai[j] * bi[j]; na = na + ai[j] * ai[j]; nb = nb + bi[j] * bi[j] end
+    out[i] = (na > 0 and nb > 0) and d / math.sqrt(na * nb) or 0.0
+  end
+  return out
+end
+
 function U.deepcopy(v)
   if type(v) ~= "table" then return v end
   local out = {}

@@ -45,7 +45,12 @@ static void check_case(int mx, const float *x, int64_t R, int64_t K)
             for (int i = 0; i < n; i++) {
                 int64_t j = b * 32 + i;
                 unsigned c = m->packed ? (codes[r * rb + j / 2] >> (4 * (j & 1))) & 0xF : codes[r * rb + j];
-                if (sc == 0xFF) { if (!isnan(y[r * K + j]) && bad++ < 3) fprintf(stderr, "NaN block\n"); continue; }
+                if (sc == 0xFF) { /* NaN scale: the block decodes to NaN; its codes are x's own casts */
+                    if (!isnan(y[r * K + j]) && bad++ < 3) fprintf(stderr, "NaN block\n");
+                    if (c != rp_fp8_encode1(xb[i], m->elem, true) && bad++ < 3)
+                        fprintf(stderr, "%s: NaN block x=%a code 0x%x\n", m->name, xb[i], c);
+                    continue;
+                }
                 float v = (float)ldexp((double)xb[i], -(sc - 127));
                 unsigned want = rp_fp8_encode1(v, m->elem, true);
                 double yv = ldexp((double)tab[c], sc - 127);
@@ -55,6 +60,12 @@ static void check_case(int mx, const float *x, int64_t R, int64_t K)
             }
         }
     CHECK_EQ_INT(0, bad);
+    /* the amax taken from the blocks' maxima is rp_amax_f32's, bit for bit (NaN too) */
+    float ref = rp_amax_f32(x, R * K);
+    uint32_t ab, rb2;
+    memcpy(&ab, &amax, 4);
+    memcpy(&rb2, &ref, 4);
+    CHECK_EQ_INT((int64_t)rb2, (int64_t)ab);
     free(codes); free(scales); free(y);
 }
 
@@ -87,6 +98,25 @@ int main(void)
         x[K + 1] = NAN;                    /* a NaN block */
         x[2 * K + 40 < R * K ? 2 * K + 40 : 0] = -INFINITY; /* an inf block */
         x[3 * K] = 3e38f; x[4 * K] = 1e-44f; x[4 * K + 1] = -1e-40f; /* huge, subnormal */
+        for (int mx = 0; mx < RP_NMX; mx++) check_case(mx, x, R, K);
+        free(x);
+    }
+    /* rows of 4133 = 129 blocks + 5: three chunks of the quantizer (64
+     * blocks each) with a partial last block, 9 rows (past the threshold of
+     * the threaded path); one block of subnormals only, one of zeros, one
+     * holding NaN, one holding inf */
+    {
+        int64_t R = 9, K = 4133;
+        float *x = malloc((size_t)(R * K) * sizeof *x);
+        for (int64_t i = 0; i < R * K; i++) {
+            s = s * 1664525u + 1013904223u;
+            float u = (float)(s >> 8) / 16777216.0f - 0.5f;
+            x[i] = ldexpf(u, (int)((s >> 3) % 24) - 12);
+        }
+        for (int i = 0; i < 32; i++) x[K + 64 * 32 + i] = ldexpf((float)(i + 1), -149 + (i % 7)); /* subnormals */
+        for (int i = 0; i < 32; i++) x[2 * K + 70 * 32 + i] = 0.0f;
+        x[3 * K + 4130] = NAN;
+        x[5 * K + 3000] = INFINITY;
         for (int mx = 0; mx < RP_NMX; mx++) check_case(mx, x, R, K);
         free(x);
     }

@@ -5,12 +5,15 @@
  * (Q unchanged between refreshes, refreshed after updates f, 2f, ...), each
  * refresh (estimates diag(QᵀPQ) sorted descending, exp_avg_sq permuted by the
  * same order, Q = QR(P Q[:, perm]), exp_avg carried to the new basis) and
- * Shampoo's root schedule (steps 1, f+1, 2f+1, ...). */
+ * Shampoo's root schedule (steps 1, f+1, 2f+1, ...), and Shampoo as the SOAP
+ * paper's DistributedShampoo baseline against a reference of that code. */
 #include "check.h"
 #include "linalg.h"
 #include "optim.h"
 #include "rng.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -364,10 +367,132 @@ static void test_shampoo_first_step(void)
     rp_tensor_release(p); rp_tensor_release(g);
 }
 
+/* Cyclic Jacobi: A (n,n symmetric, destroyed) = V diag(w) Vᵀ, double. */
+static void jacobi_eigh(double *w, double *V, double *A, int n)
+{
+    for (int i = 0; i < n * n; i++) V[i] = (i % (n + 1)) == 0;
+    for (int sweep = 0; sweep < 100; sweep++) {
+        double off = 0;
+        for (int p = 0; p < n; p++)
+            for (int q = p + 1; q < n; q++) off += A[p * n + q] * A[p * n + q];
+        if (off < 1e-30) break;
+        for (int p = 0; p < n; p++)
+            for (int q = p + 1; q < n; q++) {
+                if (fabs(A[p * n + q]) < 1e-300) continue;
+                double th = (A[q * n + q] - A[p * n + p]) / (2 * A[p * n + q]);
+                double t = (th >= 0 ? 1 : -1) / (fabs(th) + sqrt(th * th + 1)), c = 1 / sqrt(t * t + 1), s = t * c;
+                for (int k = 0; k < n; k++) { /* A <- A J */
+                    double akp = A[k * n + p], akq = A[k * n + q];
+                    A[k * n + p] = c * akp - s * akq; A[k * n + q] = s * akp + c * akq;
+                }
+                for (int k = 0; k < n; k++) { /* A <- Jᵀ A */
+                    double apk = A[p * n + k], aqk = A[q * n + k];
+                    A[p * n + k] = c * apk - s * aqk; A[q * n + k] = s * apk + c * aqk;
+                }
+                for (int k = 0; k < n; k++) {
+                    double vkp = V[k * n + p], vkq = V[k * n + q];
+                    V[k * n + p] = c * vkp - s * vkq; V[k * n + q] = s * vkp + c * vkq;
+                }
+            }
+    }
+    for (int i = 0; i < n; i++) w[i] = A[i * n + i];
+}
+
+/* DistributedShampoo's root of a factor (use_bias_correction, eigen method):
+ * F/bc, eigenvalues shifted to >= 0, + eps, to the power ex. */
+static void ds_root(double *R, const double *F, int n, double bc, double eps, double ex)
+{
+    double A[25], V[25], w[5], lmin = 1e300;
+    for (int i = 0; i < n * n; i++) A[i] = F[i] / bc;
+    jacobi_eigh(w, V, A, n);
+    for (int i = 0; i < n; i++) lmin = fmin(lmin, w[i]);
+    for (int i = 0; i < n; i++) w[i] = pow(w[i] - fmin(lmin, 0) + eps, ex);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int k = 0; k < n; k++) s += V[i * n + k] * w[k] * V[j * n + k];
+            R[i * n + j] = s;
+        }
+}
+
+/* Shampoo configured as the SOAP paper's DistributedShampoo baseline against
+ * a double-precision reference written from facebookresearch/optimizers
+ * (distributed_shampoo.py, 2024-09): grafted AdamW alone before the first
+ * preconditioning at step f; roots of the bias-corrected factors at f, 2f, ...
+ * with an absolute epsilon and exponent -1/2.5; the Shampoo direction scaled
+ * to AdamW's per-layer norm. Settings make every term matter: epsilon and
+ * matrix_eps near the scale of the quantities they are added to, unequal betas
+ * (Adam's and the factors'), weight decay, a rank-deficient right factor. */
+static void test_shampoo_distributed_reference(void)
+{
+    enum { R_ = 3, C_ = 5, N_ = 15, F_ = 3, STEPS = 9 };
+    int64_t shape[2] = {R_, C_};
+    rp_optim_config cfg;
+    rp_optim_defaults(&cfg, RP_OPT_SHAMPOO);
+    cfg.lr = 0.05; cfg.beta1 = 0.9; cfg.beta2 = 0.99; cfg.shampoo_beta = 0.8; cfg.eps = 0.05;
+    cfg.weight_decay = 0.1; cfg.precondition_frequency = F_; cfg.exponent = -1 / 2.5;
+    cfg.matrix_eps = 0.05; cfg.matrix_eps_relative = false; cfg.start_preconditioning_step = -1;
+    CHECK(rp_optim_check_config(&cfg) == 0);
+    rp_tensor *p = randn(2, shape, 21, 1);
+    double *P = dcopy(p), m[N_] = {0}, v[N_] = {0}, L[R_ * R_] = {0}, Rf[C_ * C_] = {0};
+    double rootL[R_ * R_] = {0}, rootR[C_ * C_] = {0};
+    rp_optim_state *st = rp_optim_state_new(&cfg, p);
+    double worst = 0, worst_pre = 0;
+    for (int t = 1; t <= STEPS; t++) {
+        rp_tensor *g = randn(2, shape, 700 + (uint64_t)t, t < 4 ? 0.3 : 1.0);
+        double *G = dcopy(g);
+        CHECK(rp_optim_step(p, g, st, &cfg) == 0);
+        double sb = 0.8, b1 = 0.9, b2 = 0.99;
+        for (int i = 0; i < R_; i++)
+            for (int j = 0; j < R_; j++) {
+                double s = 0;
+                for (int k = 0; k < C_; k++) s += G[i * C_ + k] * G[j * C_ + k];
+                L[i * R_ + j] = sb * L[i * R_ + j] + (1 - sb) * s;
+            }
+        for (int i = 0; i < C_; i++)
+            for (int j = 0; j < C_; j++) {
+                double s = 0;
+                for (int k = 0; k < R_; k++) s += G[k * C_ + i] * G[k * C_ + j];
+                Rf[i * C_ + j] = sb * Rf[i * C_ + j] + (1 - sb) * s;
+            }
+        if (t >= F_ && t % F_ == 0) {
+            ds_root(rootL, L, R_, 1 - pow(sb, t), 0.05, -0.4);
+            ds_root(rootR, Rf, C_, 1 - pow(sb, t), 0.05, -0.4);
+        }
+        double mh[N_], ua[N_], us[N_], na = 0, ns = 0;
+        for (int i = 0; i < N_; i++) {
+            m[i] = b1 * m[i] + (1 - b1) * G[i];
+            v[i] = b2 * v[i] + (1 - b2) * G[i] * G[i];
+            mh[i] = m[i] / (1 - pow(b1, t));
+            ua[i] = mh[i] / (sqrt(v[i] / (1 - pow(b2, t))) + 0.05);
+            na += ua[i] * ua[i];
+        }
+        proj2(us, mh, rootL, rootR, R_, C_, false); /* rootL m̂ rootRᵀ, roots symmetric */
+        for (int i = 0; i < N_; i++) ns += us[i] * us[i];
+        for (int i = 0; i < N_; i++) {
+            double u = t < F_ ? ua[i] : us[i] * sqrt(na / ns);
+            P[i] = P[i] * (1 - 0.05 * 0.1) - 0.05 * u;
+        }
+        double e = maxrel(P, RP_F32P(p), N_);
+        if (e > 2e-5) fprintf(stderr, "  shampoo (DistributedShampoo settings) step %d: rel err %.3g\n", t, e);
+        worst = fmax(worst, e);
+        if (t < F_) worst_pre = fmax(worst_pre, e);
+        free(G);
+        rp_tensor_release(g);
+    }
+    CHECK_NEAR(0, worst_pre, 2e-6);
+    CHECK_NEAR(0, worst, 2e-5);
+    CHECK_EQ_INT(STEPS, st->step);
+    free(P);
+    rp_optim_state_free(st);
+    rp_tensor_release(p);
+}
+
 int main(void)
 {
     test_soap_step_by_step();
     test_shampoo_root_schedule();
     test_shampoo_first_step();
+    test_shampoo_distributed_reference();
     return check_report("test_soap_invariants");
 }

@@ -88,4 +88,22 @@ A.test("power-law fit: noise, too few points, rising losses", function()
   A.raises(function() E.fit_power({ 0, 1, 2 }, { 1, 2, 3 }) end, "positive")
 end)
 
+A.test("summary: mean, sd and the t interval; fit_savings: the paper's convention", function()
+  local r = E.summary({ 1, 2, 3 })
+  A.eq(3, r.n); A.near(2, r.mean, 1e-15); A.near(1, r.sd, 1e-15)
+  -- half width t(0.975, 2) · sd / sqrt(3) = 4.303 / sqrt(3)
+  A.near(2 - 4.303 / math.sqrt(3), r.lo, 1e-12); A.near(2 + 4.303 / math.sqrt(3), r.hi, 1e-12)
+  local r2 = E.summary({ 10, 0 / 0, 14 })
+  A.eq(2, r2.n); A.eq(1, r2.missing); A.near(12, r2.mean, 1e-15)
+  A.near(12 + 12.706 * math.sqrt(8) / math.sqrt(2), r2.hi, 1e-9)
+  local r1 = E.summary({ 5 })
+  A.eq(5, r1.mean); A.truthy(r1.sd ~= r1.sd and r1.lo ~= r1.lo, "one value: no spread")
+  -- B's loss after 1000 steps is 1 + 4/sqrt(1000); A = 1 + 4·(2N)^-0.5 gets there at 500: 50% fewer
+  local fit = { a = 1, b = 4 / math.sqrt(2), beta = 0.5 }
+  local pct, n = E.fit_savings(fit, 1 + 4 / math.sqrt(1000), 1000)
+  A.near(500, n, 1e-9); A.near(50, pct, 1e-9)
+  local none = E.fit_savings(fit, 0.5, 1000)
+  A.truthy(none ~= none, "below the asymptote: NaN")
+end)
+
 A.done("test_efficiency")

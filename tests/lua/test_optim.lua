@@ -180,6 +180,37 @@ A.test("bad options", function()
   A.raises(function() opt:load_state_dict({optimizer = 5, ngroups = 1}) end, "from a soap optimizer")
 end)
 
+A.test("shampoo as DistributedShampoo: options, grafted AdamW before the first preconditioning", function()
+  local p = T.zeros(2)
+  A.raises(function() optim.shampoo({p}, {start_preconditioning_step = 0}) end,
+    "start_preconditioning_step must be >= 1 or -1")
+  A.raises(function() optim.shampoo({p}, {matrix_eps_relative = 1}) end, "matrix_eps_relative must be a boolean")
+  A.raises(function() optim.shampoo({p}, {matrix_eps = -1}) end, "matrix_eps must be")
+  A.raises(function() optim.soap({p}, {start_preconditioning_step = 1}) end, "unknown option 'start_preconditioning_step'")
+  local c = optim.shampoo({p}):param_groups()[1]
+  A.eq(1, c.start_preconditioning_step); A.eq(true, c.matrix_eps_relative); A.eq(-0.25, c.exponent)
+  -- before step f (start -1 = f) the update is AdamW's (to rounding), at f Shampoo's
+  local function pair()
+    local a = T.tensor({{0.5, -1.0, 0.25}, {2.0, 0.25, -0.75}}, {requires_grad = true})
+    local b = T.tensor({{0.5, -1.0, 0.25}, {2.0, 0.25, -0.75}}, {requires_grad = true})
+    local sh = optim.shampoo({a}, {lr = 0.1, betas = {0.9, 0.99}, weight_decay = 0.1, precondition_frequency = 3,
+      start_preconditioning_step = -1, exponent = -1 / 2.5, matrix_eps = 1e-12, matrix_eps_relative = false})
+    local ad = optim.adamw({b}, {lr = 0.1, betas = {0.9, 0.99}, weight_decay = 0.1, eps = 1e-8})
+    return a, b, sh, ad
+  end
+  local a, b, sh, ad = pair()
+  local grads = {{{1, -2, 0.5}, {0.25, 3, -1}}, {{-1, 0.5, 2}, {1, -0.5, 0.25}}, {{0.3, 0.2, -0.1}, {2, 1, -3}}}
+  for t = 1, 3 do
+    a.grad, b.grad = T.tensor(grads[t]), T.tensor(grads[t])
+    sh:step(); ad:step()
+    local d = 0
+    local x, y = a:view(-1):totable(), b:view(-1):totable()
+    for i = 1, #x do d = math.max(d, math.abs(x[i] - y[i])) end
+    if t < 3 then A.truthy(d < 1e-6, "step " .. t .. ": AdamW's update (max diff " .. d .. ")")
+    else A.truthy(d > 1e-2, "step 3: preconditioned, differs from AdamW (max diff " .. d .. ")") end
+  end
+end)
+
 A.test("schedules", function()
   local c = optim.schedule.constant(0.1)
   A.eq(0.1, c(0)); A.eq(0.1, c(1000))

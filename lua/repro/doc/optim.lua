@@ -7,7 +7,7 @@ AdamW (decoupled weight decay), as PyTorch's. m_format and v_format store the mo
   ["optim.adafactor"] = [=[optim.adafactor(params [, {lr = 1e-2, beta1 = 0, decay_rate = -0.8, clip_threshold = 1, eps = 1e-30, weight_decay = 0}]) -> Optimizer
 Adafactor with an explicit learning rate: the second moment is factored into row and column statistics for parameters of 2 or more dimensions.]=],
   ["optim.shampoo"] = [=[optim.shampoo(params [, {lr = 3e-3, betas = {0.95, 0.95}, weight_decay = 0.01, precondition_frequency = 10, exponent = -0.25, graft = true, ...}]) -> Optimizer
-Shampoo: Kronecker-factored preconditioning of each matrix (L^exponent G R^exponent), recomputed every precondition_frequency steps, with the step's norm grafted from AdamW.]=],
+Shampoo: Kronecker-factored preconditioning of each matrix (L^exponent G R^exponent), recomputed every precondition_frequency steps, with the step's norm grafted from AdamW. The SOAP paper's DistributedShampoo baseline: {exponent = -1/2.5, start_preconditioning_step = -1, matrix_eps = 1e-12, matrix_eps_relative = false} (AdamW's update alone until step precondition_frequency; absolute epsilon on the bias-corrected factors).]=],
   ["optim.soap"] = [=[optim.soap(params [, {lr = 3e-3, betas = {0.95, 0.95}, eps = 1e-8, weight_decay = 0.01, precondition_frequency = 10, max_precond_dim = 10000, ...}]) -> Optimizer
 SOAP (Vyas et al. 2024): Adam run in the eigenbasis of Shampoo's preconditioner, the basis refreshed every precondition_frequency steps, following nikhilvyas/SOAP. The first step only accumulates statistics. The REPL prints the optimizer with every hyperparameter.]=],
   ["optim.save"] = [=[optim.save(path, state_dict)

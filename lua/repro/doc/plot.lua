@@ -1,6 +1,6 @@
 -- Docstrings of repro.plot (figures drawn by gnuplot).
 return {
-  ["plot.lines"] = [=[plot.lines{file =, title =, xlabel =, ylabel =, logx =, logy =, xrange =, yrange =, key =, series = {{name =, x =, y =, style =, color =}, ...}, annotations =}
+  ["plot.lines"] = [=[plot.lines{file =, title =, xlabel =, ylabel =, logx =, logy =, xrange =, yrange =, key =, series = {{name =, x =, y =, style =, color =, nokey =}, ...}, annotations =}
 Line plot: writes FILE.tsv (the data), FILE.gp (the gnuplot script) and, with gnuplot installed, FILE.png and FILE.svg; `gnuplot FILE.gp` redraws it from the data alone.]=],
   ["plot.scatter"] = [=[plot.scatter{file =, series = {{name =, x =, y =}, ...}, ...}
 As plot.lines, drawn with points.]=],

@@ -48,6 +48,8 @@ A deep copy of plain tables (other values returned as they are).]=],
 The folder holding the kit's data/ and experiments/: REPRO_SOURCE_DIR if set, else found from where repro/util.lua was loaded — the source tree's root, a LuaRocks tree's repro/share, or PREFIX/share/repro after cmake --install — so data load from any working directory.]=],
   ["util.write_exact"] = [=[util.write_exact(path, value [, who])
 Write plain data (numbers, strings, booleans and tables of them) to path, atomically, as a Lua chunk that reads back to the same values bit for bit: floats in hexadecimal, integers as integers, NaN with its sign, infinities. Used to keep finished runs' results for --resume.]=],
+  ["util.row_cosines"] = [=[util.row_cosines(a, b [, who]) -> {c1, c2, ...}
+The cosine of row i of a against row i of b for every row, in doubles; a and b are {F, D} tensors or nested tables of the same shape; a zero row gives 0. The W1/W2 alignment of a SwiGLU (nn) and the FP8 experiments' statistics use it. Errors name who.]=],
   ["util.read_exact"] = [=[util.read_exact(path) -> value | nil, message
 The value a file written by util.write_exact holds (its chunk runs with an empty environment), or nil and a message when the file is missing or unreadable.]=],
 }
