@@ -5,7 +5,7 @@ data = 'soap_lm_curves.tsv'
 do for [fmt in "png svg"] {
   if (fmt eq 'png') { set terminal pngcairo noenhanced size 1120,400 font 'sans,10'; set output 'soap_lm_curves.png' }
   if (fmt eq 'svg') { set terminal svg noenhanced size 1120,400 font 'sans,10' background '#ffffff'; set output 'soap_lm_curves.svg' }
-  set multiplot layout 1,2 title 'Validation loss, best learning rate of each optimizer, every seed (one line each). Ours: 109k-param Llama, char Tiny Shakespeare, batch 32x64 tokens, 3 seeds [preset fast, changed: reuse_only=true]'
+  set multiplot layout 1,2 title 'Validation loss, best learning rate of each optimizer, every seed (one line each). Ours: 109k-param Llama, char Tiny Shakespeare, batch 32x64 tokens, 3 seeds'
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
