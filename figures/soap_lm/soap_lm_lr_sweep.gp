@@ -8,7 +8,7 @@ do for [fmt in "png svg"] {
   reset
   set datafile missing NaN
   set grid lc rgb '#dddddd'
-  set title 'Learning-rate sweep: final validation loss (diverged runs omitted). Ours: 109k-param Llama, char Tiny Shakespeare'
+  set title 'Learning-rate sweep (seed 1): final validation loss (diverged runs omitted). Ours: 109k-param Llama, char Tiny Shakespeare'
   set xlabel 'peak learning rate'
   set ylabel 'final validation loss'
   set logscale x
