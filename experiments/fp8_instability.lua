@@ -82,7 +82,7 @@ local exp = repro.experiment.new{
     .. "with SwiGLU and Smooth-SwiGLU (both statistics), and the paper's controls, several seeds each.\n"
     .. "Records per layer and step max|h|, its jump against the amax window, the fraction of h flushed to\n"
     .. "zero, every clamp, the channel kurtosis of h and the W1/W2 cosine of the outlier channels.",
-  times = { smoke = "about 10 s (the test's preset)", fast = "roughly 25 min on 2 cores, 2 processes (8 arms x 3 seeds; one paper-recipe run took 122 s on one core)",
+  times = { smoke = "about 10 s (the test's preset)", fast = "about 25 min on 2 cores, 2 processes (8 arms x 3 seeds; one paper-recipe run took 122 s on one core)",
             hunt_lr = "about 30 min per learning rate (4 arms x 3 seeds)",
             hunt_lr_cheap = "about 10 min (2 arms x 2 seeds at lr 1.6e-1)",
             hunt_width_128 = "about 30 min", hunt_width_256 = "about 1.5 h", hunt_width_384 = "about 3 h",
