@@ -65,4 +65,25 @@ function A.test(name, fn)
 end
 function A.done(name) print(string.format("%s: %d tests passed", name or "tests", tests_run)) end
 
+-- A fresh, empty directory for a test's outputs (os.tmpname reserves the
+-- name; the file it creates is replaced by the directory).
+function A.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  require("repro.util").mkdir_p(dir)
+  return dir
+end
+
+-- experiments/NAME.lua loaded as a module (the scripts return their table
+-- when called with "NAME.module" instead of running).
+function A.experiment(name)
+  local U = require "repro.util"
+  local chunk = assert(loadfile(U.join(U.source_dir(), "experiments/" .. name .. ".lua")))
+  local M = chunk(name .. ".module")
+  if not (type(M) == "table" and type(M.main) == "function") then
+    fail("experiments/" .. name .. ".lua: expected it to load as a module with main()")
+  end
+  return M
+end
+
 return A

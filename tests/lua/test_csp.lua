@@ -6,13 +6,9 @@ local A = dofile(arg[0]:match("(.*/)") .. "assert.lua")
 local repro = require "repro"
 local U = repro.util
 
-local tmp = os.tmpname()
-os.remove(tmp)
-U.mkdir_p(tmp)
+local tmp = A.tmpdir()
 
-local chunk = assert(loadfile(U.join(U.source_dir(), "experiments/csp.lua")))
-local M = chunk("csp.module")
-A.truthy(type(M) == "table" and type(M.main) == "function", "the script loads as a module")
+local M = A.experiment("csp")
 
 A.test("presets and published numbers", function()
   for _, p in ipairs{"smoke", "fast", "paper"} do A.truthy(M.PRESETS[p], "preset " .. p) end

@@ -4,9 +4,7 @@ local A = dofile(arg[0]:match("(.*/)") .. "assert.lua")
 local E = require "repro.experiment"
 local U = require "repro.util"
 
-local tmp = os.tmpname()
-os.remove(tmp)
-U.mkdir_p(tmp)
+local tmp = A.tmpdir()
 
 local function spec(args, name)
   return { name = name or "demo", exit = false, args = args,

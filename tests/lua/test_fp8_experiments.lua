@@ -8,9 +8,7 @@ local T, nn, fp8 = repro.tensor, repro.nn, repro.fp8
 local U = repro.util
 local X = require "repro.fp8exp"
 
-local tmp = os.tmpname()
-os.remove(tmp)
-U.mkdir_p(tmp)
+local tmp = A.tmpdir()
 
 A.test("cosine of W1/W2 rows by hand", function()
   local w1 = { { 1, 0, 0 }, { 1, 1, 0 }, { 0, 0, 0 }, { 3, 4, 0 } }

@@ -163,10 +163,8 @@ A.test("LM sampling", function()
 end)
 
 A.test("smoke preset end to end", function()
-  local tmp = os.tmpname()
-  os.remove(tmp)
-  U.mkdir_p(tmp)
-  local M = assert(loadfile(U.join(U.source_dir(), "experiments/genms.lua")))("genms.module")
+  local tmp = A.tmpdir()
+  local M = A.experiment("genms")
   for _, p in ipairs{"smoke", "fast", "paper"} do A.truthy(M.PRESETS[p], "preset " .. p) end
   A.truthy(#M.PRESETS.fast.seeds >= 2 and #M.PRESETS.paper.seeds == 3, "no claim on one seed")
   local out = tmp .. "/smoke"

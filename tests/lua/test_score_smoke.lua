@@ -6,12 +6,8 @@ local A = dofile(arg[0]:match("(.*/)") .. "assert.lua")
 local repro = require "repro"
 local U = repro.util
 
-local tmp = os.tmpname()
-os.remove(tmp)
-U.mkdir_p(tmp)
-local chunk = assert(loadfile(U.join(U.source_dir(), "experiments/score.lua")))
-local M = chunk("score.module")
-A.truthy(type(M) == "table" and type(M.main) == "function", "the script loads as a module")
+local tmp = A.tmpdir()
+local M = A.experiment("score")
 
 A.test("presets: smoke, fast and paper; the paper's hyper-parameters", function()
   for _, p in ipairs { "smoke", "fast", "paper" } do

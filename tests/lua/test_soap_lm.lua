@@ -8,13 +8,9 @@ local repro = require "repro"
 local U = repro.util
 local Eff = require "repro.efficiency"
 
-local tmp = os.tmpname()
-os.remove(tmp)
-U.mkdir_p(tmp)
+local tmp = A.tmpdir()
 
-local chunk = assert(loadfile(U.join(U.source_dir(), "experiments/soap_lm.lua")))
-local M = chunk("soap_lm.module")
-A.truthy(type(M) == "table" and type(M.main) == "function", "the script loads as a module")
+local M = A.experiment("soap_lm")
 
 -- quiet: the trainer's progress lines go to stderr, the summary to stdout
 local function run(args)

@@ -6,9 +6,7 @@ local repro = require "repro"
 local T, nn, data, U = repro.tensor, repro.nn, repro.data, require "repro.util"
 local train = require "repro.train"
 
-local tmp = os.tmpname()
-os.remove(tmp)
-U.mkdir_p(tmp)
+local tmp = A.tmpdir()
 
 -- AdamW from repro.optim (the trainer saves its state_dict in checkpoints).
 local function adamw(params, lr)
