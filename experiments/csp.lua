@@ -499,19 +499,10 @@ function M.body(exp, opts)
   end
   for k, v in pairs(results) do if type(v) == "number" and v ~= v then results[k] = "nan" end end
   exp:write_results(results)
-  if cfg.publish ~= "" then
-    if exp.pristine then
-      local dest = U.join(U.source_dir(), cfg.publish)
-      U.mkdir_p(dest)
-      U.run("cp -- " .. U.shell_quote(exp:path("figures")) .. "/csp_* " .. U.shell_quote(exp:path("results.md")) .. " "
-        .. U.shell_quote(exp:path("results_table.tsv")) .. " " .. U.shell_quote(exp:path("match_vs_k.tsv")) .. " "
-        .. U.shell_quote(exp:path("config.txt")) .. " " .. U.shell_quote(exp:path("run.txt")) .. " "
-        .. U.shell_quote(dest) .. "/")
-      log("figures and tables copied to " .. dest)
-    else
-      log("settings differ from the preset: figures stay in " .. exp:path("figures"))
-    end
-  end
+  local dest = exp:publish(cfg.publish, {"figures/csp_*", "results.md", "results_table.tsv", "match_vs_k.tsv",
+                                         "config.txt", "run.txt"})
+  if dest then log("figures and tables copied to " .. dest)
+  elseif dest == false then log("settings differ from the preset: figures stay in " .. exp:path("figures")) end
   so:write("\n", md, "\n")
   so:write(string.format("csp: %s wall-clock; results in %s\n", U.format_duration(t_all:elapsed()), exp.out))
   return {exp = exp, results = results, datasets = ds_results}

@@ -759,18 +759,11 @@ function M.body(exp, opts)
     c2_diff = claims.c2[1], c5_better = claims.c5.better, c5_n = claims.c5.n}
   for k, v in pairs(results) do if type(v) == "number" and v ~= v then results[k] = "nan" end end
   exp:write_results(results)
-  if cfg.publish ~= "" and exp.pristine then
-    local dest = U.join(U.source_dir(), cfg.publish)
-    U.mkdir_p(dest)
-    U.run("cp -r -- " .. table.concat((function()
-      local t = {}
-      for _, n in ipairs{"results.md", "table1.tsv", "table2.tsv", "table3.tsv", "table4.tsv", "fig4.tsv", "plans.tsv",
-                         "requests.tsv", "config.txt", "run.txt", "cif", "genms_best_energy.tsv", "genms_best_energy.gp",
-                         "genms_best_energy.png", "genms_best_energy.svg", "genms_grid.tsv", "genms_grid.gp", "genms_grid.png",
-                         "genms_grid.svg"} do if U.exists(exp:path(n)) then t[#t + 1] = U.shell_quote(exp:path(n)) end end
-      return t end)(), " ") .. " " .. U.shell_quote(dest) .. "/")
-    log("tables copied to " .. dest)
-  end
+  local dest = exp:publish(cfg.publish, {"results.md", "table1.tsv", "table2.tsv", "table3.tsv", "table4.tsv", "fig4.tsv",
+    "plans.tsv", "requests.tsv", "config.txt", "run.txt", "cif", "genms_best_energy.tsv", "genms_best_energy.gp",
+    "genms_best_energy.png", "genms_best_energy.svg", "genms_grid.tsv", "genms_grid.gp", "genms_grid.png",
+    "genms_grid.svg"}, {existing = true})
+  if dest then log("tables copied to " .. dest) end
   so:write("\n", md, "\n")
   so:write(string.format("genms: %s wall-clock; results in %s\n", U.format_duration(t_all:elapsed()), exp.out))
   return {exp = exp, results = results, claims = claims, units = acc.units, tables = tsv}

@@ -569,19 +569,10 @@ function M.body(exp, opts)
   end
   for _, c in ipairs(cl) do res["claim." .. c.id] = c.verdict end
   exp:write_results(res)
-  if cfg.publish ~= "" then
-    if exp.pristine then
-      local dest = U.join(U.source_dir(), cfg.publish)
-      U.mkdir_p(dest)
-      U.run("cp -- " .. U.shell_quote(figdir) .. "/score_* " .. U.shell_quote(exp:path("results.md")) .. " "
-        .. U.shell_quote(exp:path("results_table.tsv")) .. " " .. U.shell_quote(exp:path("results_table_arms.txt")) .. " "
-        .. U.shell_quote(exp:path("results.txt")) .. " " .. U.shell_quote(exp:path("run.txt")) .. " " .. U.shell_quote(dest) .. "/")
-      U.run("cp -- " .. U.shell_quote(exp.out) .. "/*.tsv " .. U.shell_quote(dest) .. "/")
-      log("figures and tables copied to %s", dest)
-    else
-      log("settings differ from the preset: figures stay in %s", figdir)
-    end
-  end
+  local dest = exp:publish(cfg.publish, { "figures/score_*", "results.md", "results_table.tsv", "results_table_arms.txt",
+                                          "results.txt", "run.txt", "*.tsv" })
+  if dest then log("figures and tables copied to %s", dest)
+  elseif dest == false then log("settings differ from the preset: figures stay in %s", figdir) end
   so:write("\n", md, "\n")
   return { arms = arms, claims = cl, exp = exp, figures = made }
 end

@@ -620,18 +620,12 @@ function M.body(exp, opts)
   for k, v in pairs(results) do if type(v) == "number" and v ~= v then results[k] = "nan" end end
   exp:write_results(results)
   -- publish the fast preset's figures and tables
-  if cfg.publish ~= "" then
-    if exp.pristine then
-      local dest = U.join(U.source_dir(), cfg.publish)
-      U.mkdir_p(dest)
-      U.run("cp -- " .. U.shell_quote(exp:path("figures")) .. "/soap_lm_* " .. U.shell_quote(exp:path("results.md")) .. " "
-        .. U.shell_quote(exp:path("results_table.tsv")) .. " " .. U.shell_quote(exp:path("runs.tsv")) .. " "
-        .. U.shell_quote(exp:path("efficiency.tsv")) .. " " .. U.shell_quote(exp:path("fits.tsv")) .. " "
-        .. U.shell_quote(exp:path("timing.tsv")) .. " " .. U.shell_quote(dest) .. "/")
-      io.stderr:write("[soap_lm] figures and tables copied to " .. dest .. "\n")
-    else
-      io.stderr:write("[soap_lm] settings differ from the preset: figures stay in " .. exp:path("figures") .. "\n")
-    end
+  local dest = exp:publish(cfg.publish, {"figures/soap_lm_*", "results.md", "results_table.tsv", "runs.tsv",
+                                         "efficiency.tsv", "fits.tsv", "timing.tsv"})
+  if dest then
+    io.stderr:write("[soap_lm] figures and tables copied to " .. dest .. "\n")
+  elseif dest == false then
+    io.stderr:write("[soap_lm] settings differ from the preset: figures stay in " .. exp:path("figures") .. "\n")
   end
   local so = opts.stdout or io.stdout
   so:write("\n", md, "\n")

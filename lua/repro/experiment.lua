@@ -536,6 +536,30 @@ function Exp:write_results(tbl)
   U.write_config(self:path("results.txt"), tbl)
 end
 
+-- Copy outputs into the source tree's folder `dest` (the preset's `publish`
+-- option; "" publishes nothing), only when the configuration is the preset's.
+-- names: paths inside the output folder; a name may end in a shell glob
+-- ("figures/score_*", "*.tsv"); with o.existing only the names that exist are
+-- copied (optional outputs). Folders are copied whole. Returns the source-tree
+-- folder, false when the settings differ from the preset, nil for dest "".
+function Exp:publish(dest, names, o)
+  if dest == "" then return nil end
+  if not self.pristine then return false end
+  local dir = U.join(U.source_dir(), dest)
+  U.mkdir_p(dir)
+  local args = {}
+  for _, n in ipairs(names) do
+    local head, glob = n:match("^(.-)([^/]*[%*%?%[][^/]*)$")
+    if glob then
+      args[#args + 1] = U.shell_quote(head == "" and self.out or self:path(head:sub(1, -2))) .. "/" .. glob
+    elseif not (o and o.existing) or U.exists(self:path(n)) then
+      args[#args + 1] = U.shell_quote(self:path(n))
+    end
+  end
+  U.run("cp -r -- " .. table.concat(args, " ") .. " " .. U.shell_quote(dir) .. "/")
+  return dir
+end
+
 -- A TSV in the output folder: columns = {"step", "loss"}, rows = {{1, 2.3}, ...}.
 function Exp:write_tsv(name, columns, rows)
   local lines = { table.concat(columns, "\t") }

@@ -209,5 +209,22 @@ A.test("write_exact / read_exact keep finished results bit for bit", function()
   A.eq((U.read_exact(path)), nil, "a truncated file is unreadable, not an error")
 end)
 
+A.test("publish: globs, folders and optional names copied only for the preset's settings", function()
+  local exp = E.new{name = "pubcheck", script = "x.lua", args = {"--out", tmp .. "/pub"}, exit = false, default = "a",
+    presets = {a = {n = 1}}, options = {n = {help = "n", min = 0}}, times = {a = "1 s"}}
+  U.mkdir_p(exp:path("figures")); U.mkdir_p(exp:path("cif"))
+  for _, f in ipairs{"figures/p_1.png", "figures/q.png", "a.tsv", "cif/c.cif"} do U.write_file_atomic(exp:path(f), "x") end
+  A.eq(nil, exp:publish("", {"a.tsv"}), "publish = '' publishes nothing")
+  local dest = "out/test_experiment_publish"
+  local d = exp:publish(dest, {"figures/p_*", "*.tsv", "cif", "missing.txt"}, {existing = true})
+  A.eq(U.join(U.source_dir(), dest), d)
+  for _, f in ipairs{"p_1.png", "a.tsv", "cif/c.cif"} do A.truthy(U.exists(d .. "/" .. f), f .. " published") end
+  A.truthy(not U.exists(d .. "/q.png"), "only what the glob names")
+  U.run("rm -rf -- " .. U.shell_quote(d))
+  exp.pristine = false
+  A.eq(false, exp:publish(dest, {"a.tsv"}), "changed settings publish nothing")
+  A.truthy(not U.exists(d), "nothing copied")
+end)
+
 U.run("rm -rf -- " .. U.shell_quote(tmp))
 A.done("test_experiment")

@@ -27,6 +27,8 @@ Between phases that are not training loops (figures, timing): if SIGINT or SIGTE
 The checkpoint folder of a run (OUT/checkpoint/RUN), or of the whole experiment without a name.]],
   ["Experiment:path"] = [[exp:path(...) -> path
 A path inside the experiment's output folder.]],
+  ["Experiment:publish"] = [[exp:publish(dest, names [, {existing = false}]) -> folder | false | nil
+Copies outputs (paths inside the output folder; a last component may be a shell glob such as "figures/csp_*") into the source tree's folder dest, only when the configuration is the preset's: returns that folder, false when settings differ, nil when dest is "". existing = true skips names that do not exist.]],
   ["Experiment:write_results"] = [[exp:write_results(tbl)
 Writes results.txt (key=value, numbers at their shortest round-trip form) into the output folder.]],
   ["Experiment:write_tsv"] = [[exp:write_tsv(name, columns, rows) -> path
