@@ -24,7 +24,7 @@ local function preset(t)
 end
 
 local exp = repro.experiment.new{
-  name = "fp8_adam_moments", default = "fast", script = "experiments/fp8_adam_moments.lua",
+  name = "fp8_adam_moments", default = "fast", script = "experiments/fp8_adam_moments.lua", parts = true,
   cosmetic = { "figdir" },
   about = "Reproduces Section 5 of Fishman et al. 2024 (arXiv 2409.12517), Adam's moments in FP8: a small\n"
     .. "Llama on character-level Tiny Shakespeare trained with AdamW whose first and second moments are\n"
@@ -112,7 +112,7 @@ exp:run(function()
 
   local t_all = U.now()
   local results = {}
-  for _, p in ipairs(pairs_) do results[#results + 1] = one(p[1], p[2]) end
+  exp:runs(pairs_, function(p) results[#results + 1] = one(p[1], p[2]) end)
   exp:check_interrupt("the table and figure")
 
   -- table: saved (TSV + text) and printed

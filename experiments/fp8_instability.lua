@@ -74,7 +74,7 @@ local function with(base, t)
   return preset(p)
 end
 local exp = repro.experiment.new{
-  name = "fp8_instability", default = "fast", script = "experiments/fp8_instability.lua",
+  name = "fp8_instability", default = "fast", script = "experiments/fp8_instability.lua", parts = true,
   cosmetic = { "figdir", "figures_only" },
   about = "Reproduces the FP8 training instability of Fishman et al. 2024 (arXiv 2409.12517) at CPU scale:\n"
     .. "a small Llama on Tiny Shakespeare trained in bf16 and in FP8 with the paper's recipe (delayed scaling,\n"
@@ -348,7 +348,7 @@ exp:run(function()
   local t_all = U.now()
   if not cfg.figures_only then
     exp:plan(#points, #points * cfg.steps)
-    for _, pt in ipairs(points) do train_run(pt) end
+    exp:runs(points, train_run)
   end
   exp:check_interrupt("the figures")
   require("repro.fp8exp_report").report(exp, cfg, {

@@ -52,9 +52,15 @@ local BUILTIN = {
   force = { kind = "flag", help = "write into a folder that holds another configuration" },
   dist = { kind = "flag", help = "data-parallel on the processes of mpirun -np N (detected without the flag; with it, "
     .. "a missing MPI or mpirun is an error; docs/dist.md)" },
+  workers = { kind = "integer", min = 0, opt_in = "parts", meta = "N",
+    help = "train the independent runs in N processes of one thread each (0, the default: one per thread "
+      .. "REPRO_THREADS allows, i.e. per core; 1: in this process); the numbers are the same" },
+  part = { kind = "string", opt_in = "parts", meta = "I/N",
+    help = "train only the I-th of N shares of the runs and stop before the report (what --workers starts; "
+      .. "shares may run on other machines: copy their folders in, then run without --part, with --resume)" },
   help = { kind = "flag", help = "this text" },
 }
-local BUILTIN_ORDER = { "preset", "seed", "out", "resume", "force", "dist", "help" }
+local BUILTIN_ORDER = { "preset", "seed", "out", "resume", "force", "dist", "workers", "part", "help" }
 local RESERVED = { experiment = true, preset = true }
 local RANGE_KEYS = { help = true, min = true, max = true, gt = true, lt = true, choices = true, list = true,
                      nonempty = true, meta = true }
@@ -240,9 +246,16 @@ local function check_spec(spec)
   return types, elem
 end
 
-local function valid_flags(types)
+-- A common flag this experiment accepts (opt-in flags only where the spec asks).
+local function builtin(spec, key)
+  local b = BUILTIN[key]
+  if b and b.opt_in and not spec[b.opt_in] then return nil end
+  return b
+end
+
+local function valid_flags(spec, types)
   local all = {}
-  for k in pairs(BUILTIN) do all[k] = true end
+  for k in pairs(BUILTIN) do if builtin(spec, k) then all[k] = true end end
   for k in pairs(types) do all[k] = true end
   local list = {}
   for _, k in ipairs(U.sorted_keys(all)) do list[#list + 1] = "--" .. k end
@@ -284,8 +297,8 @@ function E.usage(spec)
   L[#L + 1] = ""
   L[#L + 1] = "common flags:"
   for _, k in ipairs(BUILTIN_ORDER) do
-    local b = BUILTIN[k]
-    if types[k] then goto continue end   -- a preset field of that name is listed above
+    local b = builtin(spec, k)
+    if types[k] or not b then goto continue end   -- a preset field of that name is listed above
     local help = b.help
     if k == "preset" then help = help .. ": " .. table.concat(pnames, ", ") .. " (default " .. spec.default .. ")" end
     L[#L + 1] = string.format("  %-" .. width .. "s %s", "--" .. k .. (b.meta and (" " .. b.meta) or ""), help)
@@ -324,12 +337,12 @@ function E.parse(spec, args)
     local key, val = a:match("^%-%-([%w_%.%-]+)=(.*)$")
     if not key then key = a:match("^%-%-([%w_%.%-]+)$") end
     if not key then
-      error(string.format("%s: unexpected argument '%s' (flags start with --; valid: %s)", what, a, valid_flags(types)), 0)
+      error(string.format("%s: unexpected argument '%s' (flags start with --; valid: %s)", what, a, valid_flags(spec, types)), 0)
     end
-    local b = BUILTIN[key]
+    local b = builtin(spec, key)
     local kind = types[key] or (b and b.kind)
     if not kind then
-      error(string.format("%s: unknown flag '--%s' (valid: %s)", what, key, valid_flags(types)), 0)
+      error(string.format("%s: unknown flag '--%s' (valid: %s)", what, key, valid_flags(spec, types)), 0)
     end
     if val == nil then
       if kind == "flag" or (kind == "boolean" and (args[i + 1] == nil or args[i + 1]:match("^%-%-"))) then
@@ -364,6 +377,17 @@ function E.parse(spec, args)
     local msg = spec.check(cfg)
     if msg then error(what .. ": " .. msg, 0) end
   end
+  local part
+  if flags.part then
+    local i, n = flags.part:match("^(%d+)/(%d+)$")
+    i, n = tonumber(i), tonumber(n)
+    if not i or i < 1 or i > n then
+      error(string.format("%s: invalid --part '%s': expected I/N with 1 <= I <= N (the I-th of N shares of the runs)",
+        what, flags.part), 0)
+    end
+    if (flags.workers or 0) > 1 then error(what .. ": --part trains one share in this process: drop --workers", 0) end
+    part = { i = i, n = n }
+  end
   local base = U.deepcopy(spec.presets[preset])
   base.seed = base.seed or 1
   local changed = differences(cfg, base, spec.cosmetic)
@@ -372,7 +396,7 @@ function E.parse(spec, args)
     pristine = #changed == 0, changed = changed,
     out = flags.out or U.join("out", spec.name, preset),
     resume = flags.resume or false, force = flags.force or false, help = flags.help or false,
-    dist = flags.dist or false,
+    dist = flags.dist or false, workers = flags.workers or 0, part = part,
   }
 end
 
@@ -468,6 +492,7 @@ function E.new(spec)
   local self = setmetatable({ name = spec.name, preset = r.preset, config = r.config, seed = r.seed,
                               steps = r.steps, pristine = r.pristine, changed = r.changed, out = r.out,
                               resume = r.resume, force = r.force, args = args, spec = spec,
+                              workers = r.workers, part = r.part,
                               script = spec.script or ("experiments/" .. spec.name .. ".lua") }, Exp)
   -- several processes (repro.dist): rank 0 writes the output folder; every
   -- other rank runs the same script in a private copy (removed at its exit)
@@ -487,6 +512,9 @@ function E.new(spec)
         self.name, self.script, table.concat(args, " ")), 2)
     end
   end
+  if self.part and (r.dist or dist.size() > 1) then
+    usage_error(spec, self.name .. ": --part and several MPI processes do not mix: use one or the other", 2)
+  end
   if dist.rank() > 0 then self.out_rank0, self.out = self.out, dist.private_path(self.out) end
   local reason = conflict(self.out, self.name, self.preset, self.config, spec.cosmetic)
   if reason and not self.force then
@@ -499,7 +527,8 @@ function E.new(spec)
   if not pcall(U.mkdir_p, self.out) then
     usage_error(spec, string.format("%s: cannot create the output folder '%s'", self.name, self.out), 1)
   end
-  if not self.resume or reason then U.run("rm -rf -- " .. U.shell_quote(self:path("checkpoint"))) end
+  -- a share (--part) keeps the folder's other checkpoints: other shares may be writing them
+  if (not self.resume or reason) and not self.part then U.run("rm -rf -- " .. U.shell_quote(self:path("checkpoint"))) end
   local stored = U.deepcopy(self.config)
   stored.experiment, stored.preset = self.name, self.preset
   U.write_config(U.join(self.out, "config.txt"), stored)
@@ -509,7 +538,9 @@ function E.new(spec)
   info.command = table.concat(args, " ")
   info.resume = self.resume
   if dist.size() > 1 then info.processes = dist.size() end
-  U.write_config(U.join(self.out, "run.txt"), info)
+  if self.part then info.part = string.format("%d/%d", self.part.i, self.part.n) end
+  U.write_config(U.join(self.out, self.part and string.format("run.part%d-of-%d.txt", self.part.i, self.part.n)
+    or "run.txt"), info)
   self.machine = info
   -- the plan of runs (exp:plan) and where the experiment is
   self.nruns, self.units_total, self.run_index = 0, 0, 0
@@ -610,7 +641,7 @@ function Exp:begin_run(name, units)
   self.run_index = self.run_index + 1
   if self.run_index > self.nruns then self.nruns = self.run_index end
   local c = { index = self.run_index, name = name, units = units or 0, t0 = U.now() }
-  c.label = string.format("run %d/%d %s", c.index, self.nruns, name)
+  c.label = string.format("%srun %d/%d %s", self.label_prefix or "", c.index, self.nruns, name)
   c.on_step = function(step)
     if not c.first_step then c.first_step = step - 1 end
     c.last_step, c.t_last = step, U.now()
@@ -635,7 +666,9 @@ function Exp:skip_run(name, units)
   self.run_index = self.run_index + 1
   if self.run_index > self.nruns then self.nruns = self.run_index end
   self.units_done = self.units_done + (units or 0)
-  io.stderr:write(string.format("run %d/%d %s: finished earlier, reused\n", self.run_index, self.nruns, name))
+  if self.quiet_skip then return end
+  io.stderr:write(string.format("%srun %d/%d %s: finished earlier, reused\n", self.label_prefix or "", self.run_index,
+    self.nruns, name))
 end
 
 -- Between phases: stop here if a signal came (the runs so far are saved).
@@ -701,5 +734,7 @@ end
 function Exp:__tostring()
   return string.format("experiment %s (%s, seed %d) -> %s", self.name, self:settings(), self.seed, self.out)
 end
+
+require("repro.experiment_parts")(Exp)
 
 return E

@@ -226,5 +226,64 @@ A.test("publish: globs, folders and optional names copied only for the preset's 
   A.truthy(not U.exists(d), "nothing copied")
 end)
 
+A.test("--workers and --part: opt-in flags, checked, and the same results as one process", function()
+  A.raises(function() E.parse(spec {}, { "--workers", "2" }) end, "unknown flag '--workers'")
+  local sp = spec {}
+  sp.parts = true
+  A.eq(0, E.parse(sp, {}).workers, "default: one process per thread")
+  A.eq(3, E.parse(sp, { "--workers", "3" }).workers)
+  local r = E.parse(sp, { "--part", "2/3" })
+  A.eq(2, r.part.i); A.eq(3, r.part.n)
+  A.raises(function() E.parse(sp, { "--part", "4/3" }) end, "invalid --part '4/3': expected I/N with 1 <= I <= N")
+  A.raises(function() E.parse(sp, { "--part", "x" }) end, "invalid --part 'x'")
+  A.raises(function() E.parse(sp, { "--part", "1/2", "--workers", "2" }) end, "drop --workers")
+  A.raises(function() E.parse(sp, { "--workers", "-1" }) end, "workers")
+  A.truthy(E.usage(sp):find("--workers N", 1, true) and not E.usage(spec {}):find("--workers", 1, true),
+    "listed only where the experiment runs in parts")
+  -- a tiny experiment: 5 independent runs, each writes f(k) and its process id; the report sums them
+  local script = tmp .. "/parts_demo.lua"
+  U.write_file(script, [[
+local E = require "repro.experiment"
+local U = require "repro.util"
+local exp = E.new{ name = "parts_demo", script = "parts_demo.lua", default = "a", parts = true,
+  presets = { a = { n = 5 } }, options = { n = { help = "runs", min = 1 } }, times = { a = "1 s" } }
+exp:run(function()
+  local list = {}
+  for k = 1, exp.config.n do list[k] = k end
+  local seen = {}
+  exp:runs(list, function(k)
+    local f = exp:path("r" .. k .. ".txt")
+    if exp.resume and U.exists(f) then exp:skip_run("r" .. k, 1); seen[#seen + 1] = k; return end
+    exp:begin_run("r" .. k, 1)
+    local pid = io.open("/proc/self/stat"):read("l"):match("^(%d+)")
+    U.write_file(f, string.format("%d %s\n", k * k + exp.seed, pid))
+    seen[#seen + 1] = k
+  end)
+  local sum, pids, n = 0, {}, 0
+  for _, k in ipairs(seen) do
+    local v, pid = U.read_file(exp:path("r" .. k .. ".txt")):match("^(%d+) (%d+)")
+    sum = sum + tonumber(v)
+    if not pids[pid] then pids[pid] = true; n = n + 1 end
+  end
+  U.write_file(exp:path("report.txt"), string.format("%d runs, sum %d, %d processes\n", #seen, sum, n))
+end)
+]])
+  local exe, q = arg[-1], U.shell_quote
+  local function run(out, extra)
+    return os.execute(string.format("%s %s --out %s %s >/dev/null 2>&1", q(exe), q(script), q(out), extra))
+  end
+  A.truthy(run(tmp .. "/seq", "--workers 1"), "one process")
+  A.eq("5 runs, sum 60, 1 processes\n", U.read_file(tmp .. "/seq/report.txt"))
+  A.truthy(run(tmp .. "/par", "--workers 2"), "two processes")
+  A.eq("5 runs, sum 60, 2 processes\n", U.read_file(tmp .. "/par/report.txt"), "same sum; runs from both shares")
+  A.truthy(U.exists(tmp .. "/par/run.part1-of-2.txt") and U.exists(tmp .. "/par/run.part2-of-2.txt"))
+  A.truthy(run(tmp .. "/one", "--part 2/2"), "a share alone")
+  A.truthy(not U.exists(tmp .. "/one/report.txt"), "a share stops before the report")
+  A.truthy(U.exists(tmp .. "/one/r2.txt") and U.exists(tmp .. "/one/r4.txt") and not U.exists(tmp .. "/one/r1.txt"),
+    "share 2/2 trains runs 2 and 4")
+  A.truthy(run(tmp .. "/one", "--part 1/2 --resume") and run(tmp .. "/one", "--resume --workers 1"))
+  A.eq("5 runs, sum 60, 2 processes\n", U.read_file(tmp .. "/one/report.txt"), "the shares joined by --resume")
+end)
+
 U.run("rm -rf -- " .. U.shell_quote(tmp))
 A.done("test_experiment")

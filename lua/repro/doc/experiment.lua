@@ -29,6 +29,8 @@ The checkpoint folder of a run (OUT/checkpoint/RUN), or of the whole experiment 
 A path inside the experiment's output folder.]],
   ["Experiment:publish"] = [[exp:publish(dest, names [, {existing = false}]) -> folder | false | nil
 Copies outputs (paths inside the output folder; a last component may be a shell glob such as "figures/csp_*") into the source tree's folder dest, only when the configuration is the preset's: returns that folder, false when settings differ, nil when dest is "". existing = true skips names that do not exist.]],
+  ["Experiment:runs"] = [[exp:runs(list, train)
+Calls train(item) for every item (independent runs; under exp.resume train must skip a run whose result exists). For experiments with parts = true: --workers N (default one per thread) starts N copies of the script with --part 1/N ... N/N and REPRO_THREADS=1, waits, then calls train once more per item under resume so every result is reused; --part I/N trains items I, I+N, ... and ends the process before the report. Same numbers as one process.]],
   ["Experiment:write_results"] = [[exp:write_results(tbl)
 Writes results.txt (key=value, numbers at their shortest round-trip form) into the output folder.]],
   ["Experiment:write_tsv"] = [[exp:write_tsv(name, columns, rows) -> path
@@ -95,6 +97,8 @@ Declares that someone above the loops (an experiment) reports interruptions; wit
 Who reports interruptions (set by train.interrupt.set_owner).]],
   ["train.interrupt.resume_command"] = [[train.interrupt.resume_command([args]) -> string | nil
 The command line that resumes this script: ./repro (from the source folder) or repro, the script and its arguments, plus --resume.]],
+  ["train.interrupt.word"] = [[train.interrupt.word(s) -> string
+s as one shell word: unchanged when it holds only safe characters, else single-quoted.]],
   ["util.shortest"] = [[util.shortest(x) -> string
 x at its shortest round-trip form: integers as integers, floats as the first of %.15g, %.16g, %.17g that reads back as exactly x (0.9, not 0.90000000000000002); nan, inf, -inf.]],
   ["core.signal.install"] = [[core.signal.install()

@@ -89,6 +89,8 @@ local function word(s)
   return U.shell_quote(s)
 end
 
+I.word = word
+
 -- The command that resumes this script: ./repro when run from the source
 -- folder through its launcher, else repro; the script's arguments, plus
 -- --resume (unless present).
