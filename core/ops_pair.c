@@ -28,9 +28,15 @@ static inline float silu_d_t(float s, float t)
     float sg = 1.0f / (1.0f + t);
     return sg * (1.0f + s * (1.0f - sg));
 }
+/* t = -s as a vector loop (restrict: t and s never overlap), then e^t */
+RP_VECTOR_CLONES static void neg_row(float *restrict t, const float *restrict s, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) t[i] = -s[i];
+}
 static void exp_neg(float *t, const float *s, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) t[i] = -s[i];
+    neg_row(t, s, n);
     rp_exp_f32(t, t, n);
 }
 
@@ -97,6 +103,38 @@ static int layer_norm_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[R
     return 0;
 }
 
+/* One row: mean and biased variance summed in double in index order. */
+static void layer_norm_row(float *o, float *rstd_out, const float *xr, int64_t C, double eps)
+{
+    double s = 0, v = 0;
+    for (int64_t c = 0; c < C; c++) s += xr[c];
+    double mu = s / (double)C;
+    for (int64_t c = 0; c < C; c++) { double d = xr[c] - mu; v += d * d; }
+    float rstd = (float)(1.0 / sqrt(v / (double)C + eps)), m = (float)mu;
+    *rstd_out = rstd;
+    for (int64_t c = 0; c < C; c++) o[c] = (xr[c] - m) * rstd;
+}
+
+/* LN_GROUP rows at once, each summed exactly as layer_norm_row sums it (same
+ * order, same bits): a row's double sum is one chain of dependent adds, so
+ * interleaving independent rows keeps the adder busy (the DiffCSP denoiser's
+ * rows have 64 entries; the latency of the chains was most of its cost). */
+#define LN_GROUP 4
+static void layer_norm_group(float *o, float *rstd_out, const float *x, int64_t C, double eps)
+{
+    double s[LN_GROUP] = {0}, v[LN_GROUP] = {0}, mu[LN_GROUP];
+    for (int64_t c = 0; c < C; c++)
+        for (int q = 0; q < LN_GROUP; q++) s[q] += x[q * C + c];
+    for (int q = 0; q < LN_GROUP; q++) mu[q] = s[q] / (double)C;
+    for (int64_t c = 0; c < C; c++)
+        for (int q = 0; q < LN_GROUP; q++) { double d = x[q * C + c] - mu[q]; v[q] += d * d; }
+    for (int q = 0; q < LN_GROUP; q++) {
+        float rstd = (float)(1.0 / sqrt(v[q] / (double)C + eps)), m = (float)mu[q];
+        rstd_out[q] = rstd;
+        for (int64_t c = 0; c < C; c++) o[q * C + c] = (x[q * C + c] - m) * rstd;
+    }
+}
+
 rp_tensor *rp_layer_norm(const rp_tensor *x, double eps)
 {
     if (rp_graph_need_f32("layer_norm", "input", x)) return NULL;
@@ -116,16 +154,15 @@ rp_tensor *rp_layer_norm(const rp_tensor *x, double eps)
     if (!rs) { rp_tensor_release(xc); rp_tensor_release(out); return NULL; }
     const float *xp = RP_F32P(xc);
     float *op = RP_F32P(out), *rp = RP_F32P(rs);
+    int64_t G = (R + LN_GROUP - 1) / LN_GROUP;
     #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN)
-    for (int64_t r = 0; r < R; r++) {
-        const float *xr = xp + r * C;
-        double s = 0, v = 0;
-        for (int64_t c = 0; c < C; c++) s += xr[c];
-        double mu = s / (double)C;
-        for (int64_t c = 0; c < C; c++) { double d = xr[c] - mu; v += d * d; }
-        float rstd = (float)(1.0 / sqrt(v / (double)C + eps)), m = (float)mu;
-        rp[r] = rstd;
-        for (int64_t c = 0; c < C; c++) op[r * C + c] = (xr[c] - m) * rstd;
+    for (int64_t g = 0; g < G; g++) {
+        int64_t r0 = g * LN_GROUP;
+        if (R - r0 >= LN_GROUP) {
+            layer_norm_group(op + r0 * C, rp + r0, xp + r0 * C, C, eps);
+            continue;
+        }
+        for (int64_t r = r0; r < R; r++) layer_norm_row(op + r * C, rp + r, xp + r * C, C, eps);
     }
     const rp_tensor *in[1] = {x}, *sv[2] = {out, rs};
     rp_tensor *res = rp_record(out, "layer_norm", layer_norm_backward, 1, in, 2, sv, NULL);
