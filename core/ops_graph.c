@@ -479,14 +479,12 @@ rp_tensor *rp_linear(const rp_tensor *x, const rp_tensor *w, const rp_tensor *b)
     rp_tensor *out = wc && (bc || !b) ? rp_empty_uninit(RP_F32, x->ndim, shape) : NULL;
     if (out) {
         float *op = RP_F32P(out);
-        /* without a bias, beta 0: sgemm zeroes C itself, the bits of a
-         * product onto a zeroed C with beta 1, without a separate memset pass */
         if (bc)
             for (int64_t r = 0; r < R; r++) memcpy(op + r * O, RP_F32P(bc), (size_t)O * sizeof(float));
-        else if (!(R > 0 && O > 0 && I > 0))
+        else
             memset(op, 0, (size_t)(R * O) * sizeof(float));
         if (R > 0 && O > 0 && I > 0)
-            gemm(false, true, R, O, I, 1.0f, RP_F32P(xc), I, RP_F32P(wc), I, bc ? 1.0f : 0.0f, op, O);
+            gemm(false, true, R, O, I, 1.0f, RP_F32P(xc), I, RP_F32P(wc), I, 1.0f, op, O);
         const rp_tensor *in[3] = {x, w, b}, *sv[2] = {xc, wc};
         out = rp_record(out, "linear", linear_backward, b ? 3 : 2, in, 2, sv, NULL);
     }

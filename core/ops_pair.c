@@ -349,7 +349,9 @@ rp_tensor *rp_frac_fourier(const rp_tensor *frac, int64_t K)
                 float w = dd - truncf(dd);
                 w += (float)(w < 0.0f);
                 w -= (float)(w >= 1.0f);
-                double th = TWO_PI * (double)w, s1 = sin(th), c1 = cos(th), sk = 0.0, ck = 1.0;
+                /* w = 0 (every i = j pair): sin 0 and cos 0 are exactly 0 and 1 */
+                double th = TWO_PI * (double)w, s1 = w == 0.0f ? 0.0 : sin(th), c1 = w == 0.0f ? 1.0 : cos(th);
+                double sk = 0.0, ck = 1.0;
                 for (int64_t k = 0; k < K; k++) {   /* rotation by th: sin, cos of k th */
                     o[c * 2 * K + k] = (float)sk;
                     o[c * 2 * K + K + k] = (float)ck;
