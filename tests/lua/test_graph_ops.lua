@@ -117,6 +117,13 @@ A.test("layer_norm", function()
   A.truthy(maxdiff(T.layer_norm(x), layer_norm_ref(x)) <= 1e-5, "values")
   A.truthy(maxdiff(x:layer_norm(), layer_norm_ref(x)) <= 1e-5, "method form")
   T.gradcheck(function(a) return T.layer_norm(a) end, {leaf(randn(3, 6))}, {eps = 1e-2, atol = 1e-2, rtol = 1e-2})
+  -- rows go through the kernel four at a time (interleaved sums) and the
+  -- rest one by one: every row must get the bits it gets alone
+  for _, R in ipairs{1, 3, 4, 5, 7, 8, 13} do
+    local xs = randn(R, 64) * 2 + 0.5
+    local y = T.layer_norm(xs)
+    for r = 1, R do same_bits(y:narrow(1, r, 1), T.layer_norm(xs:narrow(1, r, 1)), R .. " rows: row " .. r) end
+  end
   A.raises(function() T.layer_norm(x, -1) end, "eps")
   A.raises(function() T.layer_norm(T.zeros(3, 0)) end, "non-empty")
 end)
@@ -146,6 +153,14 @@ A.test("frac_fourier: the periodic features of f_j - f_i", function()
   local e = d:view(B, N, N, 3, 1) * k:view(1, 1, 1, 1, K)
   local ref = T.cat({e:sin(), e:cos()}, 5):view(B, N, N, 6 * K)
   A.truthy(maxdiff(T.frac_fourier(fr, K), ref) <= 2e-5, "values")
+  -- f_i - f_i = 0 on the diagonal: sin 0 = 0 and cos 0 = 1 exactly, for every k
+  local ff = T.frac_fourier(fr, K)
+  for i = 1, N do
+    local row = ff:select(2, i):select(2, i)
+    A.eq(0, row:narrow(2, 1, K):abs():max():item(), "diagonal sines")
+    A.eq(1, row:narrow(2, K + 1, K):min():item(), "diagonal cosines")
+    A.eq(1, row:narrow(2, K + 1, K):max():item(), "diagonal cosines")
+  end
   A.raises(function() T.frac_fourier(leaf(fr), K) end, "not differentiable")
   A.eq(6 * K, T.no_grad(function() return T.frac_fourier(leaf(fr), K) end):size(4), "fine under no_grad")
   A.raises(function() T.frac_fourier(fr, 0) end, "frequencies")
