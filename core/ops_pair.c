@@ -6,8 +6,10 @@
 #include "ops_graph.h"
 #include "ops.h"
 #include "autograd.h"
+#include "ops_nn.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -312,6 +314,85 @@ rp_tensor *rp_silu_mean(const rp_tensor *y, const rp_tensor *bias)
         out = rp_record(out, fn, silu_mean_backward, 2, in, 2, sv, NULL);
     }
     rp_tensor_release(yc); rp_tensor_release(bc);
+    return out;
+}
+
+/* ---- pair_mlp_mean: the whole edge block ---- */
+
+/* Without a gradient: pair_silu's rows, the product with w^T exactly as
+ * rp_linear makes it (a zeroed C, one rp_gemm over all rows with beta 1) and
+ * silu_mean's loop, through two scratch buffers instead of two tensors and
+ * two Lua calls: the bits of the three ops. With a gradient: the three ops
+ * themselves, for their autograd nodes. */
+rp_tensor *rp_pair_mlp_mean(const rp_tensor *a, const rp_tensor *c, const rp_tensor *d, const rp_tensor *p,
+                            const rp_tensor *w, const rp_tensor *bias)
+{
+    const char *fn = "pair_mlp_mean";
+    if (rp_graph_need_f32(fn, "weight", w) || rp_graph_need_f32(fn, "bias", bias)) return NULL;
+    if (p->ndim != 4) return shape_err(fn, "p (B, N, N, F)", p), NULL;
+    int64_t B = p->shape[0], N = p->shape[1], F = p->shape[3];
+    if (w->ndim != 2 || w->shape[1] != F || w->shape[0] > ROWMAX) return shape_err(fn, "the weight (O, F), O at most 8192", w), NULL;
+    int64_t O = w->shape[0];
+    if (bias->ndim != 1 || bias->shape[0] != O) return shape_err(fn, "the bias (O)", bias), NULL;
+    const rp_tensor *in[6] = {a, c, d, p, w, bias};
+    if (rp_needs_grad(6, in) || B * N * N * F * O == 0) {
+        rp_tensor *pre = rp_pair_silu(a, c, d, p);
+        rp_tensor *y = pre ? rp_linear(pre, w, NULL) : NULL;
+        rp_tensor *out = y ? rp_silu_mean(y, bias) : NULL;
+        rp_tensor_release(pre);
+        rp_tensor_release(y);
+        return out;
+    }
+    /* the checks pair_silu makes, with its messages */
+    if (rp_graph_need_f32(fn, "a", a) || rp_graph_need_f32(fn, "c", c) || rp_graph_need_f32(fn, "d", d) ||
+        rp_graph_need_f32(fn, "p", p))
+        return NULL;
+    if (p->shape[2] != N) return shape_err(fn, "p (B, N, N, F)", p), NULL;
+    if (a->ndim != 3 || a->shape[0] != B || a->shape[1] != N || a->shape[2] != F)
+        return shape_err(fn, "a (B, N, F)", a), NULL;
+    if (c->ndim != 3 || c->shape[0] != B || c->shape[1] != N || c->shape[2] != F)
+        return shape_err(fn, "c (B, N, F)", c), NULL;
+    if (d->ndim != 2 || d->shape[0] != B || d->shape[1] != F) return shape_err(fn, "d (B, F)", d), NULL;
+    if (F > ROWMAX) return shape_err(fn, "p (F at most 8192)", p), NULL;
+    int64_t rows = B * N * N;
+    if (rows > INT32_MAX) return shape_err(fn, "p (at most 2^31 - 1 pairs)", p), NULL;
+    int64_t shape[3] = {B, N, O};
+    rp_tensor *ac = rp_contiguous(a), *cc = ac ? rp_contiguous(c) : NULL;
+    rp_tensor *dc = cc ? rp_contiguous(d) : NULL, *pc = dc ? rp_contiguous(p) : NULL;
+    rp_tensor *wc = pc ? rp_contiguous(w) : NULL, *bc = wc ? rp_contiguous(bias) : NULL;
+    float *S = bc ? malloc((size_t)(rows * F) * sizeof(float)) : NULL;
+    float *Y = S ? calloc((size_t)(rows * O), sizeof(float)) : NULL;   /* rp_linear's zeroed C */
+    rp_tensor *out = Y ? rp_zeros(RP_F32, 3, shape) : NULL;
+    if (bc && !Y) rp_seterr("%s: out of memory", fn);
+    if (out) {
+        const float *pa = RP_F32P(ac), *pcc = RP_F32P(cc), *pd = RP_F32P(dc), *pp = RP_F32P(pc);
+        #pragma omp parallel for schedule(static) if (rows * F > RP_PAR_MIN)
+        for (int64_t r = 0; r < rows; r++) {
+            int64_t b = r / (N * N), i = (r / N) % N, j = r % N, o = r * F;
+            float row[ROWMAX];
+            add4_row(row, pp + o, pa + (b * N + i) * F, pcc + (b * N + j) * F, pd + b * F, F);
+            exp_neg(S + o, row, F);
+            silu_row(S + o, row, F);
+        }
+        rp_gemm(false, true, rows, O, F, 1.0f, S, F, RP_F32P(wc), F, 1.0f, Y, O);
+        const float *bp = RP_F32P(bc);
+        float *op = RP_F32P(out);
+        int64_t R = B * N;
+        #pragma omp parallel for schedule(static) if (R * N * O > RP_PAR_MIN)
+        for (int64_t r = 0; r < R; r++) {
+            float s[ROWMAX], t[ROWMAX];
+            float *acc = op + r * O;
+            for (int64_t j = 0; j < N; j++) {
+                add_row(s, Y + (r * N + j) * O, bp, O);
+                exp_neg(t, s, O);
+                silu_acc_row(acc, s, t, O);
+            }
+            for (int64_t f = 0; f < O; f++) acc[f] /= (float)N;
+        }
+    }
+    free(S); free(Y);
+    rp_tensor_release(ac); rp_tensor_release(cc); rp_tensor_release(dc); rp_tensor_release(pc);
+    rp_tensor_release(wc); rp_tensor_release(bc);
     return out;
 }
 

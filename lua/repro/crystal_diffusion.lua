@@ -214,14 +214,12 @@ function DiffCSP:forward(t, z, frac, L)
   for _, Ly in ipairs(self.layers) do
     local hn <close> = D.layer_norm(h)
     -- silu(ei(h_i) + ej(h_j) + el(L L^T) + ef(fd_ij)), then e2, silu and
-    -- the mean over j, in two fused kernels around e2's product
+    -- the mean over j: T.pair_silu, e2's product and T.silu_mean in one call
     local a <close> = lin(Ly.ei, hn)
     local c <close> = lin(Ly.ej, hn)
     local d <close> = lin(Ly.el, ip)
     local p <close> = lin(Ly.ef, fd)
-    local pre <close> = T.pair_silu(a, c, d, p)
-    local y <close> = T.linear(pre, Ly.e2.weight)
-    local agg <close> = T.silu_mean(y, Ly.e2.bias)
+    local agg <close> = T.pair_mlp_mean(a, c, d, p, Ly.e2.weight, Ly.e2.bias)
     local cat <close> = T.cat({hn, agg}, 3)
     local u1 <close> = lin(Ly.n1, cat)
     local s1 <close> = u1:silu()
