@@ -11,7 +11,10 @@
 -- often than the timed loop of a process that has just spent seconds
 -- importing torch, which inflates the wall-clock ratio. repro runs its fused
 -- kernels (core/ops_graph.c, ops_pair.c: T.gated_conv, T.softplus,
--- T.linear, T.pair_silu, T.silu_mean, T.frac_fourier, T.layer_norm).
+-- T.linear, T.pair_mlp_mean (pair_silu, the product and silu_mean in one
+-- call), T.frac_fourier, T.layer_norm); the
+-- denoiser closes its intermediates as it goes (repro.crystal_diffusion),
+-- so the timed calls run in memory that is still in cache.
 --
 --   repro bench/materials.lua [--pairs 5] [--steps 20] [--threads 1]
 local repro = require "repro"

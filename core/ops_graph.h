@@ -52,6 +52,13 @@ rp_tensor *rp_pair_silu(const rp_tensor *a, const rp_tensor *c, const rp_tensor 
  * Differentiable in y and bias. */
 rp_tensor *rp_silu_mean(const rp_tensor *y, const rp_tensor *bias);
 
+/* DiffCSP's whole edge block, silu_mean(linear(pair_silu(a, c, d, p), w),
+ * bias) -> (B, N, O): w (O, F), bias (O). The same bits as the three ops;
+ * without a gradient one pass through scratch buffers, with one the three
+ * ops (their autograd nodes). */
+rp_tensor *rp_pair_mlp_mean(const rp_tensor *a, const rp_tensor *c, const rp_tensor *d, const rp_tensor *p,
+                            const rp_tensor *w, const rp_tensor *bias);
+
 /* Periodic features of fractional differences: frac (B, N, 3) ->
  * (B, N, N, 6K); row [b,i,j] holds, for c = 0..2, sin(2 pi k d_c) for
  * k = 0..K-1 then cos(2 pi k d_c), d = frac[b,j] - frac[b,i] wrapped into

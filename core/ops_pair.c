@@ -6,8 +6,10 @@
 #include "ops_graph.h"
 #include "ops.h"
 #include "autograd.h"
+#include "ops_nn.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,9 +30,15 @@ static inline float silu_d_t(float s, float t)
     float sg = 1.0f / (1.0f + t);
     return sg * (1.0f + s * (1.0f - sg));
 }
+/* t = -s as a vector loop (restrict: t and s never overlap), then e^t */
+RP_VECTOR_CLONES static void neg_row(float *restrict t, const float *restrict s, int64_t n)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) t[i] = -s[i];
+}
 static void exp_neg(float *t, const float *s, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) t[i] = -s[i];
+    neg_row(t, s, n);
     rp_exp_f32(t, t, n);
 }
 
@@ -97,6 +105,38 @@ static int layer_norm_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[R
     return 0;
 }
 
+/* One row: mean and biased variance summed in double in index order. */
+static void layer_norm_row(float *o, float *rstd_out, const float *xr, int64_t C, double eps)
+{
+    double s = 0, v = 0;
+    for (int64_t c = 0; c < C; c++) s += xr[c];
+    double mu = s / (double)C;
+    for (int64_t c = 0; c < C; c++) { double d = xr[c] - mu; v += d * d; }
+    float rstd = (float)(1.0 / sqrt(v / (double)C + eps)), m = (float)mu;
+    *rstd_out = rstd;
+    for (int64_t c = 0; c < C; c++) o[c] = (xr[c] - m) * rstd;
+}
+
+/* LN_GROUP rows at once, each summed exactly as layer_norm_row sums it (same
+ * order, same bits): a row's double sum is one chain of dependent adds, so
+ * interleaving independent rows keeps the adder busy (the DiffCSP denoiser's
+ * rows have 64 entries; the latency of the chains was most of its cost). */
+#define LN_GROUP 4
+static void layer_norm_group(float *o, float *rstd_out, const float *x, int64_t C, double eps)
+{
+    double s[LN_GROUP] = {0}, v[LN_GROUP] = {0}, mu[LN_GROUP];
+    for (int64_t c = 0; c < C; c++)
+        for (int q = 0; q < LN_GROUP; q++) s[q] += x[q * C + c];
+    for (int q = 0; q < LN_GROUP; q++) mu[q] = s[q] / (double)C;
+    for (int64_t c = 0; c < C; c++)
+        for (int q = 0; q < LN_GROUP; q++) { double d = x[q * C + c] - mu[q]; v[q] += d * d; }
+    for (int q = 0; q < LN_GROUP; q++) {
+        float rstd = (float)(1.0 / sqrt(v[q] / (double)C + eps)), m = (float)mu[q];
+        rstd_out[q] = rstd;
+        for (int64_t c = 0; c < C; c++) o[q * C + c] = (x[q * C + c] - m) * rstd;
+    }
+}
+
 rp_tensor *rp_layer_norm(const rp_tensor *x, double eps)
 {
     if (rp_graph_need_f32("layer_norm", "input", x)) return NULL;
@@ -116,16 +156,15 @@ rp_tensor *rp_layer_norm(const rp_tensor *x, double eps)
     if (!rs) { rp_tensor_release(xc); rp_tensor_release(out); return NULL; }
     const float *xp = RP_F32P(xc);
     float *op = RP_F32P(out), *rp = RP_F32P(rs);
+    int64_t G = (R + LN_GROUP - 1) / LN_GROUP;
     #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN)
-    for (int64_t r = 0; r < R; r++) {
-        const float *xr = xp + r * C;
-        double s = 0, v = 0;
-        for (int64_t c = 0; c < C; c++) s += xr[c];
-        double mu = s / (double)C;
-        for (int64_t c = 0; c < C; c++) { double d = xr[c] - mu; v += d * d; }
-        float rstd = (float)(1.0 / sqrt(v / (double)C + eps)), m = (float)mu;
-        rp[r] = rstd;
-        for (int64_t c = 0; c < C; c++) op[r * C + c] = (xr[c] - m) * rstd;
+    for (int64_t g = 0; g < G; g++) {
+        int64_t r0 = g * LN_GROUP;
+        if (R - r0 >= LN_GROUP) {
+            layer_norm_group(op + r0 * C, rp + r0, xp + r0 * C, C, eps);
+            continue;
+        }
+        for (int64_t r = r0; r < R; r++) layer_norm_row(op + r * C, rp + r, xp + r * C, C, eps);
     }
     const rp_tensor *in[1] = {x}, *sv[2] = {out, rs};
     rp_tensor *res = rp_record(out, "layer_norm", layer_norm_backward, 1, in, 2, sv, NULL);
@@ -278,6 +317,85 @@ rp_tensor *rp_silu_mean(const rp_tensor *y, const rp_tensor *bias)
     return out;
 }
 
+/* ---- pair_mlp_mean: the whole edge block ---- */
+
+/* Without a gradient: pair_silu's rows, the product with w^T exactly as
+ * rp_linear makes it (a zeroed C, one rp_gemm over all rows with beta 1) and
+ * silu_mean's loop, through two scratch buffers instead of two tensors and
+ * two Lua calls: the bits of the three ops. With a gradient: the three ops
+ * themselves, for their autograd nodes. */
+rp_tensor *rp_pair_mlp_mean(const rp_tensor *a, const rp_tensor *c, const rp_tensor *d, const rp_tensor *p,
+                            const rp_tensor *w, const rp_tensor *bias)
+{
+    const char *fn = "pair_mlp_mean";
+    if (rp_graph_need_f32(fn, "weight", w) || rp_graph_need_f32(fn, "bias", bias)) return NULL;
+    if (p->ndim != 4) return shape_err(fn, "p (B, N, N, F)", p), NULL;
+    int64_t B = p->shape[0], N = p->shape[1], F = p->shape[3];
+    if (w->ndim != 2 || w->shape[1] != F || w->shape[0] > ROWMAX) return shape_err(fn, "the weight (O, F), O at most 8192", w), NULL;
+    int64_t O = w->shape[0];
+    if (bias->ndim != 1 || bias->shape[0] != O) return shape_err(fn, "the bias (O)", bias), NULL;
+    const rp_tensor *in[6] = {a, c, d, p, w, bias};
+    if (rp_needs_grad(6, in) || B * N * N * F * O == 0) {
+        rp_tensor *pre = rp_pair_silu(a, c, d, p);
+        rp_tensor *y = pre ? rp_linear(pre, w, NULL) : NULL;
+        rp_tensor *out = y ? rp_silu_mean(y, bias) : NULL;
+        rp_tensor_release(pre);
+        rp_tensor_release(y);
+        return out;
+    }
+    /* the checks pair_silu makes, with its messages */
+    if (rp_graph_need_f32(fn, "a", a) || rp_graph_need_f32(fn, "c", c) || rp_graph_need_f32(fn, "d", d) ||
+        rp_graph_need_f32(fn, "p", p))
+        return NULL;
+    if (p->shape[2] != N) return shape_err(fn, "p (B, N, N, F)", p), NULL;
+    if (a->ndim != 3 || a->shape[0] != B || a->shape[1] != N || a->shape[2] != F)
+        return shape_err(fn, "a (B, N, F)", a), NULL;
+    if (c->ndim != 3 || c->shape[0] != B || c->shape[1] != N || c->shape[2] != F)
+        return shape_err(fn, "c (B, N, F)", c), NULL;
+    if (d->ndim != 2 || d->shape[0] != B || d->shape[1] != F) return shape_err(fn, "d (B, F)", d), NULL;
+    if (F > ROWMAX) return shape_err(fn, "p (F at most 8192)", p), NULL;
+    int64_t rows = B * N * N;
+    if (rows > INT32_MAX) return shape_err(fn, "p (at most 2^31 - 1 pairs)", p), NULL;
+    int64_t shape[3] = {B, N, O};
+    rp_tensor *ac = rp_contiguous(a), *cc = ac ? rp_contiguous(c) : NULL;
+    rp_tensor *dc = cc ? rp_contiguous(d) : NULL, *pc = dc ? rp_contiguous(p) : NULL;
+    rp_tensor *wc = pc ? rp_contiguous(w) : NULL, *bc = wc ? rp_contiguous(bias) : NULL;
+    float *S = bc ? malloc((size_t)(rows * F) * sizeof(float)) : NULL;
+    float *Y = S ? calloc((size_t)(rows * O), sizeof(float)) : NULL;   /* rp_linear's zeroed C */
+    rp_tensor *out = Y ? rp_zeros(RP_F32, 3, shape) : NULL;
+    if (bc && !Y) rp_seterr("%s: out of memory", fn);
+    if (out) {
+        const float *pa = RP_F32P(ac), *pcc = RP_F32P(cc), *pd = RP_F32P(dc), *pp = RP_F32P(pc);
+        #pragma omp parallel for schedule(static) if (rows * F > RP_PAR_MIN)
+        for (int64_t r = 0; r < rows; r++) {
+            int64_t b = r / (N * N), i = (r / N) % N, j = r % N, o = r * F;
+            float row[ROWMAX];
+            add4_row(row, pp + o, pa + (b * N + i) * F, pcc + (b * N + j) * F, pd + b * F, F);
+            exp_neg(S + o, row, F);
+            silu_row(S + o, row, F);
+        }
+        rp_gemm(false, true, rows, O, F, 1.0f, S, F, RP_F32P(wc), F, 1.0f, Y, O);
+        const float *bp = RP_F32P(bc);
+        float *op = RP_F32P(out);
+        int64_t R = B * N;
+        #pragma omp parallel for schedule(static) if (R * N * O > RP_PAR_MIN)
+        for (int64_t r = 0; r < R; r++) {
+            float s[ROWMAX], t[ROWMAX];
+            float *acc = op + r * O;
+            for (int64_t j = 0; j < N; j++) {
+                add_row(s, Y + (r * N + j) * O, bp, O);
+                exp_neg(t, s, O);
+                silu_acc_row(acc, s, t, O);
+            }
+            for (int64_t f = 0; f < O; f++) acc[f] /= (float)N;
+        }
+    }
+    free(S); free(Y);
+    rp_tensor_release(ac); rp_tensor_release(cc); rp_tensor_release(dc); rp_tensor_release(pc);
+    rp_tensor_release(wc); rp_tensor_release(bc);
+    return out;
+}
+
 /* ---- Fourier features of fractional differences ---- */
 
 rp_tensor *rp_frac_fourier(const rp_tensor *frac, int64_t K)
@@ -312,7 +430,9 @@ rp_tensor *rp_frac_fourier(const rp_tensor *frac, int64_t K)
                 float w = dd - truncf(dd);
                 w += (float)(w < 0.0f);
                 w -= (float)(w >= 1.0f);
-                double th = TWO_PI * (double)w, s1 = sin(th), c1 = cos(th), sk = 0.0, ck = 1.0;
+                /* w = 0 (every i = j pair): sin 0 and cos 0 are exactly 0 and 1 */
+                double th = TWO_PI * (double)w, s1 = w == 0.0f ? 0.0 : sin(th), c1 = w == 0.0f ? 1.0 : cos(th);
+                double sk = 0.0, ck = 1.0;
                 for (int64_t k = 0; k < K; k++) {   /* rotation by th: sin, cos of k th */
                     o[c * 2 * K + k] = (float)sk;
                     o[c * 2 * K + K + k] = (float)ck;

@@ -30,7 +30,8 @@
 -- Output (out/csp/PRESET): config.txt, run.txt, results.txt, results.md,
 -- results_table.tsv, samples.tsv (every sample: validity, match, RMS,
 -- lattice parameters, min distance), match_vs_k.tsv, gnn_test.tsv,
--- runs/*.tsv (training logs), figures/*.{tsv,gp,png,svg}. The fast preset,
+-- runs/*.tsv (training logs: runs/diffcsp.tsv for perov_5,
+-- runs/diffcsp_carbon_24.tsv for carbon_24), figures/*.{tsv,gp,png,svg}. The fast preset,
 -- run unchanged, copies figures and tables to figures/csp/.
 local repro = require "repro"
 local T, nn, U = repro.tensor, repro.nn, repro.util
@@ -216,7 +217,11 @@ local function train_gnn(cfg, split, exp, log)
           seconds = fit.seconds, params = model:num_parameters(), n_train = #split.train, n_test = #split.test}
 end
 
-local function train_diffusion(kind, cfg, split, exp, log)
+-- run names the run log (runs/RUN.tsv) and checkpoint folder: the model
+-- kind for perov_5, kind_dataset for the others, so the data sets of one
+-- run (the paper preset trains on perov_5 and carbon_24) neither overwrite
+-- each other's logs nor resume from each other's checkpoints.
+local function train_diffusion(kind, run, cfg, split, exp, log)
   local c = cfg[kind]
   local model
   if kind == "diffcsp" then
@@ -235,9 +240,9 @@ local function train_diffusion(kind, cfg, split, exp, log)
       return (m:loss(CD.batch(ss)))
     end,
     steps = c.steps, batch = c.batch, lr = c.lr, ema = c.ema, warmup = math.min(100, c.steps // 10),
-    log = exp:path("runs", kind .. ".tsv"), checkpoint = exp:checkpoint_dir(kind),
+    log = exp:path("runs", run .. ".tsv"), checkpoint = exp:checkpoint_dir(run),
     checkpoint_every = math.max(1, c.steps // 4), resume = exp.resume, quiet = true}
-  log(string.format("%s: %d parameters, %d steps in %s", kind, model:num_parameters(), c.steps, U.format_duration(fit.seconds)))
+  log(string.format("%s: %d parameters, %d steps in %s", run, model:num_parameters(), c.steps, U.format_duration(fit.seconds)))
   return model, fit
 end
 
@@ -248,8 +253,8 @@ local function lattice_row(s)
   return {s:lattice_params()}
 end
 
--- Sample, validate and match kmax structures for each reference.
-local function evaluate(name, sampler, refs, cfg, samples_rows)
+-- Sample, validate and match kmax structures for each reference of data set ds.
+local function evaluate(ds, name, sampler, refs, cfg, samples_rows)
   local kmax = cfg.kmax
   local best = {}       -- best[i][k]: smallest rms among matched samples 1..k (nil: none)
   local nvalid, ntotal, secs = 0, 0, 0
@@ -276,7 +281,7 @@ local function evaluate(name, sampler, refs, cfg, samples_rows)
         lat[#lat + 1] = lp[1]; lat[#lat + 1] = lp[2]; lat[#lat + 1] = lp[3]
         mind[#mind + 1] = md
       end
-      samples_rows[#samples_rows + 1] = {name, i, j, valid and 1 or 0, m and 1 or 0, rms or 0 / 0,
+      samples_rows[#samples_rows + 1] = {ds, name, i, j, valid and 1 or 0, m and 1 or 0, rms or 0 / 0,
         lp[1], lp[2], lp[3], lp[4], lp[5], lp[6], md}
     end
   end
@@ -445,14 +450,14 @@ function M.body(exp, opts)
       local asum = 0
       for _, r in ipairs(split.train) do asum = asum + r.s:volume() ^ (1 / 3) end
       local a = asum / #split.train
-      R.eval.template = evaluate("template", function(zs, i)
+      R.eval.template = evaluate(ds, "template", function(zs, i)
         return template_sample(zs, cfg.kmax, a, T.Generator(cfg.seed * 7919 + i))
       end, refs, cfg, samples_rows)
     end
     for _, kind in ipairs{"diffcsp", "compact"} do
-      local model, fit = train_diffusion(kind, cfg, split, exp, log)
+      local model, fit = train_diffusion(kind, ds == "perov_5" and kind or kind .. "_" .. ds, cfg, split, exp, log)
       fit.ema:swap()
-      R.eval[kind] = evaluate(kind, function(zs, i)
+      R.eval[kind] = evaluate(ds, kind, function(zs, i)
         return model:sample(zs, {n = cfg.kmax, generator = T.Generator(cfg.seed * 104729 + i)})
       end, refs, cfg, samples_rows)
       fit.ema:swap()

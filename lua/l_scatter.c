@@ -133,6 +133,13 @@ static int f_pair_silu(lua_State *L)
 /* T.silu_mean(y, bias) */
 static int f_silu_mean(lua_State *L) { return l_push1(L, rp_silu_mean(l_checktensor(L, 1), l_checktensor(L, 2))); }
 
+/* T.pair_mlp_mean(a, c, d, p, w, bias) */
+static int f_pair_mlp_mean(lua_State *L)
+{
+    return l_push1(L, rp_pair_mlp_mean(l_checktensor(L, 1), l_checktensor(L, 2), l_checktensor(L, 3),
+                                       l_checktensor(L, 4), l_checktensor(L, 5), l_checktensor(L, 6)));
+}
+
 /* T.frac_fourier(frac, K) */
 static int f_frac_fourier(lua_State *L)
 {
@@ -149,7 +156,7 @@ static const luaL_Reg scatter_functions[] = {
     {"index_add", t_index_add}, {"scatter_sum", f_scatter_sum}, {"scatter_mean", f_scatter_mean},
     {"softplus", f_softplus}, {"gaussian_expand", f_gaussian_expand}, {"gated_conv", f_gated_conv},
     {"linear", f_linear}, {"layer_norm", f_layer_norm}, {"pair_silu", f_pair_silu},
-    {"silu_mean", f_silu_mean}, {"frac_fourier", f_frac_fourier},
+    {"silu_mean", f_silu_mean}, {"pair_mlp_mean", f_pair_mlp_mean}, {"frac_fourier", f_frac_fourier},
     {NULL, NULL},
 };
 

@@ -197,23 +197,44 @@ end
 -- -> eps_L (B, 3, 3), score_x (B, N, 3).
 function DiffCSP:forward(t, z, frac, L)
   local B, N, F = frac:size(1), frac:size(2), self.dim
-  local temb = D.time_features(t, self.time_dim)
-  local h = self.embed(z)
-  h = lin(self.inp, T.cat({h, temb:view(B, 1, -1):expand(B, N, self.time_dim)}, 3))
+  -- Every intermediate is a <close> variable: its buffer goes back to the
+  -- allocator at once (the autograd tape keeps what backward needs), so the
+  -- next op reuses memory that is still in cache instead of a fresh buffer
+  -- from the megabytes a young collection would otherwise wait for.
+  local temb <close> = D.time_features(t, self.time_dim)
+  local e <close> = self.embed(z)
+  local tx <close> = temb:view(B, 1, -1):expand(B, N, self.time_dim)
+  local ht <close> = T.cat({e, tx}, 3)
+  local h = lin(self.inp, ht)
   -- pair features: sin/cos of 2 pi k (f_j - f_i) (inputs only, no gradient)
-  local ip = L:matmul(L:transpose(2, 3)):view(B, 9) * (1 / 16)
-  local fd = T.frac_fourier(frac:detach(), self.freqs)
+  local LLt <close> = L:matmul(L:transpose(2, 3))
+  local ip <close> = LLt:view(B, 9) * (1 / 16)
+  local fr <close> = frac:detach()
+  local fd <close> = T.frac_fourier(fr, self.freqs)
   for _, Ly in ipairs(self.layers) do
-    local hn = D.layer_norm(h)
+    local hn <close> = D.layer_norm(h)
     -- silu(ei(h_i) + ej(h_j) + el(L L^T) + ef(fd_ij)), then e2, silu and
-    -- the mean over j, in two fused kernels around e2's product
-    local pre = T.pair_silu(lin(Ly.ei, hn), lin(Ly.ej, hn), lin(Ly.el, ip), lin(Ly.ef, fd))
-    local agg = T.silu_mean(T.linear(pre, Ly.e2.weight), Ly.e2.bias)
-    h = h + lin(Ly.n2, lin(Ly.n1, T.cat({hn, agg}, 3)):silu()):silu()
+    -- the mean over j: T.pair_silu, e2's product and T.silu_mean in one call
+    local a <close> = lin(Ly.ei, hn)
+    local c <close> = lin(Ly.ej, hn)
+    local d <close> = lin(Ly.el, ip)
+    local p <close> = lin(Ly.ef, fd)
+    local agg <close> = T.pair_mlp_mean(a, c, d, p, Ly.e2.weight, Ly.e2.bias)
+    local cat <close> = T.cat({hn, agg}, 3)
+    local u1 <close> = lin(Ly.n1, cat)
+    local s1 <close> = u1:silu()
+    local u2 <close> = lin(Ly.n2, s1)
+    local s2 <close> = u2:silu()
+    local h0 <close> = h
+    h = h0 + s2
   end
-  h = D.layer_norm(h)
+  local hl <close> = h
+  h = D.layer_norm(hl)
   local sx = lin(self.coord_out, h)
-  local el = lin(self.lattice_out, h:mean(2)):view(B, 3, 3):matmul(L)
+  local hm <close> = h:mean(2)
+  local lo <close> = lin(self.lattice_out, hm)
+  local lv <close> = lo:view(B, 3, 3)
+  local el = lv:matmul(L)
   return el, sx
 end
 DiffCSP.__call = DiffCSP.forward

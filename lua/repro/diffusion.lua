@@ -123,11 +123,27 @@ function D.layer_norm(x)
 end
 
 -- Sinusoidal features of a (B) tensor of times: (B, dim).
-function D.time_features(t, dim)
+-- The frequency row depends on dim alone: made once per dim (the same ops,
+-- so the same bits) instead of four small ops on every denoiser call.
+local freq_rows = {}
+local function freq_row(dim)
   local half = dim // 2
-  local freqs = (T.arange(0, half):to("f32") * (-math.log(10000) / math.max(half - 1, 1))):exp()
-  local e = t:view(-1, 1) * freqs:view(1, half)
-  return T.cat({e:sin(), e:cos()}, 2)
+  local f = freq_rows[dim]
+  if not f then
+    f = T.no_grad(function()
+      return (T.arange(0, half):to("f32") * (-math.log(10000) / math.max(half - 1, 1))):exp():view(1, half)
+    end)
+    freq_rows[dim] = f
+  end
+  return f
+end
+
+function D.time_features(t, dim)
+  local tv <close> = t:view(-1, 1)
+  local e <close> = tv * freq_row(dim)
+  local s <close> = e:sin()
+  local c <close> = e:cos()
+  return T.cat({s, c}, 2)
 end
 
 ---------------------------------------------------------------- EMA

@@ -58,5 +58,39 @@ A.test("smoke preset end to end", function()
   A.truthy(md:find("DiffCSP (published)", 1, true) and md:find("52.02%", 1, true), "published numbers in their own rows")
 end)
 
+A.test("carbon_24: its own run logs, checkpoints and sample rows beside perov_5's", function()
+  local out = tmp .. "/both"
+  local f = assert(io.open(tmp .. "/stdout2.txt", "w"))
+  local res = M.main({"--preset", "smoke", "--datasets", "perov_5,carbon_24", "--out", out}, {exit = false, stdout = f})
+  f:close()
+  local R = res.datasets.carbon_24
+  A.truthy(R ~= nil, "carbon_24 evaluated")
+  A.truthy(R.eval.template == nil and R.gnn == nil, "no perovskite template or heat_ref model for carbon_24")
+  for _, m in ipairs{"diffcsp", "compact"} do
+    local e = R.eval[m]
+    A.eq(M.PRESETS.smoke.kmax, #e.curve, m .. ": one point per k")
+    A.truthy(e.validity >= 0 and e.validity <= 100, m .. ": validity in %")
+    A.truthy(type(res.results["carbon_24." .. m .. ".match1"]) == "number", m .. ": carbon_24 result recorded")
+    -- one run log and one checkpoint folder per data set: the second data set
+    -- must neither overwrite the first one's log nor resume from its checkpoints
+    for _, name in ipairs{"runs/" .. m .. ".tsv", "runs/" .. m .. "_carbon_24.tsv", "checkpoint/" .. m .. "_carbon_24"} do
+      A.truthy(U.exists(U.join(out, name)), name .. " written")
+    end
+  end
+  local counts = {}
+  local lines = {}
+  for line in io.lines(U.join(out, "samples.tsv")) do lines[#lines + 1] = line end
+  local ncol = select(2, lines[1]:gsub("\t", "")) + 1
+  for i = 2, #lines do
+    A.eq(ncol, select(2, lines[i]:gsub("\t", "")) + 1, "samples.tsv row " .. i .. " has a cell per column")
+    local ds = lines[i]:match("^([^\t]+)")
+    counts[ds] = (counts[ds] or 0) + 1
+  end
+  A.eq(3 * M.PRESETS.smoke.n_eval * M.PRESETS.smoke.kmax, counts.perov_5, "perov_5 rows: three models")
+  A.eq(2 * M.PRESETS.smoke.n_eval * M.PRESETS.smoke.kmax, counts.carbon_24, "carbon_24 rows: two models")
+  local md = assert(io.open(U.join(out, "results.md"))):read("a")
+  A.truthy(md:find("## carbon_24", 1, true) and md:find("17.54%", 1, true), "carbon_24 section with its published row")
+end)
+
 os.execute("rm -rf '" .. tmp .. "'")
 A.done("csp")

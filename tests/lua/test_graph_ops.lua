@@ -117,6 +117,13 @@ A.test("layer_norm", function()
   A.truthy(maxdiff(T.layer_norm(x), layer_norm_ref(x)) <= 1e-5, "values")
   A.truthy(maxdiff(x:layer_norm(), layer_norm_ref(x)) <= 1e-5, "method form")
   T.gradcheck(function(a) return T.layer_norm(a) end, {leaf(randn(3, 6))}, {eps = 1e-2, atol = 1e-2, rtol = 1e-2})
+  -- rows go through the kernel four at a time (interleaved sums) and the
+  -- rest one by one: every row must get the bits it gets alone
+  for _, R in ipairs{1, 3, 4, 5, 7, 8, 13} do
+    local xs = randn(R, 64) * 2 + 0.5
+    local y = T.layer_norm(xs)
+    for r = 1, R do same_bits(y:narrow(1, r, 1), T.layer_norm(xs:narrow(1, r, 1)), R .. " rows: row " .. r) end
+  end
   A.raises(function() T.layer_norm(x, -1) end, "eps")
   A.raises(function() T.layer_norm(T.zeros(3, 0)) end, "non-empty")
 end)
@@ -138,6 +145,46 @@ A.test("pair_silu and silu_mean: values and gradients in every input", function(
   A.raises(function() T.silu_mean(randn(F), randn(F)) end, "M >= 1")
 end)
 
+A.test("pair_mlp_mean: the bits of pair_silu, linear and silu_mean, with and without a gradient", function()
+  local function ref(a, c, d, p, w, b) return T.silu_mean(T.linear(T.pair_silu(a, c, d, p), w), b) end
+  for _, sz in ipairs{{2, 3, 4, 5}, {3, 5, 64, 64}, {1, 1, 7, 3}, {20, 5, 64, 64}} do
+    local B, N, F, O = sz[1], sz[2], sz[3], sz[4]
+    local a, c, d, p = randn(B, N, F), randn(B, N, F), randn(B, F), randn(B, N, N, F)
+    local w, b = randn(O, F) * 0.2, randn(O)
+    local what = string.format("B %d N %d F %d O %d", B, N, F, O)
+    local fused = T.no_grad(function() return T.pair_mlp_mean(a, c, d, p, w, b) end)
+    A.eq(3, #fused:shape())
+    same_bits(fused, T.no_grad(function() return ref(a, c, d, p, w, b) end), what .. ", no_grad")
+    same_bits(fused, ref(a, c, d, p, w, b), what .. ", against the recorded ops")
+    -- a strided input is read as its values
+    same_bits(T.no_grad(function() return T.pair_mlp_mean(a, c, d, p:transpose(2, 3):contiguous():transpose(2, 3), w, b) end),
+              fused, what .. ", strided p")
+    -- with a gradient: the three ops, so the same bits and their gradients
+    local xs = {leaf(a), leaf(c), leaf(d), leaf(p), leaf(w), leaf(b)}
+    local ys = {leaf(a), leaf(c), leaf(d), leaf(p), leaf(w), leaf(b)}
+    local g = randn(B, N, O)
+    local y1 = T.pair_mlp_mean(table.unpack(xs))
+    same_bits(y1, fused, what .. ", grad path")
+    local y2 = ref(table.unpack(ys))
+    ;(y1 * g):sum():backward(); (y2 * g):sum():backward()
+    for i = 1, 6 do same_bits(xs[i].grad, ys[i].grad, what .. ", gradient " .. i) end
+  end
+  local B, N, F = 2, 3, 4
+  T.gradcheck(function(...) return T.pair_mlp_mean(...) end,
+              {leaf(randn(B, N, F)), leaf(randn(B, N, F)), leaf(randn(B, F)), leaf(randn(B, N, N, F)), leaf(randn(5, F)),
+               leaf(randn(5))}, {eps = 1e-2, atol = 1e-2, rtol = 1e-2})
+  local a, c, d, p, w, b = randn(B, N, F), randn(B, N, F), randn(B, F), randn(B, N, N, F), randn(5, F), randn(5)
+  T.no_grad(function()
+    A.raises(function() T.pair_mlp_mean(a, c, d, p, randn(5, F + 1), b) end, "weight (O, F)")
+    A.raises(function() T.pair_mlp_mean(a, c, d, p, w, randn(4)) end, "bias (O)")
+    A.raises(function() T.pair_mlp_mean(a, c, d, randn(B, N, N + 1, F), w, b) end, "p (B, N, N, F)")
+    A.raises(function() T.pair_mlp_mean(a, c, randn(B, F + 1), p, w, b) end, "d (B, F)")
+    A.raises(function() T.pair_mlp_mean(a, randn(B, N + 1, F), d, p, w, b) end, "c (B, N, F)")
+    A.raises(function() T.pair_mlp_mean(a:to("i32"), c, d, p, w, b) end, "f32")
+    A.raises(function() T.pair_mlp_mean(a, c, d, p, w) end, "tensor")
+  end)
+end)
+
 A.test("frac_fourier: the periodic features of f_j - f_i", function()
   local B, N, K = 2, 4, 5
   local fr = rand(B, N, 3) * 3 - 1            -- outside [0, 1) too: features are periodic
@@ -146,6 +193,14 @@ A.test("frac_fourier: the periodic features of f_j - f_i", function()
   local e = d:view(B, N, N, 3, 1) * k:view(1, 1, 1, 1, K)
   local ref = T.cat({e:sin(), e:cos()}, 5):view(B, N, N, 6 * K)
   A.truthy(maxdiff(T.frac_fourier(fr, K), ref) <= 2e-5, "values")
+  -- f_i - f_i = 0 on the diagonal: sin 0 = 0 and cos 0 = 1 exactly, for every k
+  local ff = T.frac_fourier(fr, K)
+  for i = 1, N do
+    local row = ff:select(2, i):select(2, i)
+    A.eq(0, row:narrow(2, 1, K):abs():max():item(), "diagonal sines")
+    A.eq(1, row:narrow(2, K + 1, K):min():item(), "diagonal cosines")
+    A.eq(1, row:narrow(2, K + 1, K):max():item(), "diagonal cosines")
+  end
   A.raises(function() T.frac_fourier(leaf(fr), K) end, "not differentiable")
   A.eq(6 * K, T.no_grad(function() return T.frac_fourier(leaf(fr), K) end):size(4), "fine under no_grad")
   A.raises(function() T.frac_fourier(fr, 0) end, "frequencies")
@@ -170,5 +225,13 @@ A.test("same bits at 1 and 2 threads, forward and backward", function()
   end
   local one, two = run(1), run(2)
   for i = 1, #one do same_bits(one[i], two[i], "tensor " .. i) end
+  -- the edge block without a gradient, large enough for its parallel loops
+  local a2, c2, d2, p2 = randn(16, 6, 64), randn(16, 6, 64), randn(16, 64), randn(16, 6, 6, 64)
+  local w2 = randn(64, 64) * 0.1
+  local function block(threads)
+    repro.set_threads(threads)
+    return T.no_grad(function() return T.pair_mlp_mean(a2, c2, d2, p2, w2, b:narrow(1, 1, 64)) end)
+  end
+  same_bits(block(1), block(2), "pair_mlp_mean")
 end)
 A.done("graph ops")

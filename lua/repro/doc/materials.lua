@@ -54,6 +54,8 @@ Normalise over the last dimension, (x - mean) / sqrt(var + eps) with the biased 
 silu(a[b,i] + c[b,j] + d[b] + p[b,i,j]) for a, c (B, N, F), d (B, F), p (B, N, N, F): the input of nn.DiffCSP's edge MLP in one pass. Differentiable in all four.]],
   ["tensor.silu_mean"] = [[T.silu_mean(y, bias) -> tensor (..., F)
 Mean over the second-to-last dimension of silu(y + bias) for y (..., M, F) and bias (F): nn.DiffCSP's edge activation and aggregation over all pairs in one pass. Differentiable in y and bias.]],
+  ["tensor.pair_mlp_mean"] = [[T.pair_mlp_mean(a, c, d, p, w, bias) -> tensor (B, N, O)
+nn.DiffCSP's whole edge block: T.silu_mean(T.linear(T.pair_silu(a, c, d, p), w), bias) for a, c (B, N, F), d (B, F), p (B, N, N, F), w (O, F) and bias (O), with the same bits. Without a gradient (sampling) one pass through scratch memory; when an input needs a gradient it runs the three ops, so it is differentiable in all six.]],
   ["tensor.frac_fourier"] = [[T.frac_fourier(frac, K) -> tensor (B, N, N, 6K)
 Periodic features of fractional differences d = frac[b,j] - frac[b,i] (frac (B, N, 3)): for each axis c, sin(2 pi k d_c) for k = 0..K-1 then cos(2 pi k d_c), computed in double. Not differentiable: an error when frac needs a gradient (use :detach() or T.no_grad).]],
   ["nn.CGCNN:forward"] = [[model:forward(batch) -> tensor (ngraphs)  (also model(batch))
