@@ -1,0 +1,61 @@
+-- Training-step bits are a contract: the committed results (figures/ of
+-- fp8_instability, soap_lm, score, genms, ...) were made by nn.Llama steps,
+-- and a faster kernel must compute exactly what the chain of ops before it
+-- computed. The digests below were computed at revision b043b63, before the
+-- fused kernels of the training step (tracker issue 23); a fused kernel that
+-- changes one bit of a loss, a gradient or a parameter fails here, at 1 and
+-- at 2 threads.
+local A = dofile(arg[0]:match("(.*/)") .. "assert.lua")
+local repro = require "repro"
+local T, nn, optim = repro.tensor, repro.nn, repro.optim
+local fnv = repro.core.io.fnv1a64
+
+-- Three steps of a small model: every loss, every gradient of the last step
+-- and every parameter after it, hashed together.
+local function run(threads, model_opts, opt_name, opt_cfg)
+  repro.set_threads(threads)
+  repro.manual_seed(11)
+  local o = { vocab = 29, dim = 32, layers = 2, heads = 2, seq_len = 24, seed = 5 }
+  for k, v in pairs(model_opts) do o[k] = v end
+  local model = nn.Llama(o)
+  local opt = optim[opt_name](model:parameters(), opt_cfg)
+  local g = T.Generator(3)
+  local parts = {}
+  for _ = 1, 3 do
+    local ids = T.randint(1, o.vocab + 1, { 3, o.seq_len + 1 }, { generator = g, dtype = "i32" })
+    opt:zero_grad()
+    local loss = model:loss(ids:narrow(2, 1, o.seq_len), ids:narrow(2, 2, o.seq_len))
+    loss:backward()
+    parts[#parts + 1] = loss:bytes()
+    for _, p in ipairs(model:parameters()) do parts[#parts + 1] = p.grad:bytes() end
+    opt:step()
+  end
+  for _, p in ipairs(model:parameters()) do parts[#parts + 1] = p:bytes() end
+  repro.set_threads(2)
+  return fnv(table.concat(parts))
+end
+
+local cases = {
+  { "fp32 blocked attention, AdamW", {}, "adamw", { lr = 3e-3, weight_decay = 0.1 },
+    "fcd2ddae1bb47f99" },
+  { "fp32 fused attention, AdamW", { attention = "fused" }, "adamw", { lr = 3e-3, weight_decay = 0.1 },
+    "0f3b84e48748b201" },
+  { "fp32 tied embeddings, SOAP", { tie_embeddings = true }, "soap", { lr = 3e-3, precondition_frequency = 2 },
+    "5e1894095c9ad5b7" },
+  { "fp8 smooth SwiGLU, AdamW", { numerics = "fp8", mlp = "smooth_swiglu" }, "adamw", { lr = 3e-3 },
+    "ca89541f533c91eb" },
+  { "bf16, AdamW with fp8 moments", { numerics = "bf16" }, "adamw",
+    { lr = 3e-3, m_format = "e4m3fn", v_format = "e5m2" }, "4d3834da9594a350" },
+}
+
+local only_print = os.getenv("REPRO_STEP_BITS_PRINT")
+for _, c in ipairs(cases) do
+  A.test(c[1], function()
+    local one = run(1, c[2], c[3], c[4])
+    if only_print then print(c[1], one) return end
+    A.eq(c[5], one, c[1] .. ": digest at 1 thread (revision b043b63 computed it)")
+    A.eq(c[5], run(2, c[2], c[3], c[4]), c[1] .. ": digest at 2 threads")
+  end)
+end
+
+A.done("step_bits")
