@@ -58,4 +58,31 @@ for _, c in ipairs(cases) do
   end)
 end
 
+-- The kernels on their own, at shapes whose rows do not fill the kernels'
+-- row groups: rms_norm forward and both gradients, with and without a weight.
+local function kernels(threads)
+  repro.set_threads(threads)
+  local g = T.Generator(9)
+  local parts = {}
+  for _, shape in ipairs { { 7, 5, 33 }, { 3, 130 }, { 1, 1, 8 }, { 2051, 70 } } do
+    for _, with_w in ipairs { true, false } do
+      local x = T.randn(shape, { generator = g, requires_grad = true })
+      local w = with_w and T.randn({ shape[#shape] }, { generator = g, requires_grad = true }) or nil
+      local dy = T.randn(shape, { generator = g })
+      local y = T.rms_norm(x, w, 1e-5)
+      ;(y * dy):sum():backward()
+      parts[#parts + 1] = y:bytes() .. x.grad:bytes() .. (w and w.grad:bytes() or "")
+    end
+  end
+  repro.set_threads(2)
+  return fnv(table.concat(parts))
+end
+
+A.test("rms_norm kernel bits", function()
+  local one = kernels(1)
+  if only_print then print("rms_norm kernels", one) return end
+  A.eq("9127d7e6b9947774", one, "rms_norm digest at 1 thread (revision b043b63 computed it)")
+  A.eq("9127d7e6b9947774", kernels(2), "rms_norm digest at 2 threads")
+end)
+
 A.done("step_bits")
