@@ -374,24 +374,31 @@ static void rms_bwd_dx(float *dx, const float *res, const float *g, const float 
     }
 }
 
+/* a[c] += g[c] x[c] rs in double, c = 0..n-1: independent columns, so the
+ * vector clones give the scalar loop's bits. */
+RP_VECTOR_CLONES
+static void rms_dw_row(double *restrict a, const float *restrict g, const float *restrict x, double rs,
+                       int64_t n)
+{
+    #pragma omp simd
+    for (int64_t c = 0; c < n; c++) a[c] += (double)g[c] * x[c] * rs;
+}
+
 /* gw (C) = Σ_r g x rstd, each column summed in row order in double (fixed,
  * thread-count independent); columns are split over threads, which leaves
  * every column's order alone. */
 static void rms_bwd_dw(float *gw, const float *g, const float *x, const float *rstd, int64_t R,
                        int64_t C, double *acc)
 {
-    enum { CB = 64 };
+    enum { CB = 128 };
     int64_t NB = (C + CB - 1) / CB;
     #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN && NB > 1)
     for (int64_t b = 0; b < NB; b++) {
         int64_t c0 = b * CB, c1 = c0 + CB < C ? c0 + CB : C;
         double *a = acc + c0;
         for (int64_t c = c0; c < c1; c++) a[c - c0] = 0;
-        for (int64_t r = 0; r < R; r++) {
-            const float *gr = g + r * C, *xr = x + r * C;
-            double rs = rstd[r];
-            for (int64_t c = c0; c < c1; c++) a[c - c0] += (double)gr[c] * xr[c] * rs;
-        }
+        for (int64_t r = 0; r < R; r++)
+            rms_dw_row(a, g + r * C + c0, x + r * C + c0, (double)rstd[r], c1 - c0);
         for (int64_t c = c0; c < c1; c++) gw[c] = (float)a[c - c0];
     }
 }
