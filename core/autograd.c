@@ -177,11 +177,14 @@ static int accumulate(rp_tensor **dst, const rp_tensor *g, const char *who, bool
     if (g->dtype != RP_F32)
         return rp_seterr("backward: %s produced a %s gradient", who, rp_dtype_info[g->dtype].name);
     if (!*dst) {
-        /* A gradient nobody else can see (one header, one storage reference,
-         * covering its whole storage) becomes the accumulator itself: later
-         * in-place sums cannot be observed elsewhere, and the copy is saved. */
-        if (g->refcount == 1 && g->storage->refcount == 1 && g->offset == 0 && !g->grad_fn &&
-            (rp_is_contiguous(g) || (!leaf && dense(g))) &&
+        /* A gradient covering its whole storage becomes the accumulator
+         * itself, saving the copy: for a leaf only if nobody else can see it
+         * (one header, one storage reference); inside the graph even when
+         * shared (the two inputs of an add get the same tensor), since
+         * pending gradients are only read by backward functions and a second
+         * contribution to a shared one is summed out of place below. */
+        if ((leaf ? g->refcount == 1 && g->storage->refcount == 1 : true) && g->offset == 0 &&
+            !g->grad_fn && (rp_is_contiguous(g) || (!leaf && dense(g))) &&
             (size_t)rp_numel(g) * sizeof(float) == g->storage->nbytes) {
             rp_tensor_retain((rp_tensor *)g);
             *dst = (rp_tensor *)g;
@@ -199,15 +202,29 @@ static int accumulate(rp_tensor **dst, const rp_tensor *g, const char *who, bool
                                         : rp_copy_contiguous(g);
     if (!gc) return -1;
     rp_tensor *d = *dst;
+    int64_t n = rp_numel(d);
     if (!rp_is_contiguous(d)) {
         rp_tensor *dc = rp_copy_contiguous(d);
         if (!dc) { rp_tensor_release(gc); return -1; }
         rp_tensor_release(d);
         *dst = d = dc;
+    } else if (!leaf && (d->refcount != 1 || d->storage->refcount != 1)) {
+        /* a shared pending gradient: the sum goes to a fresh tensor (the
+         * same additions as in place). A leaf's .grad is always summed in
+         * place, as PyTorch does: a reference to it sees the sum. */
+        rp_tensor *sum = rp_empty_uninit(RP_F32, d->ndim, d->shape);
+        if (!sum) { rp_tensor_release(gc); return -1; }
+        float *op = RP_F32P(sum);
+        const float *ap = RP_F32P(d), *gp = RP_F32P(gc);
+        #pragma omp parallel for schedule(static) if (n > (1 << 15))
+        for (int64_t i = 0; i < n; i++) op[i] = ap[i] + gp[i];
+        rp_tensor_release(d);
+        *dst = sum;
+        rp_tensor_release(gc);
+        return 0;
     }
     float *dp = RP_F32P(d);
     const float *gp = RP_F32P(gc);
-    int64_t n = rp_numel(d);
     /* elementwise, so the split over threads does not change any result */
     #pragma omp parallel for schedule(static) if (n > (1 << 15))
     for (int64_t i = 0; i < n; i++) dp[i] += gp[i];

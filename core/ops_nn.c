@@ -272,18 +272,134 @@ static int rms_check(const rp_tensor *x, const rp_tensor *w)
     return 0;
 }
 
-/* y (R, C) = x * rstd * w; rstd (R). */
+/* Sum of squares of RB rows at once, each row's sum in column order in
+ * double, exactly the order of one row at a time: the rows' chains are
+ * independent, so interleaving them only hides the latency of the adds
+ * (one chain is latency-bound; the bits do not change). */
+#define RMS_RB 4
+static void rms_sumsq(double *ss, const float *x, int64_t nr, int64_t C)
+{
+    if (nr == RMS_RB) {
+        const float *x0 = x, *x1 = x + C, *x2 = x + 2 * C, *x3 = x + 3 * C;
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (int64_t c = 0; c < C; c++) {
+            s0 += (double)x0[c] * x0[c];
+            s1 += (double)x1[c] * x1[c];
+            s2 += (double)x2[c] * x2[c];
+            s3 += (double)x3[c] * x3[c];
+        }
+        ss[0] = s0; ss[1] = s1; ss[2] = s2; ss[3] = s3;
+        return;
+    }
+    for (int64_t k = 0; k < nr; k++) {
+        double s = 0;
+        for (int64_t c = 0; c < C; c++) s += (double)x[k * C + c] * x[k * C + c];
+        ss[k] = s;
+    }
+}
+
+/* y (R, C) = x * rstd * w; rstd (R). Groups of RMS_RB rows (see rms_sumsq). */
 static void rms_fwd(float *y, float *rstd, const float *x, const float *w, int64_t R, int64_t C,
                     double eps)
 {
+    int64_t NG = (R + RMS_RB - 1) / RMS_RB;
     #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN)
-    for (int64_t r = 0; r < R; r++) {
-        const float *xr = x + r * C;
-        double ss = 0;
-        for (int64_t c = 0; c < C; c++) ss += (double)xr[c] * xr[c];
-        float rs = (float)(1.0 / sqrt(ss / (double)(C ? C : 1) + eps));
-        rstd[r] = rs;
-        for (int64_t c = 0; c < C; c++) y[r * C + c] = xr[c] * rs * (w ? w[c] : 1.0f);
+    for (int64_t gi = 0; gi < NG; gi++) {
+        int64_t r0 = gi * RMS_RB, nr = R - r0 < RMS_RB ? R - r0 : RMS_RB;
+        double ss[RMS_RB];
+        rms_sumsq(ss, x + r0 * C, nr, C);
+        for (int64_t k = 0; k < nr; k++) {
+            int64_t r = r0 + k;
+            const float *xr = x + r * C;
+            float rs = (float)(1.0 / sqrt(ss[k] / (double)(C ? C : 1) + eps));
+            rstd[r] = rs;
+            for (int64_t c = 0; c < C; c++) y[r * C + c] = xr[c] * rs * (w ? w[c] : 1.0f);
+        }
+    }
+}
+
+/* dot[k] = Σ_c (g w) x rs of RB rows, each in column order in double, the
+ * product rounded left to right as one row at a time did. */
+static void rms_bwd_dots(double *dot, const float *g, const float *x, const float *rs,
+                         const float *w, int64_t nr, int64_t C)
+{
+    if (nr == RMS_RB) {
+        double d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+        const float *g0 = g, *g1 = g + C, *g2 = g + 2 * C, *g3 = g + 3 * C;
+        const float *x0 = x, *x1 = x + C, *x2 = x + 2 * C, *x3 = x + 3 * C;
+        for (int64_t c = 0; c < C; c++) {
+            float wc = w ? w[c] : 1.0f;
+            d0 += (double)g0[c] * wc * x0[c] * rs[0];
+            d1 += (double)g1[c] * wc * x1[c] * rs[1];
+            d2 += (double)g2[c] * wc * x2[c] * rs[2];
+            d3 += (double)g3[c] * wc * x3[c] * rs[3];
+        }
+        dot[0] = d0; dot[1] = d1; dot[2] = d2; dot[3] = d3;
+        return;
+    }
+    for (int64_t k = 0; k < nr; k++) {
+        double d = 0;
+        for (int64_t c = 0; c < C; c++)
+            d += (double)g[k * C + c] * (w ? w[c] : 1.0f) * x[k * C + c] * rs[k];
+        dot[k] = d;
+    }
+}
+
+/* dx (R, C) of y = x rstd w given dy = g; when res is not NULL, dx = res +
+ * that (the gradient of a residual stream the norm reads: the sum the
+ * autograd engine would make, in one pass). */
+static void rms_bwd_dx(float *dx, const float *res, const float *g, const float *x,
+                       const float *rstd, const float *w, int64_t R, int64_t C)
+{
+    int64_t NG = (R + RMS_RB - 1) / RMS_RB;
+    #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN)
+    for (int64_t gi = 0; gi < NG; gi++) {
+        int64_t r0 = gi * RMS_RB, nr = R - r0 < RMS_RB ? R - r0 : RMS_RB;
+        double dot[RMS_RB];
+        rms_bwd_dots(dot, g + r0 * C, x + r0 * C, rstd + r0, w, nr, C);
+        for (int64_t k = 0; k < nr; k++) {
+            int64_t r = r0 + k;
+            const float *xr = x + r * C, *gr = g + r * C;
+            float rs = rstd[r], m = (float)(dot[k] / (double)C);
+            float *d = dx + r * C;
+            if (res) {
+                const float *e = res + r * C;
+                for (int64_t c = 0; c < C; c++)
+                    d[c] = e[c] + rs * (gr[c] * (w ? w[c] : 1.0f) - xr[c] * rs * m);
+            } else {
+                for (int64_t c = 0; c < C; c++)
+                    d[c] = rs * (gr[c] * (w ? w[c] : 1.0f) - xr[c] * rs * m);
+            }
+        }
+    }
+}
+
+/* a[c] += g[c] x[c] rs in double, c = 0..n-1: independent columns, so the
+ * vector clones give the scalar loop's bits. */
+RP_VECTOR_CLONES
+static void rms_dw_row(double *restrict a, const float *restrict g, const float *restrict x, double rs,
+                       int64_t n)
+{
+    #pragma omp simd
+    for (int64_t c = 0; c < n; c++) a[c] += (double)g[c] * x[c] * rs;
+}
+
+/* gw (C) = Σ_r g x rstd, each column summed in row order in double (fixed,
+ * thread-count independent); columns are split over threads, which leaves
+ * every column's order alone. */
+static void rms_bwd_dw(float *gw, const float *g, const float *x, const float *rstd, int64_t R,
+                       int64_t C, double *acc)
+{
+    enum { CB = 128 };
+    int64_t NB = (C + CB - 1) / CB;
+    #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN && NB > 1)
+    for (int64_t b = 0; b < NB; b++) {
+        int64_t c0 = b * CB, c1 = c0 + CB < C ? c0 + CB : C;
+        double *a = acc + c0;
+        for (int64_t c = c0; c < c1; c++) a[c - c0] = 0;
+        for (int64_t r = 0; r < R; r++)
+            rms_dw_row(a, g + r * C + c0, x + r * C + c0, (double)rstd[r], c1 - c0);
+        for (int64_t c = c0; c < c1; c++) gw[c] = (float)a[c - c0];
     }
 }
 
@@ -297,28 +413,15 @@ static int rms_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NODE_M
     const float *xp = RP_F32P(x), *gp = RP_F32P(gc), *rp = RP_F32P(rstd);
     const float *wp = wc ? RP_F32P(wc) : NULL;
     if (n->needs_grad[0]) {
-        gin[0] = rp_empty(RP_F32, x->ndim, x->shape);
+        gin[0] = rp_empty_uninit(RP_F32, x->ndim, x->shape); /* every row is written */
         if (!gin[0]) goto fail;
-        float *dx = RP_F32P(gin[0]);
-        #pragma omp parallel for schedule(static) if (R * C > RP_PAR_MIN)
-        for (int64_t r = 0; r < R; r++) {
-            const float *xr = xp + r * C, *gr = gp + r * C;
-            float rs = rp[r];
-            double dot = 0; /* Σ (g w) xhat */
-            for (int64_t c = 0; c < C; c++) dot += (double)gr[c] * (wp ? wp[c] : 1.0f) * xr[c] * rs;
-            float m = (float)(dot / (double)C);
-            for (int64_t c = 0; c < C; c++)
-                dx[r * C + c] = rs * (gr[c] * (wp ? wp[c] : 1.0f) - xr[c] * rs * m);
-        }
+        rms_bwd_dx(RP_F32P(gin[0]), NULL, gp, xp, rp, wp, R, C);
     }
     if (w && n->needs_grad[1]) {
-        gin[1] = rp_empty(RP_F32, 1, &C);
-        double *acc = calloc((size_t)C + 1, sizeof(double));
+        gin[1] = rp_empty_uninit(RP_F32, 1, &C);
+        double *acc = malloc(sizeof(double) * ((size_t)C + 1));
         if (!gin[1] || !acc) { free(acc); rp_seterr("rms_norm: out of memory"); goto fail; }
-        for (int64_t r = 0; r < R; r++) /* row order: fixed, thread-count independent */
-            for (int64_t c = 0; c < C; c++)
-                acc[c] += (double)gp[r * C + c] * xp[r * C + c] * rp[r];
-        for (int64_t c = 0; c < C; c++) RP_F32P(gin[1])[c] = (float)acc[c];
+        rms_bwd_dw(RP_F32P(gin[1]), gp, xp, rp, R, C, acc);
         free(acc);
     }
     rp_tensor_release(gc);

@@ -1,6 +1,7 @@
 /* optim_adamw.c: PyTorch AdamW (single-tensor path), moments in any
  * storage format (optim_moments.c). */
 #include "optim.h"
+#include "parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -25,8 +26,24 @@ static int init(rp_optim_state *st, const rp_optim_config *c, const rp_tensor *p
     return rc;
 }
 
+/* One chunk of the update, in the order of PyTorch's single-tensor loop. */
+static void adamw_chunk(float *p, float *m, float *v, const float *g, int64_t n, bool decay_on,
+                        float decay, float b1c, float b2, float b2c, float bc2_sqrt, float eps,
+                        float step_size)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (decay_on) p[i] *= decay;
+        m[i] += b1c * (g[i] - m[i]);
+        v[i] = b2 * v[i] + b2c * g[i] * g[i];
+        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        p[i] -= step_size * (m[i] / denom);
+    }
+}
+
 /* PyTorch AdamW (single-tensor path): p *= 1 - lr*wd; m = lerp(m, g, 1-b1);
- * v = b2*v + (1-b2)*g*g; p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps). */
+ * v = b2*v + (1-b2)*g*g; p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps).
+ * Elementwise: chunks of ADAMW_CHUNK over threads change no bit. */
+#define ADAMW_CHUNK 16384
 static void adamw_kernel(float *p, float *m, float *v, const float *g, int64_t n,
                          const rp_optim_config *c, int64_t t)
 {
@@ -34,12 +51,13 @@ static void adamw_kernel(float *p, float *m, float *v, const float *g, int64_t n
     float step_size = (float)(c->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
     float decay = (float)(1.0 - c->lr * c->weight_decay), b1c = (float)(1.0 - c->beta1);
     float b2 = (float)c->beta2, b2c = (float)(1.0 - c->beta2), eps = (float)c->eps;
-    for (int64_t i = 0; i < n; i++) {
-        if (c->weight_decay != 0) p[i] *= decay;
-        m[i] += b1c * (g[i] - m[i]);
-        v[i] = b2 * v[i] + b2c * g[i] * g[i];
-        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-        p[i] -= step_size * (m[i] / denom);
+    bool decay_on = c->weight_decay != 0;
+    int64_t nch = (n + ADAMW_CHUNK - 1) / ADAMW_CHUNK;
+    #pragma omp parallel for schedule(static) if (n > RP_PAR_MIN)
+    for (int64_t k = 0; k < nch; k++) {
+        int64_t lo = k * ADAMW_CHUNK, len = n - lo < ADAMW_CHUNK ? n - lo : ADAMW_CHUNK;
+        adamw_chunk(p + lo, m + lo, v + lo, g + lo, len, decay_on, decay, b1c, b2, b2c, bc2_sqrt,
+                    eps, step_size);
     }
 }
 

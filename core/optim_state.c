@@ -2,6 +2,7 @@
  * buffers, moments in any storage format) and the finiteness scan. Below the
  * optimizer files: it calls none of them. */
 #include "optim.h"
+#include "parallel.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -65,9 +66,33 @@ size_t rp_optim_state_bytes(const rp_optim_state *st)
     return b;
 }
 
+/* Any NaN or Inf in x[0..n)? Branch-free over the exponent bits (all ones
+ * for both), so the loop vectorises; the answer does not depend on how the
+ * chunks are split over threads. */
+RP_VECTOR_CLONES
+static unsigned any_nonfinite_chunk(const float *x, int64_t n)
+{
+    unsigned bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, sizeof u);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return bad;
+}
+
 int64_t rp_first_nonfinite_f32(const float *x, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++)
+    enum { CHUNK = 16384 };
+    int64_t nch = (n + CHUNK - 1) / CHUNK;
+    unsigned bad = 0;
+    #pragma omp parallel for schedule(static) reduction(|: bad) if (n > RP_PAR_MIN)
+    for (int64_t k = 0; k < nch; k++) {
+        int64_t lo = k * CHUNK;
+        bad |= any_nonfinite_chunk(x + lo, n - lo < CHUNK ? n - lo : CHUNK);
+    }
+    if (!bad) return -1;
+    for (int64_t i = 0; i < n; i++) /* the first one, for the message */
         if (!isfinite(x[i])) return i;
     return -1;
 }

@@ -154,6 +154,26 @@ A.test("a NaN gradient raises and changes nothing", function()
   end
 end)
 
+-- The gradient scan runs in chunks over the threads: Inf, -Inf and NaN
+-- anywhere in a large gradient are found, and the message names the first.
+A.test("Inf or NaN deep in a large gradient raises and changes nothing", function()
+  for _, bad in ipairs{ math.huge, -math.huge, 0/0 } do
+    for _, pos in ipairs{ 1, 40000, 100000 } do
+      local p = T.zeros(100000)
+      local opt = optim.adamw({p}, {lr = 0.1})
+      local g = T.ones(100000)
+      g[pos] = bad
+      if pos < 100000 then g[100000] = bad end
+      p.grad = g
+      A.raises(function() opt:step() end, "non-finite gradient in parameter 1")
+      A.eq(0, p:abs():sum():item(), "p unchanged")
+      p.grad = g
+      local ok, err = pcall(repro.core.optim.step, opt.groups[1].config, repro.core.optim.state(opt.groups[1].config, p), p)
+      A.truthy(not ok and err:find("element " .. (pos - 1) .. " is", 1, true), "first bad element named: " .. tostring(err))
+    end
+  end
+end)
+
 A.test("bad options", function()
   local p = T.zeros(2)
   A.raises(function() optim.soap({p}, {lr = 1e-3, betas = {0.9, 0.95}, weight_decy = 0}) end,
