@@ -82,11 +82,14 @@ local exp = repro.experiment.new{
     .. "with SwiGLU and Smooth-SwiGLU (both statistics), and the paper's controls, several seeds each.\n"
     .. "Records per layer and step max|h|, its jump against the amax window, the fraction of h flushed to\n"
     .. "zero, every clamp, the channel kurtosis of h and the W1/W2 cosine of the outlier channels.",
-  times = { smoke = "about 10 s (the test's preset)", fast = "about 25 min on 2 cores, 2 processes (8 arms x 3 seeds; one paper-recipe run took 122 s on one core)",
-            hunt_lr = "about 30 min per learning rate (4 arms x 3 seeds)",
-            hunt_lr_cheap = "about 10 min (2 arms x 2 seeds at lr 1.6e-1)",
-            hunt_width_128 = "about 30 min", hunt_width_256 = "about 1.5 h", hunt_width_384 = "about 3 h",
-            hunt_tokens = "about 30 min", hunt_nonsat = "about 10 min", paper = "hours (not run by CI)" },
+  -- one 800-step paper-recipe run at d = 64 takes about 60 s on one idle core; the runs go to
+  -- one process per core (--workers)
+  times = { smoke = "about 10 s (the test's preset)", fast = "about 13 min on 2 idle cores (8 arms x 3 seeds, 2 processes)",
+            hunt_lr = "about 35 min on 2 idle cores (4 arms x 5 learning rates x 3 seeds)",
+            hunt_lr_cheap = "about 3 min (2 arms x 2 seeds at lr 1.6e-1)",
+            hunt_width_128 = "about 15 min on 2 idle cores", hunt_width_256 = "about 1.5 h", hunt_width_384 = "about 3 h",
+            hunt_tokens = "about 10 min on 2 idle cores", hunt_nonsat = "about 3 min (the switch arm diverges at once)",
+            paper = "hours (not run by CI)" },
   presets = {
     smoke = with(FAST, { steps = 8, dim = 16, layers = 1, heads = 2, ffn = 32, seq_len = 16, batch = 2, seeds = 1,
                          warmup = 4, eval_every = 4, eval_batches = 1, probe_every = 4, switch_step = 4,
