@@ -531,7 +531,11 @@ function E.new(spec)
   if (not self.resume or reason) and not self.part then U.run("rm -rf -- " .. U.shell_quote(self:path("checkpoint"))) end
   local stored = U.deepcopy(self.config)
   stored.experiment, stored.preset = self.name, self.preset
-  U.write_config(U.join(self.out, "config.txt"), stored)
+  -- shares (--part) start together: the first writer's config.txt is the same
+  -- (conflict() compared it), and two writers would race on its temporary file
+  if not (self.part and U.exists(U.join(self.out, "config.txt"))) then
+    U.write_config(U.join(self.out, "config.txt"), stored)
+  end
   local info = E.machine_info()
   info.seed = self.seed
   info.experiment, info.preset = self.name, self.preset

@@ -281,7 +281,13 @@ end)
   A.truthy(not U.exists(tmp .. "/one/report.txt"), "a share stops before the report")
   A.truthy(U.exists(tmp .. "/one/r2.txt") and U.exists(tmp .. "/one/r4.txt") and not U.exists(tmp .. "/one/r1.txt"),
     "share 2/2 trains runs 2 and 4")
-  A.truthy(run(tmp .. "/one", "--part 1/2 --resume") and run(tmp .. "/one", "--resume --workers 1"))
+  local function inode(f)
+    local h = io.popen("stat -c %i " .. q(f)); local v = h:read("l"); h:close(); return v
+  end
+  local before = inode(tmp .. "/one/config.txt")
+  A.truthy(run(tmp .. "/one", "--part 1/2 --resume"))
+  A.eq(before, inode(tmp .. "/one/config.txt"), "a share leaves an existing config.txt alone (shares start together)")
+  A.truthy(run(tmp .. "/one", "--resume --workers 1"))
   A.eq("5 runs, sum 60, 2 processes\n", U.read_file(tmp .. "/one/report.txt"), "the shares joined by --resume")
 end)
 
