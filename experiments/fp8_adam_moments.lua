@@ -125,7 +125,7 @@ exp:run(function()
   exp:write_tsv("moments.tsv", { "m_format", "v_format", "diverged", "diverged_step", "final_val_loss" }, tsv_rows)
   local head = string.format("fp8_adam_moments [%s]: AdamW moment storage, %d steps, dim %d, %d layer%s, fp32 model numerics; "
     .. "moment casts as in repro.optim (per-tensor scale); %.0f s", exp.pristine and exp.preset or exp:settings(), cfg.steps, cfg.dim, cfg.layers,
-    cfg.layers == 1 and "" or "s", U.now() - t_all)
+    cfg.layers == 1 and "" or "s", U.now() - t_all) .. "\nrevision: " .. tostring(exp.machine.git_revision)
   local text = X.format_table({ "m", "v", "ours", "paper (Fishman et al. 2024)", "seconds" }, rows)
   print(head)
   print(text)
