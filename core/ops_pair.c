@@ -282,6 +282,24 @@ static int silu_mean_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP
     if (nd->needs_grad[1]) gin[1] = gb; else rp_tensor_release(gb);
     return 0;
 }
+/* out[r, :] = mean over j < M of silu(y[r, j, :] + b), for R rows of F
+ * features (out zeroed): the forward of silu_mean, shared by pair_mlp_mean
+ * so both give the same bits. */
+static void silu_mean_rows(float *op, const float *yp, const float *bp, int64_t R, int64_t M, int64_t F)
+{
+    #pragma omp parallel for schedule(static) if (R * M * F > RP_PAR_MIN)
+    for (int64_t r = 0; r < R; r++) {
+        float s[ROWMAX], t[ROWMAX];
+        float *acc = op + r * F;
+        for (int64_t j = 0; j < M; j++) {
+            add_row(s, yp + (r * M + j) * F, bp, F);
+            exp_neg(t, s, F);
+            silu_acc_row(acc, s, t, F);
+        }
+        for (int64_t f = 0; f < F; f++) acc[f] /= (float)M;
+    }
+}
+
 
 rp_tensor *rp_silu_mean(const rp_tensor *y, const rp_tensor *bias)
 {
@@ -299,17 +317,7 @@ rp_tensor *rp_silu_mean(const rp_tensor *y, const rp_tensor *bias)
     if (out) {
         const float *yp = RP_F32P(yc), *bp = RP_F32P(bc);
         float *op = RP_F32P(out);
-        #pragma omp parallel for schedule(static) if (R * M * F > RP_PAR_MIN)
-        for (int64_t r = 0; r < R; r++) {
-            float s[ROWMAX], t[ROWMAX];
-            float *acc = op + r * F;
-            for (int64_t j = 0; j < M; j++) {
-                add_row(s, yp + (r * M + j) * F, bp, F);
-                exp_neg(t, s, F);
-                silu_acc_row(acc, s, t, F);
-            }
-            for (int64_t f = 0; f < F; f++) acc[f] /= (float)M;
-        }
+        silu_mean_rows(op, yp, bp, R, M, F);
         const rp_tensor *in[2] = {y, bias}, *sv[2] = {yc, bc};
         out = rp_record(out, fn, silu_mean_backward, 2, in, 2, sv, NULL);
     }
@@ -378,17 +386,7 @@ rp_tensor *rp_pair_mlp_mean(const rp_tensor *a, const rp_tensor *c, const rp_ten
         const float *bp = RP_F32P(bc);
         float *op = RP_F32P(out);
         int64_t R = B * N;
-        #pragma omp parallel for schedule(static) if (R * N * O > RP_PAR_MIN)
-        for (int64_t r = 0; r < R; r++) {
-            float s[ROWMAX], t[ROWMAX];
-            float *acc = op + r * O;
-            for (int64_t j = 0; j < N; j++) {
-                add_row(s, Y + (r * N + j) * O, bp, O);
-                exp_neg(t, s, O);
-                silu_acc_row(acc, s, t, O);
-            }
-            for (int64_t f = 0; f < O; f++) acc[f] /= (float)N;
-        }
+        silu_mean_rows(op, Y, bp, R, N, O);
     }
     free(S); free(Y);
     rp_tensor_release(ac); rp_tensor_release(cc); rp_tensor_release(dc); rp_tensor_release(pc);
