@@ -277,11 +277,22 @@ end
 
 local function calibrate(cfg, exp)
   local rows, best = {}, nil
+  -- the grid's bases are independent runs: in several processes with --workers
+  -- (each saved with its fingerprint; under --resume a saved one is reused)
+  local function base_path(p9) return exp:path("base_p9_" .. p9 .. ".safetensors") end
+  exp:plan(#cfg.p9_grid, #cfg.p9_grid * cfg.pre_steps)
+  exp:runs(cfg.p9_grid, function(p9)
+    if exp.resume and U.exists(base_path(p9)) and pcall(load_base, base_path(p9), cfg, p9) then
+      exp:skip_run("pretrain_p9_" .. p9, cfg.pre_steps)
+      return
+    end
+    local base, losses = pretrain(cfg, exp, p9, "p9_" .. p9, start_run(exp, "pretrain_p9_" .. p9, cfg.pre_steps))
+    save_base(base_path(p9), base, losses, cfg, p9)
+  end)
   for _, p9 in ipairs(cfg.p9_grid) do
     exp:check_interrupt("the calibration")
     local sp = S.splits { n = cfg.n, p9 = p9, seed = cfg.base_seed, train = cfg.train, val = cfg.val, test = cfg.test }
-    local base, losses = pretrain(cfg, exp, p9, "p9_" .. p9)
-    save_base(exp:path("base_p9_" .. p9 .. ".safetensors"), base, losses, cfg, p9)
+    local base = load_base(base_path(p9), cfg, p9)
     local _, m = SC.evaluate(base, sp.val, S.layout(cfg.n))
     log("calibration p9 %.2f: validation Acc@t1 %.1f%%, Acc@t2 %.1f%%", p9, 100 * m.acc1, 100 * m.acc2)
     rows[#rows + 1] = { p9, m.acc1, m.acc2, m.delta }
