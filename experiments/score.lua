@@ -20,8 +20,11 @@
 --
 -- Outputs (out/score/PRESET): config.txt, run.txt, results.txt, results.md
 -- (tables with the paper's numbers in their own columns, the claims), TSVs of
--- every curve and table, figures (PNG + SVG + TSV + gnuplot script). Runs
--- with the preset unchanged copy figures and tables to figures/score/.
+-- every curve and table, figures (PNG + SVG + TSV + gnuplot script). With
+-- --seeds N > 1 each seed's tables, curves and figures go to seed_K/ and the
+-- top level holds the pooled tables (results_pooled.tsv, results_pooled_diffs.tsv)
+-- and the claims judged on them (docs/score.md, section 8). Runs with the
+-- preset unchanged copy figures and tables to figures/score/ (paper: figures/score/paper/).
 local repro = require "repro"
 local U = repro.util
 local S = repro.score_task
@@ -136,7 +139,8 @@ M.OPTIONS = {
 M.TIMES = {
   smoke = "about 3 s (the test's preset)",
   fast = "about 10-15 min on 2 idle cores (17-19 min measured on a loaded machine)",
-  paper = "hours (3 seeds by --seed; not run by CI)",
+  paper = "hours: about 6 h for its 3 seeds in 2 processes, 11 h in one (estimated from timed steps on a loaded "
+    .. "machine, docs/score.md section 6; not run by CI)",
 }
 
 -- ---- helpers -----------------------------------------------------------------------
