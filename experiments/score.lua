@@ -688,11 +688,12 @@ function M.body(exp, opts)
   end
   exp:check_interrupt("the report")
   -- per seed: the tables, claims and figures of a one-seed run (in seed_K/ with several)
-  local per_seed_md, figures_made = {}, nil
+  local per_seed_md, figures_made, seed1_claims = {}, nil, nil
   for k, s in ipairs(seeds) do
     local c, dir = seed_cfg(s), seed_dir(s)
     local arms = seed_arms[k]
-    local md, rows = R.report(arms, c, exp)
+    local md, rows, claims = R.report(arms, c, exp)
+    if k == 1 then seed1_claims = claims end
     exp:write_tsv(dir .. "results_table.tsv", { "arm", "acc1", "acc2", "delta", "delta_ci_lo", "delta_ci_hi", "i2c", "c2i", "change", "edit_ratio", "malformed" },
       (function() local r = {} for _, x in ipairs(rows) do r[#r + 1] = { #r + 1, table.unpack(x, 2) } end return r end)())
     local names = {}
@@ -706,8 +707,7 @@ function M.body(exp, opts)
   local md, cl, res
   local arms = seed_arms[1]
   if #seeds == 1 then
-    md = per_seed_md[1]
-    cl = R.claims(arms, cfg)
+    md, cl = per_seed_md[1], seed1_claims
   else
     local pooled = R.pool(seed_arms)
     local reproduce = exp.preset == "paper" and #seeds >= 3
