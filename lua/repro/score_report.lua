@@ -72,13 +72,17 @@ local function table_rows(arms, names, cfg, paper)
   return md, tsv
 end
 
--- Judge the claims of docs/score.md on this run; one seed gives
--- "consistent"/"inconsistent", never "reproduced".
-function R.claims(arms, cfg)
+-- Judge the claims of docs/score.md on one run's arms, or on the pooled arms
+-- of several seeds (R.pool). "consistent"/"inconsistent" unless o.reproduce
+-- (the paper preset with at least 3 seeds, pooled): "reproduced"/"not reproduced".
+function R.claims(arms, cfg, o)
+  o = o or {}
   local out = {}
   local function get(n) return arms[n] and arms[n].m end
+  local yes, no = "consistent", "inconsistent"
+  if o.reproduce then yes, no = "reproduced", "not reproduced" end
   local function say(id, ok, text)
-    local v = ok == nil and "not judged" or (ok and "consistent" or "inconsistent")
+    local v = ok == nil and "not judged" or (ok and yes or no)
     out[#out + 1] = { id = id, verdict = v, text = text }
   end
   local base, score = get("base"), get("score")
@@ -122,6 +126,7 @@ function R.claims(arms, cfg)
       pct(std.final.m.change), pct(st1.final.m.change), pct(base.change)))
   end
   local function zero_mass(a)
+    if a.zero_mass then return a.zero_mass end   -- pooled arms: the mean over seeds
     local z = 0
     for _, r in ipairs(a.recs) do if S.levenshtein(r.y1, r.y2) == 0 then z = z + 1 end end
     return z / #a.recs
@@ -285,6 +290,145 @@ function R.report(arms, cfg, exp)
   for _, r in ipairs(tsv1) do rows[#rows + 1] = r end
   for _, r in ipairs(tsv4) do rows[#rows + 1] = r end
   return table.concat(md, "\n") .. "\n", rows, cl
+end
+
+-- ---- several seeds -------------------------------------------------------------
+
+local POOL_KEYS = { "acc1", "acc2", "delta", "i2c", "c2i", "change", "edit", "malformed" }
+
+-- Several seeds' arms (each as experiments/score.lua's run_arms returns them,
+-- evaluated on the same test problems) -> pooled arms, for every arm present
+-- in all seeds: m the mean over seeds of each metric, sd the sample standard
+-- deviations, per_seed the seeds' metrics, recs the per-problem pooled records
+-- (score_task.pool_records: bootstrapping them resamples one problem index set
+-- for every seed), zero_mass (edit ratio 0: 1 - mean change), final.m.change
+-- (RL arms: the mean at the end of training); probe: the Pair-SFT probe rows
+-- averaged over seeds.
+function R.pool(seed_arms)
+  if type(seed_arms) ~= "table" or #seed_arms == 0 then error("score_report.pool: expected a non-empty list of seeds' arms", 2) end
+  local P = { order = {}, seeds = #seed_arms }
+  for _, name in ipairs(seed_arms[1].order) do
+    local all = true
+    for _, a in ipairs(seed_arms) do if not (a[name] and a[name].m) then all = false end end
+    if all then
+      local m, sd, per, recs = {}, {}, {}, {}
+      for _, k in ipairs(POOL_KEYS) do
+        local xs = {}
+        for i, a in ipairs(seed_arms) do xs[i] = a[name].m[k] end
+        m[k], sd[k] = S.mean_sd(xs)
+      end
+      for i, a in ipairs(seed_arms) do per[i] = a[name].m; recs[i] = a[name].recs end
+      local p = { m = m, sd = sd, per_seed = per, recs = S.pool_records(recs), zero_mass = 1 - m.change }
+      if seed_arms[1][name].final then
+        local ch, dv = {}, {}
+        for i, a in ipairs(seed_arms) do
+          ch[i] = a[name].final.m.change
+          if a[name].res and a[name].res.diverged then dv[#dv + 1] = i end
+        end
+        p.final = { m = { change = (S.mean_sd(ch)) } }
+        p.diverged_seeds = dv
+      end
+      P[name] = p
+      P.order[#P.order + 1] = name
+    end
+  end
+  -- the probe: same steps in every seed, averaged cell by cell
+  local first = seed_arms[1].probe
+  if first and #first > 0 then
+    local probe = {}
+    for r = 1, #first do
+      local row = {}
+      for c = 1, #first[r] do
+        local xs = {}
+        for i, a in ipairs(seed_arms) do xs[i] = a.probe[r][c] end
+        row[c] = (S.mean_sd(xs))
+      end
+      probe[r] = row
+    end
+    P.probe = probe
+  end
+  return P
+end
+
+local TABLE_ORDER = { "base", "star_d", "star_dplus", "pair_d", "pair_dplus", "score", "single", "wo_stage1", "wo_shaping",
+                      "star_stage2", "diag", "stage1", "std" }
+-- C3's rows: SCoRe's Δ against each (Tables 2 and 4)
+local DIFF_ROWS = { "base", "star_dplus", "pair_d", "single", "wo_stage1", "wo_shaping", "star_stage2" }
+
+-- The pooled report of several seeds: markdown, the rows of
+-- results_pooled.tsv and results_pooled_diffs.tsv, and the claims judged on
+-- the pooled arms P (R.pool). o.seeds: the seed numbers; o.reproduce: the
+-- verdicts "reproduced"/"not reproduced" (the paper preset, >= 3 seeds).
+function R.pooled_report(seed_arms, P, cfg, exp, o)
+  local md = {}
+  local function add(s) md[#md + 1] = s end
+  local function ms(a, k) return string.format("%s ± %s", pct(a.m[k]), pct(a.sd[k])) end
+  local seeds = o.seeds
+  local B = { B = cfg.bootstrap, seed = cfg.seed }
+  add(string.format("### SCoRe at CPU scale: ours pooled over seeds %s (preset `%s`, git %s) beside the paper's",
+    table.concat(seeds, ", "), exp.preset, exp.machine and exp.machine.git_revision or "unknown"))
+  add("")
+  add(string.format("Task: %d-digit MSB-first addition, p9 = %.2f; model dim %d, %d layers; test split %d problems; greedy evaluation; "
+    .. "one pretrained base for every seed (the seeds change sampling and the order of RL/SFT batches). Percentages, mean ± sample "
+    .. "standard deviation over the %d seeds. Δ CI: pooled paired bootstrap (%d resamples): the test problems are resampled and the "
+    .. "same resampled index set is applied to every seed (the per-problem means over seeds are resampled), so the interval covers "
+    .. "the variation over test problems for these seeds; the spread over seeds is the ± column. Per-seed tables: seed_K/results.md. "
+    .. "Paper: %s (MATH, Gemini 1.5 Flash).", cfg.n, cfg.p9, cfg.dim, cfg.layers, cfg.test, #seeds, cfg.bootstrap, R.PAPER.cite))
+  add("")
+  add("| method | seeds | ours Acc@t1 | ours Acc@t2 | ours Δ [pooled 95% CI] | ours Δi→c | ours Δc→i | change | paper Acc@t1 | paper Acc@t2 | paper Δ |")
+  add("|---|---|---|---|---|---|---|---|---|---|---|")
+  local prows = {}
+  for _, name in ipairs(TABLE_ORDER) do
+    local a = P[name]
+    if a then
+      local _, lo, hi = S.bootstrap(S.delta_values(a.recs), B)
+      local p = R.PAPER.rows[name] or R.PAPER.ablations[name] or {}
+      local dv = a.diverged_seeds and #a.diverged_seeds > 0 and (" (diverged in " .. #a.diverged_seeds .. " seeds)") or ""
+      add(string.format("| %s%s | %d | %s | %s | %s ± %s [%s, %s] | %s | %s | %s | %s | %s | %s |", R.ARM_NAMES[name], dv, #seeds,
+        ms(a, "acc1"), ms(a, "acc2"), sgn(a.m.delta), pct(a.sd.delta), sgn(lo), sgn(hi), ms(a, "i2c"), ms(a, "c2i"), ms(a, "change"),
+        p[1] or "-", p[2] or "-", p[3] or "-"))
+      prows[#prows + 1] = { name, #seeds, a.m.acc1, a.sd.acc1, a.m.acc2, a.sd.acc2, a.m.delta, a.sd.delta, lo, hi,
+                            a.m.i2c, a.sd.i2c, a.m.c2i, a.sd.c2i, a.m.change, a.sd.change }
+    end
+  end
+  add("")
+  add("RL rows are each seed's kept checkpoint. Self-Refine: n/a (no instruction following).")
+  add("")
+  local drows = {}
+  if P.score then
+    add("**SCoRe's Δ minus each row's (claims C2, C3, C5): mean ± sd over seeds, pooled paired 95% CI**"); add("")
+    add("| SCoRe Δ − | difference | pooled 95% CI |"); add("|---|---|---|")
+    for _, other in ipairs(DIFF_ROWS) do
+      if P[other] then
+        local xs = {}
+        for i, a in ipairs(seed_arms) do xs[i] = a.score.m.delta - a[other].m.delta end
+        local mean, sd = S.mean_sd(xs)
+        local _, lo, hi = S.bootstrap(S.delta_values(P.score.recs, P[other].recs), B)
+        add(string.format("| %s | %s ± %s | [%s, %s] |", R.ARM_NAMES[other], sgn(mean), pct(sd), sgn(lo), sgn(hi)))
+        drows[#drows + 1] = { "score", other, mean, sd, lo, hi }
+      end
+    end
+    add("")
+  end
+  add("**Δ of each seed**"); add("")
+  local head, rule = { "| method" }, { "|---" }
+  for _, s in ipairs(seeds) do head[#head + 1] = " | seed " .. s; rule[#rule + 1] = "|---" end
+  add(table.concat(head) .. " |"); add(table.concat(rule) .. "|")
+  for _, name in ipairs(TABLE_ORDER) do
+    if P[name] then
+      local cells = { "| " .. R.ARM_NAMES[name] }
+      for i = 1, #seeds do cells[#cells + 1] = " | " .. sgn(P[name].per_seed[i].delta) end
+      add(table.concat(cells) .. " |")
+    end
+  end
+  add("")
+  add(string.format("**Claims (docs/score.md), judged on the pooled numbers of %d seeds: %s**", #seeds,
+    o.reproduce and "reproduced / not reproduced" or "consistent / inconsistent (\"reproduced\" needs the paper preset with at least 3 seeds)"))
+  add("")
+  local cl = R.claims(P, cfg, { reproduce = o.reproduce })
+  for _, c in ipairs(cl) do add(string.format("- %s: %s. %s", c.id, c.verdict, c.text or "")) end
+  add("")
+  return table.concat(md, "\n") .. "\n", prows, drows, cl
 end
 
 return R

@@ -339,4 +339,48 @@ function S.delta_values(recs, other)
   return v
 end
 
+-- Mean and sample standard deviation (n - 1 in the denominator; 0 for a
+-- single value) of a list of numbers: the spread of a metric over seeds.
+function S.mean_sd(xs)
+  local n = #xs
+  if n == 0 then error("score_task.mean_sd: no values", 2) end
+  local m = 0
+  for i = 1, n do m = m + xs[i] end
+  m = m / n
+  if n == 1 then return m, 0 end
+  local v = 0
+  for i = 1, n do v = v + (xs[i] - m) ^ 2 end
+  return m, math.sqrt(v / (n - 1))
+end
+
+-- Records of several seeds on the same problems (list[s][i]: seed s,
+-- problem i) pooled per problem: r1, r2 the mean over seeds, change the
+-- fraction of seeds whose y2 differs from y1, seeds the count. Bootstrapping
+-- these per-problem means (score_task.bootstrap of score_task.delta_values)
+-- resamples problems with the same index set for every seed: the mean over
+-- seeds of each seed's resampled Δ is the resampled mean of the pooled values.
+function S.pool_records(list)
+  if type(list) ~= "table" or #list == 0 then error("score_task.pool_records: expected a non-empty list of record lists", 2) end
+  local n = #list[1]
+  for s, recs in ipairs(list) do
+    if type(recs) ~= "table" or #recs ~= n then
+      error(string.format("score_task.pool_records: seed %d has %s records, seed 1 has %d (the same problems are needed)",
+        s, type(recs) == "table" and tostring(#recs) or "no", n), 2)
+    end
+  end
+  if n == 0 then error("score_task.pool_records: no records", 2) end
+  local k = #list
+  local out = {}
+  for i = 1, n do
+    local r1, r2, ch = 0, 0, 0
+    for s = 1, k do
+      local r = list[s][i]
+      r1 = r1 + r.r1; r2 = r2 + r.r2
+      if r.y1 and r.y2 and not same(r.y1, r.y2) then ch = ch + 1 end
+    end
+    out[i] = { r1 = r1 / k, r2 = r2 / k, change = ch / k, seeds = k }
+  end
+  return out
+end
+
 return S

@@ -31,6 +31,7 @@ bad score "score: invalid --lr_grid '1e-4,x' (element 2 'x'): expected a comma l
 bad score "score: invalid --p9_grid '0.2,-1' (element 2 '-1'): expected a comma list of numbers >= 0 and <= 1" --p9_grid 0.2,-1
 bad score "score: invalid --calibrate 'maybe': expected true or false" --calibrate maybe
 bad score "score: invalid --heads 3: expected a divisor of --dim 64" --heads 3
+bad score "score: invalid --seeds '0': expected an integer >= 1" --seeds 0
 bad score "score: invalid --base_from '$tmp/none.safetensors': no such file" --base_from "$tmp/none.safetensors"
 bad genms "genms: invalid --H_max '0': expected an integer >= 1" --H_max 0
 bad genms "genms: invalid --requests_per_family '0': expected an integer >= 1" --requests_per_family 0
