@@ -279,7 +279,7 @@ __attribute__((target("avx2,fma"))) static void fa_transpose_avx2(float *dst, co
         for (int d0 = 0; d0 < D; d0 += 8) {
             __m256 r[8], u[8], v[8];
             /* unrolled, so that r, u and v stay in registers (gcc -O2
-             * otherwise keeps them on the stack: 7x slower) */
+             * otherwise keeps them on the stack: twice the time) */
             _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
                 r[i] = _mm256_loadu_ps(src + (int64_t)(t0 + i) * ld + d0);
             _Pragma("GCC unroll 4") for (int i = 0; i < 8; i += 2) {
@@ -318,11 +318,11 @@ static void fa_transpose(float *dst, const float *src, int ld, int T, int D)
 }
 
 /* kᵀ (or vᵀ) by key blocks: block j0 (keys j0 .. j0 + nk - 1) is the
- * D x nk matrix at dst + j0 D, row-major (ld nk). One D x T matrix would put
- * the rows a product reads T floats apart, a power of two at the usual T,
- * so that they share a few L1 sets and evict each other (T = 256: the 64
- * rows of a 16-column tile fall in 4 of the 64 sets); the block's rows are
- * nk apart and stay resident. Same values, other addresses. */
+ * D x nk matrix at dst + j0 D, row-major (ld nk). In one D x T matrix the
+ * rows a product reads are T floats apart, a power of two at the usual T,
+ * so that they share few L1 sets (T = 256: the 64 rows of a 16-column tile
+ * fall in 4 of the 64 sets); a block's rows are nk apart. Same values,
+ * other addresses; a few percent faster at T = 256. */
 static void fa_transpose_blocks(float *dst, const float *src, int ld, int T, int D, int bs)
 {
     for (int j0 = 0; j0 < T; j0 += bs) {
@@ -357,8 +357,8 @@ static void fa_forward(float *work, float *out, float *lse, const float *q, int 
         for (int j0 = 0; j0 <= i0; j0 += bs) { /* key blocks ascending: the sums' order */
             const int nk = T - j0 < bs ? T - j0 : bs;
             const bool diag = j0 == i0;
-            fa_mm(nb, nk, D, scale, q + (int64_t)i0 * ldq, ldq, 1, kt + (int64_t)j0 * D, nk, 0.0f, S, nk,
-                  diag ? FA_N : FA_FULL);
+            fa_mm(nb, nk, D, scale, q + (int64_t)i0 * ldq, ldq, 1, kt + (int64_t)j0 * D, nk,
+                  0.0f, S, nk, diag ? FA_N : FA_FULL);
             fa_fwd_softmax(S, m, l, alpha, nb, nk, diag);
             if (j0) fa_scale_rows(o, alpha, nb, D, false);
             fa_mm(nb, D, nk, 1.0f, S, nk, 1, v + (int64_t)j0 * ldv, ldv, j0 ? 1.0f : 0.0f, o, D,
