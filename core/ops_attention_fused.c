@@ -194,11 +194,21 @@ RP_VECTOR_CLONES static void fa_exp_block(float *x, int64_t n)
     for (int64_t i = 0; i < n; i++) x[i] = fa_exp(x[i]);
 }
 
-/* Max of row[0..n) (NaN never wins, -inf if none), order-free. */
+/* Max of row[0..n) (NaN never wins, -inf if none), order-free: the same
+ * float whatever the order (a score is never -0, so no tie between zeros
+ * can pick a sign). Eight lanes as in fa_row_sum, so that it vectorises:
+ * one running max has a compare's latency per element, which made the row
+ * maxima of a 64 x 64 block cost as much as one of its products. */
 static inline float fa_row_max(const float *row, int n)
 {
-    float m = -INFINITY;
-    for (int j = 0; j < n; j++) m = row[j] > m ? row[j] : m;
+    float s[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                  -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) s[l] = row[j + l] > s[l] ? row[j + l] : s[l];
+    for (int l = 0; j < n; j++, l++) s[l] = row[j] > s[l] ? row[j] : s[l];
+    float m = s[0];
+    for (int l = 1; l < 8; l++) m = s[l] > m ? s[l] : m;
     return m;
 }
 
@@ -268,18 +278,21 @@ __attribute__((target("avx2,fma"))) static void fa_transpose_avx2(float *dst, co
     for (int t0 = 0; t0 < T; t0 += 8)
         for (int d0 = 0; d0 < D; d0 += 8) {
             __m256 r[8], u[8], v[8];
-            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + (int64_t)(t0 + i) * ld + d0);
-            for (int i = 0; i < 8; i += 2) {
+            /* unrolled, so that r, u and v stay in registers (gcc -O2
+             * otherwise keeps them on the stack: twice the time) */
+            _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
+                r[i] = _mm256_loadu_ps(src + (int64_t)(t0 + i) * ld + d0);
+            _Pragma("GCC unroll 4") for (int i = 0; i < 8; i += 2) {
                 u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
                 u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
             }
-            for (int i = 0; i < 8; i += 4) {
+            _Pragma("GCC unroll 2") for (int i = 0; i < 8; i += 4) {
                 v[i] = _mm256_shuffle_ps(u[i], u[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
                 v[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
                 v[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
                 v[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
             }
-            for (int i = 0; i < 4; i++) {
+            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
                 _mm256_storeu_ps(dst + (int64_t)(d0 + i) * T + t0,
                                  _mm256_permute2f128_ps(v[i], v[i + 4], 0x20));
                 _mm256_storeu_ps(dst + (int64_t)(d0 + i + 4) * T + t0,
@@ -304,6 +317,20 @@ static void fa_transpose(float *dst, const float *src, int ld, int T, int D)
     }
 }
 
+/* kᵀ (or vᵀ) by key blocks: block j0 (keys j0 .. j0 + nk - 1) is the
+ * D x nk matrix at dst + j0 D, row-major (ld nk). In one D x T matrix the
+ * rows a product reads are T floats apart, a power of two at the usual T,
+ * so that they share few L1 sets (T = 256: the 64 rows of a 16-column tile
+ * fall in 4 of the 64 sets); a block's rows are nk apart. Same values,
+ * other addresses; a few percent faster at T = 256. */
+static void fa_transpose_blocks(float *dst, const float *src, int ld, int T, int D, int bs)
+{
+    for (int j0 = 0; j0 < T; j0 += bs) {
+        const int nk = T - j0 < bs ? T - j0 : bs;
+        fa_transpose(dst + (int64_t)j0 * D, src + (int64_t)j0 * ld, ld, nk, D);
+    }
+}
+
 /* Scratch floats per (b, h): two blocks and, for the backward, Δ (T); kᵀ
  * and vᵀ (D x T each). */
 static size_t fa_scratch(int T, int D)
@@ -319,7 +346,7 @@ static void fa_forward(float *work, float *out, float *lse, const float *q, int 
     const int bs = fa_block(T, D);
     float *S = work, m[FA_BLK_MAX], l[FA_BLK_MAX], alpha[FA_BLK_MAX];
     float *kt = work + 2 * FA_BLK_MAX * FA_BLK_MAX + T;
-    fa_transpose(kt, k, ldk, T, D);
+    fa_transpose_blocks(kt, k, ldk, T, D, bs);
     for (int i0 = 0; i0 < T; i0 += bs) {
         const int nb = T - i0 < bs ? T - i0 : bs;
         float *o = out + (int64_t)i0 * D;
@@ -330,8 +357,8 @@ static void fa_forward(float *work, float *out, float *lse, const float *q, int 
         for (int j0 = 0; j0 <= i0; j0 += bs) { /* key blocks ascending: the sums' order */
             const int nk = T - j0 < bs ? T - j0 : bs;
             const bool diag = j0 == i0;
-            fa_mm(nb, nk, D, scale, q + (int64_t)i0 * ldq, ldq, 1, kt + j0, T, 0.0f, S, nk,
-                  diag ? FA_N : FA_FULL);
+            fa_mm(nb, nk, D, scale, q + (int64_t)i0 * ldq, ldq, 1, kt + (int64_t)j0 * D, nk,
+                  0.0f, S, nk, diag ? FA_N : FA_FULL);
             fa_fwd_softmax(S, m, l, alpha, nb, nk, diag);
             if (j0) fa_scale_rows(o, alpha, nb, D, false);
             fa_mm(nb, D, nk, 1.0f, S, nk, 1, v + (int64_t)j0 * ldv, ldv, j0 ? 1.0f : 0.0f, o, D,
@@ -380,25 +407,26 @@ static void fa_backward(float *work, float *dq, float *dk, float *dv, const floa
     const int bs = fa_block(T, D);
     float *P = work, *dP = P + FA_BLK_MAX * FA_BLK_MAX, *delta = dP + FA_BLK_MAX * FA_BLK_MAX;
     float *kt = delta + T, *vt = kt + (size_t)T * (size_t)D;
-    fa_transpose(kt, k, ldk, T, D);
-    fa_transpose(vt, v, ldv, T, D);
+    fa_transpose_blocks(kt, k, ldk, T, D, bs);
+    fa_transpose_blocks(vt, v, ldv, T, D, bs);
     for (int i = 0; i < T; i++)
         delta[i] = fa_dot(dO + (int64_t)i * ldo, out + (int64_t)i * D, D);
     memset(dq, 0, sizeof(float) * (size_t)T * (size_t)D);
     for (int j0 = 0; j0 < T; j0 += bs) {
         const int nk = T - j0 < bs ? T - j0 : bs;
-        const float *kj = k + (int64_t)j0 * ldk;
+        const float *kj = k + (int64_t)j0 * ldk, *ktj = kt + (int64_t)j0 * D;
+        const float *vtj = vt + (int64_t)j0 * D;
         float *dkj = dk + (int64_t)j0 * D, *dvj = dv + (int64_t)j0 * D;
         for (int i0 = j0; i0 < T; i0 += bs) { /* query blocks ascending: dK, dV's order */
             const int nb = T - i0 < bs ? T - i0 : bs;
             const float *qi = q + (int64_t)i0 * ldq, *dOi = dO + (int64_t)i0 * ldo;
             const bool diag = i0 == j0;
             const float beta = diag ? 0.0f : 1.0f;
-            fa_mm(nb, nk, D, scale, qi, ldq, 1, kt + j0, T, 0.0f, P, nk, diag ? FA_N : FA_FULL);
+            fa_mm(nb, nk, D, scale, qi, ldq, 1, ktj, nk, 0.0f, P, nk, diag ? FA_N : FA_FULL);
             fa_bwd_probs(P, lse + i0, nb, nk, diag);
             /* dV_j += Pᵀ dO_i;  dP = dO_i V_jᵀ */
             fa_mm(nk, D, nb, 1.0f, P, 1, nk, dOi, ldo, beta, dvj, D, diag ? FA_KLO : FA_FULL);
-            fa_mm(nb, nk, D, 1.0f, dOi, ldo, 1, vt + j0, T, 0.0f, dP, nk, diag ? FA_N : FA_FULL);
+            fa_mm(nb, nk, D, 1.0f, dOi, ldo, 1, vtj, nk, 0.0f, dP, nk, diag ? FA_N : FA_FULL);
             fa_bwd_ds(dP, P, delta + i0, nb, nk, diag);
             /* dK_j += scale dSᵀ Q_i;  dQ_i += scale dS K_j (key blocks ascending) */
             fa_mm(nk, D, nb, scale, dP, 1, nk, qi, ldq, beta, dkj, D, diag ? FA_KLO : FA_FULL);

@@ -1,7 +1,8 @@
 /* test_attention_fused.c: the fused (online-softmax) causal attention
  * against the reference kernels (rp_attention, rp_attention_ref) with a
  * tolerance, its gradients against central finite differences and against
- * rp_attention's, bit-identical results at 1 and 2 threads, and errors. */
+ * rp_attention's, bit-identical results at 1 and 2 threads and for strided
+ * and contiguous inputs, and errors. */
 #include "check.h"
 #include "ops_nn.h"
 #include "autograd.h"
@@ -182,6 +183,32 @@ static void threads_same(const int64_t s[4])
     rp_set_threads(2);
 }
 
+/* Forward and backward bit for bit whether q, k, v are contiguous or
+ * (B, T, H, D) storage viewed as (B, H, T, D), as the model passes them:
+ * the kernel reads the rows in place (rows H D apart), the same values in
+ * the same order. */
+static void layout_same(const int64_t s[4])
+{
+    int64_t sb[4] = {s[0], s[2], s[1], s[3]};
+    rp_tensor *base[3], *view[3], *flat[3], *g = randn(4, s), *res[2][4];
+    for (int i = 0; i < 3; i++) {
+        base[i] = randn(4, sb);
+        view[i] = swapped(base[i], 1, 2);
+        flat[i] = rp_copy_contiguous(view[i]);
+    }
+    grads(rp_attention_fused, view[0], view[1], view[2], g, res[0]);
+    grads(rp_attention_fused, flat[0], flat[1], flat[2], g, res[1]);
+    for (int i = 0; i < 4; i++) CHECK(bit_equal(res[0][i], res[1][i]));
+    release4(res[0]);
+    release4(res[1]);
+    for (int i = 0; i < 3; i++) {
+        rp_tensor_release(base[i]);
+        rp_tensor_release(view[i]);
+        rp_tensor_release(flat[i]);
+    }
+    rp_tensor_release(g);
+}
+
 int main(void)
 {
     /* T = 1, inside one block, at and around block edges (32 below D 64, 64
@@ -195,6 +222,7 @@ int main(void)
     for (int c = 0; c < 3; c++) gradcheck(small[c]);
     static const int64_t par[][4] = {{2, 3, 33, 16}, {2, 3, 100, 32}, {2, 2, 200, 64}};
     for (int c = 0; c < 3; c++) threads_same(par[c]);
+    for (int c = 0; c < 3; c++) layout_same(par[c]);
     /* errors: a clear message, no crash */
     int64_t a[4] = {1, 2, 8, 4}, b[4] = {1, 2, 9, 4};
     rp_tensor *x = randn(4, a), *y = randn(4, b);
