@@ -87,7 +87,7 @@ local exp = repro.experiment.new{
   times = { smoke = "about 10 s (the test's preset)", fast = "about 13 min on 2 idle cores (8 arms x 3 seeds, 2 processes)",
             hunt_lr = "about 35 min on 2 idle cores (4 arms x 5 learning rates x 3 seeds)",
             hunt_lr_cheap = "about 3 min (2 arms x 2 seeds at lr 1.6e-1)",
-            hunt_width_128 = "about 15 min on 2 idle cores", hunt_width_256 = "about 1.5 h", hunt_width_384 = "about 3 h",
+            hunt_width_128 = "about 15 min on 2 idle cores", hunt_width_256 = "about 32 min on 2 idle cores", hunt_width_384 = "about 1.5 h on 2 cores",
             hunt_tokens = "about 10 min on 2 idle cores", hunt_nonsat = "about 3 min (the switch arm diverges at once)",
             paper = "hours (not run by CI)" },
   presets = {
