@@ -107,19 +107,9 @@ function X.channel_kurtosis(h)
   return out
 end
 
--- mean and sample standard deviation of a list (sd 0 for one value; NaN for none);
--- non-finite values make both NaN.
-function X.mean_sd(v)
-  local n, s = #v, 0.0
-  if n == 0 then return 0 / 0, 0 / 0 end
-  for _, x in ipairs(v) do s = s + x end
-  local m = s / n
-  if m ~= m or m == math.huge or m == -math.huge then return 0 / 0, 0 / 0 end
-  if n == 1 then return m, 0.0 end
-  local q = 0.0
-  for _, x in ipairs(v) do q = q + (x - m) * (x - m) end
-  return m, math.sqrt(q / (n - 1))
-end
+-- mean and sample standard deviation of a list: util.mean_sd (sd 0 for one value;
+-- NaN for none; non-finite values make both NaN).
+X.mean_sd = U.mean_sd
 
 -- The pre-registered verdict on an arm (docs/fp8.md): "diverged" when any
 -- seed's final loss is not finite, "degraded" when the arm's mean final loss

@@ -15,6 +15,8 @@
 -- links y1's correctness to y2. Metrics follow the paper (Acc@t1, Acc@t2,
 -- Δ, Δi→c, Δc→i) plus change rate, edit-distance ratio and malformed rate;
 -- paired-bootstrap intervals resample problems.
+local U = require "repro.util"
+
 local S = {}
 
 -- ---- vocabulary ---------------------------------------------------------------
@@ -340,17 +342,12 @@ function S.delta_values(recs, other)
 end
 
 -- Mean and sample standard deviation (n - 1 in the denominator; 0 for a
--- single value) of a list of numbers: the spread of a metric over seeds.
+-- single value) of a list of numbers: the spread of a metric over seeds
+-- (util.mean_sd; an empty list is an error here: a metric pooled over no seed
+-- is a bug of the caller).
 function S.mean_sd(xs)
-  local n = #xs
-  if n == 0 then error("score_task.mean_sd: no values", 2) end
-  local m = 0
-  for i = 1, n do m = m + xs[i] end
-  m = m / n
-  if n == 1 then return m, 0 end
-  local v = 0
-  for i = 1, n do v = v + (xs[i] - m) ^ 2 end
-  return m, math.sqrt(v / (n - 1))
+  if #xs == 0 then error("score_task.mean_sd: no values", 2) end
+  return U.mean_sd(xs)
 end
 
 -- Records of several seeds on the same problems (list[s][i]: seed s,

@@ -338,6 +338,21 @@ function U.row_cosines(a, b, who)
   return out
 end
 
+-- Mean and sample standard deviation (n - 1) of a list: sd 0 for one value,
+-- NaN and NaN for none; non-finite values make both NaN. The spread over
+-- seeds that the experiments report as mean ± sd.
+function U.mean_sd(v)
+  local n, s = #v, 0.0
+  if n == 0 then return 0 / 0, 0 / 0 end
+  for _, x in ipairs(v) do s = s + x end
+  local m = s / n
+  if m ~= m or m == math.huge or m == -math.huge then return 0 / 0, 0 / 0 end
+  if n == 1 then return m, 0.0 end
+  local q = 0.0
+  for _, x in ipairs(v) do q = q + (x - m) * (x - m) end
+  return m, math.sqrt(q / (n - 1))
+end
+
 function U.deepcopy(v)
   if type(v) ~= "table" then return v end
   local out = {}

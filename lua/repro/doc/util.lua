@@ -42,6 +42,8 @@ A wall-clock timer: t:elapsed() returns the seconds since creation or t:reset().
 Whether standard error is a terminal (REPRO_PROGRESS=tty or lines overrides), which decides how progress lines are drawn.]=],
   ["util.format_duration"] = [=[util.format_duration(seconds) -> string
 A duration as "42s", "3m05s" or "1h07m" ("?" when unknown).]=],
+  ["util.mean_sd"] = [=[util.mean_sd(values) -> mean, sd
+Mean and sample standard deviation (denominator n - 1) of a list: sd 0 for one value, NaN and NaN for none; non-finite values make both NaN.]=],
   ["util.deepcopy"] = [=[util.deepcopy(v) -> copy
 A deep copy of plain tables (other values returned as they are).]=],
   ["util.source_dir"] = [=[util.source_dir() -> string
