@@ -414,14 +414,16 @@ local function run_arms(cfg, exp, base, o)
   for i = 1, #curve do base_first[i] = b.recs[i].y1 end
   -- one generator threads through the SFT arms: the base's traces, STaR D,
   -- D+, Pair-SFT D, D+, then STaR in Stage II (each finished arm records its
-  -- state); the traces are sampled only when an arm needs them
-  local rng = S.rng(cfg.seed * 7919 + 3)
+  -- state); the traces are sampled only when an arm needs them, from their
+  -- own copy of the chain's start (an arm read back may have moved rng on)
+  local sft_seed = cfg.seed * 7919 + 3
+  local rng = S.rng(sft_seed)
   local star_probs = {}
   for i = 1, math.min(cfg.star_problems, #sp.train) do star_probs[i] = sp.train[i] end
   local base_traces, after_traces
   local function traces()
     if not base_traces then
-      local trng = S.rng(cfg.seed * 7919 + 3)
+      local trng = S.rng(sft_seed)
       base_traces = SC.sample_traces(base, star_probs, L, cfg.star_per, trng)
       after_traces = trng.s
       local r1, r2, ch = 0, 0, 0
