@@ -70,7 +70,7 @@ M.PRESETS = {
   },
   paper = preset {
     -- the base as amended in docs/score.md section 9c (the registered dim 96 x 3 layers, 3,000 steps
-    -- was too strong, section 9b); p9 and lr: placeholders until its calibration
+    -- was too strong, section 9b); p9 and lr: its calibration (section 9c results)
     n = 8, dim = 64, layers = 2, heads = 4, ffn_dim = 0, p9 = 0.35, lr = 1e-4,
     p9_grid = { 0.2, 0.35, 0.5, 0.65, 0.8 },
     train = 4096, val = 500, test = 2000, pre_steps = 1500, pre_batch = 128, pre_lr = 2e-3,
