@@ -141,9 +141,8 @@ M.OPTIONS = {
 -- How long each preset takes. The fast figure is measured (docs/score.md).
 M.TIMES = {
   smoke = "about 3 s (the test's preset)",
-  fast = "about 10-15 min on 2 idle cores (17-19 min measured on a loaded machine)",
-  paper = "hours: 3 seeds in 2 processes; about 6 h with the registered base, less with the amended one (docs/score.md "
-    .. "sections 6 and 9c; not run by CI)",
+  fast = "about 10 min (8 min 45 s and 10 min 40 s measured with another run on the 2 cores)",
+  paper = "about 1.5 h: 3 seeds in 2 processes (1 h 33 min measured on 2 cores; docs/score.md section 12; not run by CI)",
 }
 
 -- ---- helpers -----------------------------------------------------------------------

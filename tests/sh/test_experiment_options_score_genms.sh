@@ -52,7 +52,7 @@ for s in score genms; do
   grep -q "^Reproduces " "$tmp/help" || fail "$s --help: no 'Reproduces ...'"
   grep -qE "^  smoke +about [0-9]+ s" "$tmp/help" || fail "$s --help: no smoke preset with its time"
   grep -qE "^  fast \(default\) +about " "$tmp/help" || fail "$s --help: no fast preset with its time"
-  grep -qE "^  paper +hours" "$tmp/help" || fail "$s --help: no paper preset"
+  grep -qE "^  paper +(hours|about )" "$tmp/help" || fail "$s --help: no paper preset"
   for opt in preset seed out resume force help; do
     [ "$(grep -cE "^  --$opt( |$)" "$tmp/help")" = 1 ] || fail "$s --help: not one line for --$opt"
   done
