@@ -301,48 +301,106 @@ static void entry_offsets(const gemm_job *j, int64_t s, int64_t r, int64_t off[3
     }
 }
 
-/* Runs job j as tasks (C slice, block); a task does its block of every entry
- * of its slice in batch order. Which thread runs a task changes no bit. */
-static void gemm_run(const gemm_job *j)
+/* One job's tasks: S slices of C times the blocks of one slice. */
+typedef struct {
+    const gemm_job *j;
+    blocks bl;
+    int64_t R, ntask;
+    double task_work, work; /* M·N·K of one task (its first block), of the job */
+} job_tasks;
+
+static job_tasks job_plan(const gemm_job *j)
 {
-    if (j->M == 0 || j->N == 0) return;
-    /* rp_set_threads keeps BLAS on one thread; a program that never called
-     * it would otherwise run OpenBLAS's threads inside ours. */
-    rp_blas_one_thread();
-    blocks bl = plan_blocks(j->M, j->N, j->K);
-    int64_t S = 1, R = 1;
+    job_tasks t = {.j = j, .bl = plan_blocks(j->M, j->N, j->K), .R = 1, .ntask = 0};
+    if (j->M == 0 || j->N == 0) return t;
+    int64_t S = 1;
     for (int d = 0; d < j->nbo; d++) {
-        if (summed_dim(j, d)) R *= j->bo[d];
+        if (summed_dim(j, d)) t.R *= j->bo[d];
         else S *= j->bo[d];
     }
-    int64_t ntask = S * bl.n;
-    double work = (double)S * (double)R * (double)j->M * (double)j->N * (double)j->K;
-    #pragma omp parallel for schedule(dynamic, 1) if (ntask > 1 && work >= (double)PAR_MIN_WORK)
-    for (int64_t t = 0; t < ntask; t++) {
-        int64_t s = t / bl.n;
-        int b = (int)(t % bl.n);
-        int64_t lo = block_start(&bl, b), len = block_start(&bl, b + 1) - lo;
-        for (int64_t r = 0; r < R; r++) {
-            int64_t off[3];
-            entry_offsets(j, s, r, off);
-            const float *A = j->A + off[0], *B = j->B + off[1];
-            float *C = j->C + off[2];
-            if (bl.cols) /* columns lo.. of op(B) and C */
-                sgemm_rm(j->ta, j->tb, j->M, len, j->K, j->alpha, A, j->lda,
-                         B + lo * (j->tb ? j->ldb : 1), j->ldb, j->beta, C + lo, j->ldc);
-            else /* rows lo.. of op(A) and C */
-                sgemm_rm(j->ta, j->tb, len, j->N, j->K, j->alpha, A + lo * (j->ta ? 1 : j->lda),
-                         j->lda, B, j->ldb, j->beta, C + lo * j->ldc, j->ldc);
-        }
+    t.ntask = S * t.bl.n;
+    int64_t lines = block_start(&t.bl, 1) - block_start(&t.bl, 0);
+    t.task_work = (double)t.R * (double)lines * (double)(t.bl.cols ? j->M : j->N) * (double)j->K;
+    t.work = (double)S * (double)t.R * (double)j->M * (double)j->N * (double)j->K;
+    return t;
+}
+
+/* Task t of a job: block b of C slice s, for every entry of the slice in
+ * batch order. */
+static void job_task(const job_tasks *jt, int64_t t)
+{
+    const gemm_job *j = jt->j;
+    int64_t s = t / jt->bl.n;
+    int b = (int)(t % jt->bl.n);
+    int64_t lo = block_start(&jt->bl, b), len = block_start(&jt->bl, b + 1) - lo;
+    for (int64_t r = 0; r < jt->R; r++) {
+        int64_t off[3];
+        entry_offsets(j, s, r, off);
+        const float *A = j->A + off[0], *B = j->B + off[1];
+        float *C = j->C + off[2];
+        if (jt->bl.cols) /* columns lo.. of op(B) and C */
+            sgemm_rm(j->ta, j->tb, j->M, len, j->K, j->alpha, A, j->lda,
+                     B + lo * (j->tb ? j->ldb : 1), j->ldb, j->beta, C + lo, j->ldc);
+        else /* rows lo.. of op(A) and C */
+            sgemm_rm(j->ta, j->tb, len, j->N, j->K, j->alpha, A + lo * (j->ta ? 1 : j->lda),
+                     j->lda, B, j->ldb, j->beta, C + lo * j->ldc, j->ldc);
     }
 }
 
-/* One unbatched product. */
-static void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int lda,
-                     const float *B, int ldb, float beta, float *C, int64_t ldc)
+/* Runs independent jobs (disjoint outputs) as one pool of tasks, so a
+ * product that cannot be cut (a weight gradient of a narrow layer: too few
+ * rows to cut at the alignment, columns never cut on some machines) runs
+ * beside another product's blocks instead of alone. Every task is the same
+ * single-threaded sgemm it would be if the jobs ran one after another, and
+ * which thread runs it changes no bit. Tasks go out biggest job first, so
+ * the uncut product starts at once. */
+static void gemm_run_jobs(const gemm_job *const *jobs, int njob)
+{
+    enum { MAXJOB = 4 };
+    if (njob > MAXJOB) { /* the callers pass one or two; more run in rounds */
+        gemm_run_jobs(jobs + MAXJOB, njob - MAXJOB);
+        njob = MAXJOB;
+    }
+    job_tasks jt[MAXJOB];
+    int n = 0;
+    int64_t ntask = 0;
+    double work = 0;
+    /* rp_set_threads keeps BLAS on one thread; a program that never called
+     * it would otherwise run OpenBLAS's threads inside ours. */
+    rp_blas_one_thread();
+    for (int i = 0; i < njob; i++) {
+        job_tasks t = job_plan(jobs[i]);
+        if (t.ntask == 0) continue;
+        int at = n++;
+        while (at > 0 && jt[at - 1].task_work < t.task_work) { jt[at] = jt[at - 1]; at--; }
+        jt[at] = t;
+        ntask += t.ntask;
+        work += t.work;
+    }
+    #pragma omp parallel for schedule(dynamic, 1) if (ntask > 1 && work >= (double)PAR_MIN_WORK)
+    for (int64_t t = 0; t < ntask; t++) {
+        int i = 0;
+        int64_t k = t;
+        while (k >= jt[i].ntask) k -= jt[i++].ntask;
+        job_task(&jt[i], k);
+    }
+}
+
+static void gemm_run(const gemm_job *j) { gemm_run_jobs(&j, 1); }
+
+/* One unbatched product, as a job and run. */
+static gemm_job one_job(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int lda,
+                        const float *B, int ldb, float beta, float *C, int64_t ldc)
 {
     gemm_job j = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .A = A, .B = B, .C = C,
                   .lda = lda, .ldb = ldb, .ldc = ldc, .alpha = 1.0f, .beta = beta, .nbo = 0};
+    return j;
+}
+
+static void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int64_t ldc)
+{
+    gemm_job j = one_job(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
     gemm_run(&j);
 }
 
@@ -500,6 +558,12 @@ static int matmul_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NOD
     gc = rp_is_contiguous(g) ? rp_detach(g) : rp_copy_contiguous(g);
     if (!gc) goto fail;
     const float *g0 = RP_F32P(gc), *a0 = RP_F32P(A.t), *b0 = RP_F32P(B.t);
+    /* Both gradients are built as jobs and run as one pool of tasks
+     * (gemm_run_jobs): a weight gradient that cannot be cut shares the
+     * threads with the input gradient's blocks. */
+    gemm_job jobs[2];
+    int nj = 0;
+    bool gb_view = false; /* gb is computed as bᵀ's layout and returned as a view */
     if (n->needs_grad[0]) { /* ga (M, K) = g (M, N) · bᵀ */
         /* the folded product overwrites (beta 0); batched slices accumulate */
         ga = p.fold ? rp_empty_uninit(RP_F32, A.t->ndim, A.t->shape)
@@ -507,8 +571,8 @@ static int matmul_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NOD
         if (!ga) goto fail;
         float *d = RP_F32P(ga);
         if (p.fold) {
-            gemm_one(false, !B.lay.trans, p.nbatch * p.M, p.K, p.N, g0, (int)p.N, b0,
-                     B.lay.ld, 0.0f, d, p.K);
+            jobs[nj++] = one_job(false, !B.lay.trans, p.nbatch * p.M, p.K, p.N, g0, (int)p.N, b0,
+                                 B.lay.ld, 0.0f, d, p.K);
         } else {
             /* Broadcast batches accumulate into one slice in batch order. */
             gemm_job j = batched_job(&p, false, !B.lay.trans, p.M, p.K, p.N, g0, (int)p.N, b0,
@@ -516,35 +580,41 @@ static int matmul_backward(rp_node *n, const rp_tensor *g, rp_tensor *gin[RP_NOD
             contig_batch_strides(&p, p.M * p.N, j.as);
             memcpy(j.bs, p.bstr, sizeof j.bs);
             batch_strides(&A, ga->stride, p.nbo, j.cs);
-            gemm_run(&j);
+            jobs[nj++] = j;
         }
-        reshape_fresh(ga, a->ndim, a->shape);
     }
     if (n->needs_grad[1]) { /* gb (K, N) = aᵀ · g */
         gb = p.fold ? rp_empty_uninit(RP_F32, B.t->ndim, B.t->shape)
                     : rp_zeros(RP_F32, B.t->ndim, B.t->shape);
         if (!gb) goto fail;
         float *d = RP_F32P(gb);
-        if (p.fold && B.lay.trans && b->ndim == 2) {
-            gemm_one(true, false, p.N, p.K, p.nbatch * p.M, g0, (int)p.N, a0, A.lay.ld, 0.0f,
-                     d, p.K);
-            int64_t sh[2] = {p.K, p.N}, st[2] = {1, p.K};
-            rp_tensor *v = rp_alias(gb, 2, sh, st, 0);
-            rp_tensor_release(gb);
-            gb = v;
-            if (!gb) goto fail;
+        gb_view = p.fold && B.lay.trans && b->ndim == 2;
+        if (gb_view) {
+            jobs[nj++] = one_job(true, false, p.N, p.K, p.nbatch * p.M, g0, (int)p.N, a0,
+                                 A.lay.ld, 0.0f, d, p.K);
         } else if (p.fold) {
-            gemm_one(true, false, p.K, p.N, p.nbatch * p.M, a0, A.lay.ld, g0, (int)p.N, 0.0f,
-                     d, p.N);
+            jobs[nj++] = one_job(true, false, p.K, p.N, p.nbatch * p.M, a0, A.lay.ld, g0,
+                                 (int)p.N, 0.0f, d, p.N);
         } else {
             gemm_job j = batched_job(&p, !A.lay.trans, false, p.K, p.N, p.M, a0, A.lay.ld, g0,
                                      (int)p.N, 1.0f, d, p.N);
             memcpy(j.as, p.astr, sizeof j.as);
             contig_batch_strides(&p, p.M * p.N, j.bs);
             batch_strides(&B, gb->stride, p.nbo, j.cs);
-            gemm_run(&j);
+            jobs[nj++] = j;
         }
-        if (!(p.fold && B.lay.trans && b->ndim == 2)) reshape_fresh(gb, b->ndim, b->shape);
+    }
+    const gemm_job *run[2] = {&jobs[0], &jobs[1]};
+    gemm_run_jobs(run, nj);
+    if (ga) reshape_fresh(ga, a->ndim, a->shape);
+    if (gb && gb_view) {
+        int64_t sh[2] = {p.K, p.N}, st[2] = {1, p.K};
+        rp_tensor *v = rp_alias(gb, 2, sh, st, 0);
+        rp_tensor_release(gb);
+        gb = v;
+        if (!gb) goto fail;
+    } else if (gb) {
+        reshape_fresh(gb, b->ndim, b->shape);
     }
     gin[0] = ga;
     gin[1] = gb;
