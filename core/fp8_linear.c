@@ -222,18 +222,29 @@ static int linear_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP_NO
     if (rc) return -1;
     rp_tensor *gq = rq.q;
     bool full = M > 0 && K > 0 && N > 0;
+    /* The two products run as one pool (rp_gemm_many): the weight gradient
+     * of a narrow layer cannot be split and would otherwise run alone. */
+    rp_gemm_args run[2];
+    int nrun = 0;
     if (nd->needs_grad[0]) { /* dgrad (M,K) = g (M,N) · W (N,K) */
         const rp_tensor *x = nd->inputs[0];
-        gin[0] = full ? gemm(x->ndim, x->shape, false, false, M, K, N, gq, wq)
+        gin[0] = full ? rp_empty_uninit(RP_F32, x->ndim, x->shape)
                       : rp_zeros(RP_F32, x->ndim, x->shape);
         if (!gin[0]) rc = -1;
+        else if (full)
+            run[nrun++] = (rp_gemm_args){false, false, M, K, N, 1.0f, RP_F32P(gq), N, RP_F32P(wq),
+                                         K, 0.0f, RP_F32P(gin[0]), K};
     }
     if (rc == 0 && nd->needs_grad[1]) { /* wgrad (N,K) = gᵀ (N,M) · x (M,K) */
         const rp_tensor *w = nd->inputs[1];
-        gin[1] = full ? gemm(w->ndim, w->shape, true, false, N, K, M, gq, xq)
+        gin[1] = full ? rp_empty_uninit(RP_F32, w->ndim, w->shape)
                       : rp_zeros(RP_F32, w->ndim, w->shape);
         if (!gin[1]) rc = -1;
+        else if (full)
+            run[nrun++] = (rp_gemm_args){true, false, N, K, M, 1.0f, RP_F32P(gq), N, RP_F32P(xq),
+                                         K, 0.0f, RP_F32P(gin[1]), K};
     }
+    if (rc == 0) rp_gemm_many(run, nrun); /* beta 0, no size 0: every element is written */
     rp_tensor_release(gq);
     return rc;
 }

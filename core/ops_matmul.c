@@ -411,19 +411,37 @@ static void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const fl
  * beta·C as the whole call would: OpenBLAS scales C by beta and applies
  * alpha per output element, so neither depends on where a block starts
  * (test_rp_gemm in tests/c/test_matmul.c checks it). */
+void rp_gemm_many(const rp_gemm_args *g, int n)
+{
+    enum { MAXPOOL = 4 };
+    gemm_job jobs[MAXPOOL];
+    const gemm_job *run[MAXPOOL];
+    int nj = 0;
+    rp_blas_one_thread();
+    for (int i = 0; i < n; i++) {
+        const rp_gemm_args *x = &g[i];
+        if (x->M <= 1 || x->N <= 1 || x->K <= 1) {
+            cblas_sgemm(CblasRowMajor, x->ta ? CblasTrans : CblasNoTrans,
+                        x->tb ? CblasTrans : CblasNoTrans, (int)x->M, (int)x->N, (int)x->K,
+                        x->alpha, x->A, (int)x->lda, x->B, (int)x->ldb, x->beta, x->C,
+                        (int)x->ldc);
+            continue;
+        }
+        jobs[nj] = (gemm_job){.ta = x->ta, .tb = x->tb, .M = x->M, .N = x->N, .K = x->K,
+                              .A = x->A, .B = x->B, .C = x->C, .lda = (int)x->lda,
+                              .ldb = (int)x->ldb, .ldc = x->ldc, .alpha = x->alpha,
+                              .beta = x->beta, .nbo = 0};
+        run[nj] = &jobs[nj];
+        if (++nj == MAXPOOL) { gemm_run_jobs(run, nj); nj = 0; }
+    }
+    if (nj) gemm_run_jobs(run, nj);
+}
+
 void rp_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
-    rp_blas_one_thread();
-    if (M <= 1 || N <= 1 || K <= 1) {
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                    (int)M, (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
-        return;
-    }
-    gemm_job j = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .A = A, .B = B, .C = C,
-                  .lda = (int)lda, .ldb = (int)ldb, .ldc = ldc, .alpha = alpha, .beta = beta,
-                  .nbo = 0};
-    gemm_run(&j);
+    rp_gemm_args g = {ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
+    rp_gemm_many(&g, 1);
 }
 
 /* Can a's batch dims fold into its rows, i.e. is (batch*M, K) one strided

@@ -32,6 +32,24 @@ rp_tensor *rp_matmul_ref(const rp_tensor *a, const rp_tensor *b);
  * small to split is that one call. Use it instead of cblas_sgemm. */
 void rp_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* rp_gemm's arguments, for rp_gemm_many. */
+typedef struct {
+    bool ta, tb;
+    int64_t M, N, K;
+    float alpha;
+    const float *A;
+    int64_t lda;
+    const float *B;
+    int64_t ldb;
+    float beta;
+    float *C;
+    int64_t ldc;
+} rp_gemm_args;
+/* n independent rp_gemm products (outputs disjoint, none an input of
+ * another) run as one pool of blocks over the kit's threads, so a product
+ * too narrow to split runs beside the others' blocks: the same bits as n
+ * rp_gemm calls one after another. */
+void rp_gemm_many(const rp_gemm_args *g, int n);
 /* The multiples of which rp_gemm's block edges along the output rows and
  * columns are (0: that side is never cut), found once per process by
  * checking which edges reproduce a whole sgemm on this machine's OpenBLAS. */
