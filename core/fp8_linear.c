@@ -193,17 +193,26 @@ static rp_tensor *bwd_copy(rp_linear_recipe *r, int role, rp_tensor *src, rp_ten
     return q;
 }
 
-/* op(A) (M,K) · op(B) (K,N) as a new tensor of the given shape (M·N
- * elements); a, b contiguous, a stored (M,K) or, with ta, (K,M); b stored
- * (K,N) or, with tb, (N,K); no size 0. rp_gemm splits the product over the
- * kit's threads with the same bits as one sgemm. */
+/* y (M,N) = op(A) (M,K) · op(B) (K,N) as rp_gemm arguments; a, b, y
+ * contiguous, a stored (M,K) or, with ta, (K,M); b stored (K,N) or, with tb,
+ * (N,K); no size 0. rp_gemm_many splits the products over the kit's threads
+ * with the same bits as one sgemm each. */
+static rp_gemm_args gemm_args(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const rp_tensor *a,
+                              const rp_tensor *b, rp_tensor *y)
+{
+    return (rp_gemm_args){ta, tb, M, N, K, 1.0f, RP_F32P(a), ta ? M : K, RP_F32P(b), tb ? K : N,
+                          0.0f, RP_F32P(y), N};
+}
+
+/* The same product into a new tensor of the given shape (M·N elements). */
 static rp_tensor *gemm(int ndim, const int64_t *shape, bool ta, bool tb, int64_t M, int64_t N,
                        int64_t K, const rp_tensor *a, const rp_tensor *b)
 {
     rp_tensor *y = rp_empty_uninit(RP_F32, ndim, shape);
-    if (y) /* beta 0 and no size 0: every element is written */
-        rp_gemm(ta, tb, M, N, K, 1.0f, RP_F32P(a), ta ? M : K, RP_F32P(b), tb ? K : N, 0.0f,
-                RP_F32P(y), N);
+    if (y) { /* beta 0 and no size 0: every element is written */
+        rp_gemm_args g = gemm_args(ta, tb, M, N, K, a, b, y);
+        rp_gemm_many(&g, 1);
+    }
     return y;
 }
 
@@ -232,8 +241,7 @@ static int linear_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP_NO
                       : rp_zeros(RP_F32, x->ndim, x->shape);
         if (!gin[0]) rc = -1;
         else if (full)
-            run[nrun++] = (rp_gemm_args){false, false, M, K, N, 1.0f, RP_F32P(gq), N, RP_F32P(wq),
-                                         K, 0.0f, RP_F32P(gin[0]), K};
+            run[nrun++] = gemm_args(false, false, M, K, N, gq, wq, gin[0]);
     }
     if (rc == 0 && nd->needs_grad[1]) { /* wgrad (N,K) = gᵀ (N,M) · x (M,K) */
         const rp_tensor *w = nd->inputs[1];
@@ -241,8 +249,7 @@ static int linear_backward(rp_node *nd, const rp_tensor *g, rp_tensor *gin[RP_NO
                       : rp_zeros(RP_F32, w->ndim, w->shape);
         if (!gin[1]) rc = -1;
         else if (full)
-            run[nrun++] = (rp_gemm_args){true, false, N, K, M, 1.0f, RP_F32P(gq), N, RP_F32P(xq),
-                                         K, 0.0f, RP_F32P(gin[1]), K};
+            run[nrun++] = gemm_args(true, false, N, K, M, gq, xq, gin[1]);
     }
     if (rc == 0) rp_gemm_many(run, nrun); /* beta 0, no size 0: every element is written */
     rp_tensor_release(gq);

@@ -354,14 +354,10 @@ static void job_task(const job_tasks *jt, int64_t t)
  * single-threaded sgemm it would be if the jobs ran one after another, and
  * which thread runs it changes no bit. Tasks go out biggest job first, so
  * the uncut product starts at once. */
+#define GEMM_POOL_MAX 4 /* jobs per pool; rp_gemm_many runs longer lists in rounds */
 static void gemm_run_jobs(const gemm_job *const *jobs, int njob)
 {
-    enum { MAXJOB = 4 };
-    if (njob > MAXJOB) { /* the callers pass one or two; more run in rounds */
-        gemm_run_jobs(jobs + MAXJOB, njob - MAXJOB);
-        njob = MAXJOB;
-    }
-    job_tasks jt[MAXJOB];
+    job_tasks jt[GEMM_POOL_MAX];
     int n = 0;
     int64_t ntask = 0;
     double work = 0;
@@ -413,9 +409,8 @@ static void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const fl
  * (test_rp_gemm in tests/c/test_matmul.c checks it). */
 void rp_gemm_many(const rp_gemm_args *g, int n)
 {
-    enum { MAXPOOL = 4 };
-    gemm_job jobs[MAXPOOL];
-    const gemm_job *run[MAXPOOL];
+    gemm_job jobs[GEMM_POOL_MAX];
+    const gemm_job *run[GEMM_POOL_MAX];
     int nj = 0;
     rp_blas_one_thread();
     for (int i = 0; i < n; i++) {
@@ -427,12 +422,11 @@ void rp_gemm_many(const rp_gemm_args *g, int n)
                         (int)x->ldc);
             continue;
         }
-        jobs[nj] = (gemm_job){.ta = x->ta, .tb = x->tb, .M = x->M, .N = x->N, .K = x->K,
-                              .A = x->A, .B = x->B, .C = x->C, .lda = (int)x->lda,
-                              .ldb = (int)x->ldb, .ldc = x->ldc, .alpha = x->alpha,
-                              .beta = x->beta, .nbo = 0};
+        jobs[nj] = one_job(x->ta, x->tb, x->M, x->N, x->K, x->A, (int)x->lda, x->B, (int)x->ldb,
+                           x->beta, x->C, x->ldc);
+        jobs[nj].alpha = x->alpha;
         run[nj] = &jobs[nj];
-        if (++nj == MAXPOOL) { gemm_run_jobs(run, nj); nj = 0; }
+        if (++nj == GEMM_POOL_MAX) { gemm_run_jobs(run, nj); nj = 0; }
     }
     if (nj) gemm_run_jobs(run, nj);
 }
