@@ -184,19 +184,29 @@ local function new_model(cfg, seed)
                     ffn_dim = cfg.ffn_dim > 0 and cfg.ffn_dim or nil, seed = seed, attempts = cfg.attempts }
 end
 
-local function pretrain(cfg, exp, p9, tag, tick)
+-- The base model of cfg pretrained at p9 (seeded: the same bits on every
+-- run); on_step(step, loss) after each step. Exported for the diagnostic
+-- tools that must start from the experiment's own base.
+function M.pretrain_base(cfg, p9, on_step)
   local base = new_model(cfg, cfg.base_seed)
+  SC.pretrain(base, { n = cfg.n, p9 = p9, seed = cfg.base_seed, steps = cfg.pre_steps, batch = cfg.pre_batch,
+    lr = cfg.pre_lr, warmup = cfg.pre_warmup, weight_decay = cfg.pre_wd, clip = cfg.clip,
+    solver = { p_correct = cfg.solver_correct, p_copy = cfg.solver_copy }, on_step = on_step })
+  return base
+end
+
+-- The seed of a run seed's SFT chain (the base's traces, STaR, Pair-SFT).
+function M.sft_seed(seed) return seed * 7919 + 3 end
+
+local function pretrain(cfg, exp, p9, tag, tick)
   local rows = {}
   local t = U.timer()
   tick = tick or function() end
-  SC.pretrain(base, { n = cfg.n, p9 = p9, seed = cfg.base_seed, steps = cfg.pre_steps, batch = cfg.pre_batch,
-    lr = cfg.pre_lr, warmup = cfg.pre_warmup, weight_decay = cfg.pre_wd, clip = cfg.clip,
-    solver = { p_correct = cfg.solver_correct, p_copy = cfg.solver_copy },
-    on_step = function(step, loss)
-      rows[#rows + 1] = { step, loss }
-      tick(step, string.format("loss %.4f", loss))
-      if step % 250 == 0 then log("%s pretrain step %d loss %.4f (%.0f s)", tag, step, loss, t:elapsed()) end
-    end })
+  local base = M.pretrain_base(cfg, p9, function(step, loss)
+    rows[#rows + 1] = { step, loss }
+    tick(step, string.format("loss %.4f", loss))
+    if step % 250 == 0 then log("%s pretrain step %d loss %.4f (%.0f s)", tag, step, loss, t:elapsed()) end
+  end)
   exp:write_tsv("pretrain_" .. tag .. ".tsv", { "step", "loss" }, rows)
   return base, rows
 end
@@ -418,7 +428,7 @@ local function run_arms(cfg, exp, base, o)
   -- D+, Pair-SFT D, D+, then STaR in Stage II (each finished arm records its
   -- state); the traces are sampled only when an arm needs them, from their
   -- own copy of the chain's start (an arm read back may have moved rng on)
-  local sft_seed = cfg.seed * 7919 + 3
+  local sft_seed = M.sft_seed(cfg.seed)
   local rng = S.rng(sft_seed)
   local star_probs = {}
   for i = 1, math.min(cfg.star_problems, #sp.train) do star_probs[i] = sp.train[i] end

@@ -19,14 +19,11 @@ local neval = tonumber(os.getenv("NEVAL") or "500")
 local L = S.layout(cfg.n)
 local function say(fmt, ...) io.stderr:write(string.format("[probe] " .. fmt .. "\n", ...)) end
 
--- the base exactly as experiments/score.lua pretrains it (seeded, so the same bits)
-local base = SC.model { n = cfg.n, dim = cfg.dim, layers = cfg.layers, heads = cfg.heads, seed = cfg.base_seed,
-                        attempts = cfg.attempts }
+-- the experiment's own base (seeded, so the same bits as the run's)
 local t0 = U.timer()
-SC.pretrain(base, { n = cfg.n, p9 = cfg.p9, seed = cfg.base_seed, steps = cfg.pre_steps, batch = cfg.pre_batch,
-  lr = cfg.pre_lr, warmup = cfg.pre_warmup, weight_decay = cfg.pre_wd, clip = cfg.clip,
-  solver = { p_correct = cfg.solver_correct, p_copy = cfg.solver_copy },
-  on_step = function(step, loss) if step % 250 == 0 then say("pretrain %d loss %.4f (%.0f s)", step, loss, t0:elapsed()) end end })
+local base = M.pretrain_base(cfg, cfg.p9, function(step, loss)
+  if step % 250 == 0 then say("pretrain %d loss %.4f (%.0f s)", step, loss, t0:elapsed()) end
+end)
 local sp = S.splits { n = cfg.n, p9 = cfg.p9, seed = cfg.base_seed, train = cfg.train, val = cfg.val, test = cfg.test }
 local _, bm = SC.evaluate(base, sp.test, L)
 say("base test Acc@t1 %.1f%% (the paper run's base: 56.5%%)", 100 * bm.acc1)
@@ -36,18 +33,11 @@ for i = 1, math.min(neval, #sp.test) do probe[i] = sp.test[i] end
 -- round 1 of STaR D+ for seed 1: the base's traces from the SFT chain's seed
 local star_probs = {}
 for i = 1, math.min(cfg.star_problems, #sp.train) do star_probs[i] = sp.train[i] end
-local traces = SC.sample_traces(base, star_probs, L, cfg.star_per, S.rng(1 * 7919 + 3))
-local rows, seen = {}, {}
-for _, tr in ipairs(traces) do
-  if tr.rec.r2 == 1 then
-    local key = table.concat(tr.row, ",")
-    if not seen[key] then seen[key] = true; rows[#rows + 1] = tr.row end
-  end
-end
+local traces = SC.sample_traces(base, star_probs, L, cfg.star_per, S.rng(M.sft_seed(1)))
+local rows = SC.star_keep(traces, true, {}, {})
 say("%d traces, %d kept (y2 right)", #traces, #rows)
 
-local m1, m2 = SC.mask_turn(L, 1), SC.mask_turn(L, 2)
-local masks = { { "y2", m2 }, { "y1+y2", function(b, pos) return m1(b, pos) or m2(b, pos) end } }
+local masks = { { "y2", SC.mask_turn(L, 2) }, { "y1+y2", SC.mask_answers(L) } }
 local f = assert(io.open(out, "w"))
 f:write("mask\tsft_step\tacc1\tacc2\tchange\n")
 for _, mk in ipairs(masks) do

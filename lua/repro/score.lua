@@ -427,6 +427,11 @@ end
 -- Masks of transcript positions: the answer tokens of turn k, or every
 -- token after the prompt (y1, p1, y2: the pretraining loss).
 function M.mask_turn(L, k) return function(_, pos) return pos >= L.y[k][1] and pos <= L.y[k][2] end end
+-- Both answers, y1 and y2 (SFT on both turns).
+function M.mask_answers(L)
+  local m1, m2 = M.mask_turn(L, 1), M.mask_turn(L, 2)
+  return function(b, pos) return m1(b, pos) or m2(b, pos) end
+end
 function M.mask_after_prompt(L) return function(_, pos) return pos > L.x_len end end
 
 local function cosine_lr(lr, step, steps, warmup)
@@ -511,6 +516,20 @@ function M.run_rl(policy, ref, train, o)
   return res
 end
 
+-- STaR's filter: appends to data the rows of traces whose y2 is right and
+-- whose y1 is wrong (D) or, with plus, any y1 (D⁺), skipping rows already in
+-- seen (a set of row keys, updated).
+function M.star_keep(traces, plus, data, seen)
+  for _, tr in ipairs(traces) do
+    local r = tr.rec
+    if r.r2 == 1 and (r.r1 == 0 or plus) then
+      local key = table.concat(tr.row, ",")
+      if not seen[key] then seen[key] = true; data[#data + 1] = tr.row end
+    end
+  end
+  return data
+end
+
 -- STaR for self-correction: o.iters rounds; each samples o.per two-attempt
 -- traces per problem of `problems` with the current model, keeps the traces
 -- that turn a wrong y1 into a right y2 (D) or, with o.plus, also right →
@@ -528,21 +547,11 @@ function M.star(base, problems, o)
   if turns ~= "y2" and turns ~= "both" then
     error(string.format("score.star: turns must be 'y2' or 'both', got %s", tostring(turns)), 2)
   end
-  local mask = M.mask_turn(L, 2)
-  if turns == "both" then
-    local m1, m2 = M.mask_turn(L, 1), mask
-    mask = function(b, pos) return m1(b, pos) or m2(b, pos) end
-  end
+  local mask = turns == "both" and M.mask_answers(L) or M.mask_turn(L, 2)
   local model, data, seen, sizes = base, {}, {}, {}
   for it = 1, o.iters do
     local traces = (it == 1 and o.first_traces) or M.sample_traces(model, problems, L, o.per, o.rng)
-    for _, tr in ipairs(traces) do
-      local r = tr.rec
-      if r.r2 == 1 and (r.r1 == 0 or o.plus) then
-        local key = table.concat(tr.row, ",")
-        if not seen[key] then seen[key] = true; data[#data + 1] = tr.row end
-      end
-    end
+    M.star_keep(traces, o.plus, data, seen)
     sizes[it] = #data
     model = M.clone(base)
     M.sft(model, data, { steps = o.sft.steps, batch = o.sft.batch, lr = o.sft.lr, clip = o.sft.clip,
